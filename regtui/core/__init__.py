@@ -1,0 +1,1 @@
+"""The domain core: models, database selection and the services that hold every rule."""

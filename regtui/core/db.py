@@ -1,0 +1,85 @@
+"""Database selection (SQLite file by default, PostgreSQL by URL) and schema versions."""
+
+from __future__ import annotations
+
+from typing import Callable
+from urllib.parse import urlparse
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+
+from regtui.core.errors import UsageError
+from regtui.core.models import ALL_MODELS, SchemaVersion, database
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 30000,
+    "synchronous": "normal",
+}
+
+
+def open_database(url: str) -> Database:
+    """Bind the models to the database at ``url`` and return it.
+
+    SQLite transactions start with BEGIN IMMEDIATE so that two writers queue for the
+    write lock instead of failing half-way through with "database is locked".
+    """
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url[len("sqlite://"):]
+        db = SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30)
+    elif scheme in ("postgresql", "postgres"):
+        db = connect_url(url)
+        if not isinstance(db, PostgresqlDatabase):
+            raise UsageError(f"Cannot open {url!r} as a PostgreSQL database.")
+    else:
+        raise UsageError(f"Unknown database URL {url!r}: use sqlite:///path or postgresql://user@host/db.")
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, PostgresqlDatabase)
+
+
+def _create_tables() -> None:
+    database.create_tables(ALL_MODELS, safe=True)
+
+
+MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
+    (1, _create_tables),
+]
+LATEST = MIGRATIONS[-1][0]
+
+
+def _schema() -> str | None:
+    if is_postgres():
+        return database.execute_sql("SELECT current_schema()").fetchone()[0]
+    return None
+
+
+def current_version() -> int:
+    if not database.table_exists(SchemaVersion._meta.table_name, schema=_schema()):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def migrate() -> tuple[int, int]:
+    """Create or upgrade the schema; safe to run any number of times. Returns (from, to)."""
+    with database.atomic():
+        before = current_version()
+        for version, step in MIGRATIONS:
+            if version > before:
+                step()
+                SchemaVersion.create(version=version)
+    return before, LATEST
+
+
+def require_schema() -> None:
+    version = current_version()
+    if version == 0:
+        raise UsageError("This database has no regtui schema yet: run `regtui init` first.")
+    if version < LATEST:
+        raise UsageError(f"This database is at schema {version}, regtui needs {LATEST}: run `regtui init` to upgrade.")

@@ -1,0 +1,241 @@
+"""Peewee models: data only. Every rule about them lives in regtui.core.services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    SQL,
+    BooleanField,
+    Check,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+    applied_at = DateTimeField(default=utcnow)
+
+
+class Product(BaseModel):
+    code = CharField(unique=True)
+    name = CharField()
+
+
+class Session(BaseModel):
+    """One scheduled run/price of a product ("product session")."""
+
+    product = ForeignKeyField(Product, backref="sessions", on_delete="CASCADE")
+    code = CharField(unique=True)
+    name = CharField()
+    starts = DateField(null=True)
+    price_cents = IntegerField(default=0)
+    generate_codes = BooleanField(default=True)
+    access_days = IntegerField(null=True)
+
+
+class Learner(BaseModel):
+    """A learning-portal user. ``email_key`` is the case-insensitive identity."""
+
+    email = CharField()
+    email_key = CharField(unique=True)
+    first_name = CharField(default="")
+    last_name = CharField(default="")
+    password_hash = CharField(null=True)
+    must_set_password = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Customer(BaseModel):
+    """The buyer account on the eCommerce side."""
+
+    name = CharField()
+    email = CharField()
+    email_key = CharField(unique=True)
+    learner = ForeignKeyField(Learner, null=True, unique=True, backref="customer", on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+
+
+class Operator(BaseModel):
+    """Who runs regtui: an OS login name with a role; managers are tied to one customer."""
+
+    name = CharField(unique=True)
+    role = CharField(constraints=[Check("role IN ('admin', 'limited', 'manager')")])
+    customer = ForeignKeyField(Customer, null=True, on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+
+
+class Order(BaseModel):
+    number = CharField(unique=True)
+    customer = ForeignKeyField(Customer, backref="orders", on_delete="CASCADE")
+    placed_at = DateTimeField(default=utcnow)
+
+
+class Pool(BaseModel):
+    """The seats of one order line. The counters are kept by conditional UPDATEs and
+    guarded by CHECKs, so the database itself refuses an oversubscribed pool."""
+
+    order = ForeignKeyField(Order, backref="pools", on_delete="CASCADE")
+    session = ForeignKeyField(Session, on_delete="RESTRICT")
+    seats = IntegerField()
+    available = IntegerField()
+    invited = IntegerField(default=0)
+    claimed = IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            Check("available >= 0"),
+            Check("invited >= 0"),
+            Check("claimed >= 0"),
+            Check("available + invited + claimed = seats"),
+        ]
+
+
+class Code(BaseModel):
+    """One seat of a pool: available, invited or claimed (then ``learner`` holds it)."""
+
+    pool = ForeignKeyField(Pool, backref="codes", on_delete="CASCADE")
+    code = CharField(unique=True)
+    state = CharField(
+        default="available",
+        constraints=[Check("state IN ('available', 'invited', 'claimed')")],
+    )
+    learner = ForeignKeyField(Learner, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("pool", "learner"), True), (("pool", "state"), False))
+
+
+class Access(BaseModel):
+    """A learner's content access to a session, and the code it came from."""
+
+    learner = ForeignKeyField(Learner, backref="accesses", on_delete="CASCADE")
+    session = ForeignKeyField(Session, on_delete="RESTRICT")
+    code = ForeignKeyField(Code, null=True, on_delete="SET NULL")
+    starts = DateField()
+    ends = DateField(null=True)
+    status = CharField(default="active", constraints=[Check("status IN ('active', 'revoked')")])
+    revoked_at = DateTimeField(null=True)
+
+
+Access.add_index(Access.index(Access.code, unique=True, where=(SQL("status = 'active'"))))
+
+
+class Invitation(BaseModel):
+    """An emailed single-use claim link for one code. Only ``nonce`` is stored: the link's
+    token is an HMAC of it under a key kept outside the database."""
+
+    code = ForeignKeyField(Code, backref="invitations", on_delete="CASCADE")
+    email = CharField()
+    email_key = CharField(index=True)
+    message = TextField(default="")
+    nonce = CharField()
+    status = CharField(
+        default="pending",
+        constraints=[
+            Check("status IN ('pending', 'accepted', 'invalidated', 'cancelled', 'expired')")
+        ],
+    )
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    ended_at = DateTimeField(null=True)
+    learner = ForeignKeyField(Learner, null=True, on_delete="SET NULL")
+
+
+class PasswordToken(BaseModel):
+    """A single-use set-password link for a learner who was given no password."""
+
+    learner = ForeignKeyField(Learner, backref="password_tokens", on_delete="CASCADE")
+    nonce = CharField()
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+
+class EmailTemplate(BaseModel):
+    name = CharField(unique=True)
+    subject = CharField()
+    body = TextField()
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Batch(BaseModel):
+    """One applied roster plan."""
+
+    file_name = CharField()
+    sha256 = CharField()
+    operator = CharField()
+    pool = ForeignKeyField(Pool, null=True, on_delete="SET NULL")
+    applied_at = DateTimeField(default=utcnow)
+    counts = TextField(default="{}")
+    plan = TextField(default="{}")
+    outcome = CharField(default="applied")
+
+
+class AuditEvent(BaseModel):
+    at = DateTimeField(default=utcnow, index=True)
+    operator = CharField(index=True)
+    action = CharField()
+    record_type = CharField()
+    record_id = IntegerField(null=True)
+    before = TextField(null=True)
+    after = TextField(null=True)
+    batch = ForeignKeyField(Batch, null=True, backref="events", on_delete="SET NULL")
+
+
+class OutboxEmail(BaseModel):
+    """An email written in the transaction of the change that caused it."""
+
+    created_at = DateTimeField(default=utcnow)
+    to = CharField()
+    subject = CharField()
+    body = TextField()
+    message_id = CharField(unique=True)
+    status = CharField(
+        default="queued",
+        index=True,
+        constraints=[Check("status IN ('queued', 'sending', 'sent', 'failed')")],
+    )
+    attempts = IntegerField(default=0)
+    last_error = TextField(null=True)
+    claimed_at = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
+
+
+ALL_MODELS = [
+    SchemaVersion,
+    Product,
+    Session,
+    Learner,
+    Customer,
+    Operator,
+    Order,
+    Pool,
+    Code,
+    Access,
+    Invitation,
+    PasswordToken,
+    EmailTemplate,
+    Batch,
+    AuditEvent,
+    OutboxEmail,
+]

@@ -1,0 +1,81 @@
+"""Audit events: who did what to which record, when, before/after, in which batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any, Iterable
+
+from regtui.core.models import AuditEvent, utcnow
+
+if TYPE_CHECKING:
+    from regtui.core.services.operators import Actor
+
+
+def _dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def record(actor: "Actor | str", action: str, record: Any, *, before: Any = None, after: Any = None, batch_id: int | None = None) -> None:
+    """Write one audit event; call inside the transaction of the change it describes."""
+    record_many(actor, action, [(record, before, after)], batch_id=batch_id)
+
+
+def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, Any, Any]], *, batch_id: int | None = None) -> None:
+    """Write one event per (record, before, after), in bulk."""
+    name = actor if isinstance(actor, str) else actor.name
+    now = utcnow()
+    rows = [
+        {
+            "at": now,
+            "operator": name,
+            "action": action,
+            "record_type": type(rec).__name__.lower(),
+            "record_id": getattr(rec, "id", None),
+            "before": _dump(before),
+            "after": _dump(after),
+            "batch": batch_id,
+        }
+        for rec, before, after in items
+    ]
+    for start in range(0, len(rows), 500):
+        AuditEvent.insert_many(rows[start:start + 500]).execute()
+
+
+def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
+    """Newest first. ``record`` is ``type`` or ``type:id`` (e.g. ``pool:3``)."""
+    from regtui.core.services.operators import require
+
+    require(actor, "audit.view")
+    q = AuditEvent.select().order_by(AuditEvent.id.desc())
+    if operator:
+        q = q.where(AuditEvent.operator == operator)
+    if batch_id is not None:
+        q = q.where(AuditEvent.batch == batch_id)
+    if record:
+        kind, _, rid = record.partition(":")
+        q = q.where(AuditEvent.record_type == kind.lower())
+        if rid:
+            q = q.where(AuditEvent.record_id == int(rid))
+    return list(q.limit(limit).offset(offset))
+
+
+def as_dict(event: AuditEvent) -> dict:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "operator": event.operator,
+        "action": event.action,
+        "record": f"{event.record_type}:{event.record_id}" if event.record_id is not None else event.record_type,
+        "before": json.loads(event.before) if event.before else None,
+        "after": json.loads(event.after) if event.after else None,
+        "batch": event.batch_id,
+    }

@@ -1,0 +1,150 @@
+"""The outbox: emails written in the transaction of the change that caused them.
+
+A rolled-back change therefore sends nothing, and a committed one is never lost:
+``deliver`` (``regtui mail send``) sends what is queued, later, through a transport.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+from regtui.core.models import OutboxEmail, database, utcnow
+from regtui.core.services import templates
+from regtui.core.services.operators import Actor, require
+
+STALE_SENDING = dt.timedelta(minutes=10)
+
+
+def _message_id() -> str:
+    return f"<{uuid.uuid4().hex}@regtui>"
+
+
+def queue(to: str, template: str, values: dict) -> None:
+    """Render ``template`` now and queue it; call inside the change's transaction."""
+    queue_many(template, [(to, values)])
+
+
+def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
+    rows = []
+    now = utcnow()
+    for to, values in items:
+        subject, body = templates.render(template, values)
+        rows.append({"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now})
+    for start in range(0, len(rows), 500):
+        OutboxEmail.insert_many(rows[start:start + 500]).execute()
+    return len(rows)
+
+
+class TemporaryFailure(Exception):
+    """The server said 4xx or could not be reached: try again on the next run."""
+
+
+class PermanentFailure(Exception):
+    """The server said 5xx: keep the email as failed, with the server's reply."""
+
+
+class Transport(Protocol):
+    def send(self, email: OutboxEmail) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "errors": self.errors}
+
+
+def _claim_next(after_id: int) -> OutboxEmail | None:
+    """Mark the next queued email (by id, after ``after_id``) as being sent. The
+    conditional UPDATE makes two senders running at once never take the same email."""
+    while True:
+        row = (
+            OutboxEmail.select(OutboxEmail.id)
+            .where((OutboxEmail.status == "queued") & (OutboxEmail.id > after_id))
+            .order_by(OutboxEmail.id)
+            .first()
+        )
+        if row is None:
+            return None
+        with database.atomic():
+            taken = (
+                OutboxEmail.update(status="sending", claimed_at=utcnow(), attempts=OutboxEmail.attempts + 1)
+                .where((OutboxEmail.id == row.id) & (OutboxEmail.status == "queued"))
+                .execute()
+            )
+        if taken:
+            return OutboxEmail.get_by_id(row.id)
+        after_id = row.id
+
+
+def _requeue_stale() -> None:
+    """An email left 'sending' by a sender that died is queued again. It keeps its
+    Message-ID, so a receiver that did get it can tell the copy apart."""
+    with database.atomic():
+        OutboxEmail.update(status="queued").where(
+            (OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < utcnow() - STALE_SENDING)
+        ).execute()
+
+
+def _finish(email_id: int, **fields) -> None:
+    with database.atomic():
+        OutboxEmail.update(**fields).where(OutboxEmail.id == email_id).execute()
+
+
+def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> DeliveryReport:
+    """Send queued emails once each, oldest first. A temporary failure stays queued for
+    the next run; a server that cannot be reached ends this run early."""
+    require(actor, "mail.send")
+    _requeue_stale()
+    report = DeliveryReport()
+    cursor = 0
+    try:
+        while limit is None or report.sent + report.retry + report.failed < limit:
+            email = _claim_next(cursor)
+            if email is None:
+                break
+            cursor = email.id
+            try:
+                transport.send(email)
+            except TemporaryFailure as exc:
+                _finish(email.id, status="queued", last_error=str(exc))
+                report.retry += 1
+                report.errors.append(f"{email.to}: {exc} (will retry)")
+                if isinstance(exc.__cause__, OSError):
+                    break
+            except PermanentFailure as exc:
+                _finish(email.id, status="failed", last_error=str(exc))
+                report.failed += 1
+                report.errors.append(f"{email.to}: {exc}")
+            else:
+                _finish(email.id, status="sent", sent_at=utcnow(), last_error=None)
+                report.sent += 1
+    finally:
+        transport.close()
+    return report
+
+
+def retry_failed(actor: Actor, ids: list[int] | None = None) -> int:
+    """Queue failed emails again (all, or those in ``ids``)."""
+    require(actor, "mail.send")
+    q = OutboxEmail.update(status="queued", last_error=None).where(OutboxEmail.status == "failed")
+    if ids:
+        q = q.where(OutboxEmail.id.in_(ids))
+    with database.atomic():
+        return q.execute()
+
+
+def counts() -> dict[str, int]:
+    out = {"queued": 0, "sending": 0, "sent": 0, "failed": 0}
+    for status, n in OutboxEmail.select(OutboxEmail.status, OutboxEmail.id.count()).group_by(OutboxEmail.status).tuples():
+        out[status] = n
+    return out

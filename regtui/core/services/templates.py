@@ -1,0 +1,115 @@
+"""Editable email templates, rendered with ``string.Template`` placeholders ($name)."""
+
+from __future__ import annotations
+
+from string import Template
+
+from regtui.core.errors import NotFound, UsageError
+from regtui.core.models import EmailTemplate, database, utcnow
+from regtui.core.services import audit
+from regtui.core.services.operators import Actor, require
+
+INVITATION = "RegCodeEmailText"
+CONFIRMATION = "RegCodeConfirmationText"
+SET_PASSWORD = "SetPasswordText"
+
+DEFAULTS: dict[str, tuple[str, str]] = {
+    INVITATION: (
+        "You are invited to $session",
+        "Hello,\n\n$customer has a seat for you in $product ($session).\n"
+        "$message\n"
+        "Claim it here (the link works once, until $expires):\n$link\n\n"
+        "If someone else claims the seat first, this link stops working.\n",
+    ),
+    CONFIRMATION: (
+        "Your seat in $session is ready",
+        "Hello $first_name,\n\nYou now have access to $product ($session) "
+        "from $access_start until $access_end.\nYour registration code is $code.\n"
+        "$set_password\n",
+    ),
+    SET_PASSWORD: (
+        "Set your password",
+        "Hello $first_name,\n\nAn account was created for you ($email).\n"
+        "Choose your password here (the link works once, until $expires):\n$link\n",
+    ),
+}
+
+SAMPLE_VALUES = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "customer": "Analytical Engines Ltd",
+    "product": "Python for Data Teams",
+    "session": "PY-2027-03 (March 2027)",
+    "message": "Please finish the pre-reading before day one.",
+    "link": "http://127.0.0.1:8080/claim/42.sample-token",
+    "expires": "2027-03-14",
+    "code": "K7QM-3XPA",
+    "access_start": "2027-03-01",
+    "access_end": "2027-06-01",
+    "set_password": "Set your password here: http://127.0.0.1:8080/set-password/7.sample-token",
+}
+
+
+def seed() -> int:
+    """Insert any default template that is missing; edited ones are left alone."""
+    added = 0
+    for name, (subject, body) in DEFAULTS.items():
+        _, created = EmailTemplate.get_or_create(name=name, defaults={"subject": subject, "body": body})
+        added += int(created)
+    return added
+
+
+def get(name: str) -> EmailTemplate:
+    row = EmailTemplate.get_or_none(EmailTemplate.name == name)
+    if row is None:
+        if name in DEFAULTS:
+            subject, body = DEFAULTS[name]
+            return EmailTemplate(name=name, subject=subject, body=body)
+        raise NotFound(f"There is no email template called {name!r}.")
+    return row
+
+
+def list_templates() -> list[EmailTemplate]:
+    return list(EmailTemplate.select().order_by(EmailTemplate.name))
+
+
+def render_text(text: str, values: dict) -> str:
+    return Template(text).safe_substitute({k: "" if v is None else str(v) for k, v in values.items()})
+
+
+def render(name: str, values: dict) -> tuple[str, str]:
+    """(subject, body) of template ``name`` filled with ``values``; unknown $names stay as typed."""
+    row = get(name)
+    return render_text(row.subject, values).replace("\n", " "), render_text(row.body, values)
+
+
+def preview(subject: str, body: str) -> tuple[str, str]:
+    return render_text(subject, SAMPLE_VALUES), render_text(body, SAMPLE_VALUES)
+
+
+def check(subject: str, body: str) -> None:
+    for text in (subject, body):
+        try:
+            Template(text).substitute({k: "" for k in _placeholders(text)})
+        except ValueError as exc:
+            raise UsageError(f"The template has a broken placeholder: {exc}.") from None
+
+
+def _placeholders(text: str) -> set[str]:
+    return {m.group("named") or m.group("braced") for m in Template.pattern.finditer(text) if m.group("named") or m.group("braced")}
+
+
+def save(actor: Actor, name: str, subject: str, body: str) -> EmailTemplate:
+    require(actor, "templates.edit")
+    check(subject, body)
+    with database.atomic():
+        row = EmailTemplate.get_or_none(EmailTemplate.name == name)
+        before = {"subject": row.subject, "body": row.body} if row else None
+        if row is None:
+            row = EmailTemplate.create(name=name, subject=subject, body=body)
+        else:
+            row.subject, row.body, row.updated_at = subject, body, utcnow()
+            row.save()
+        audit.record(actor, "template.save", row, before=before, after={"subject": subject, "body": body})
+    return row
