@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from regtui import config
 from regtui.core.errors import UsageError
 from regtui.core.models import OutboxEmail
-from regtui.core.services.outbox import PermanentFailure, TemporaryFailure
+from regtui.core.services.outbox import PermanentFailure, TemporaryFailure, Unreachable
 
 DEFAULT_FROM = "regtui <noreply@localhost>"
 SMTP_URL_FORM = "smtp://[user:pass@]host:port[?starttls=1&timeout=10]"
@@ -63,7 +63,7 @@ class SmtpTransport:
         try:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except OSError as exc:
-            raise TemporaryFailure(f"cannot reach the mail server at {self.address}: {exc}") from exc
+            raise Unreachable(f"cannot reach the mail server at {self.address}: {exc}") from exc
         try:
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
@@ -72,10 +72,10 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             smtp.close()
             reply = _reply_text(exc.smtp_code, exc.smtp_error)
-            raise TemporaryFailure(f"the mail server at {self.address} refused the login: {reply}") from exc
+            raise Unreachable(f"the mail server at {self.address} refused the login: {reply}") from exc
         except OSError as exc:
             smtp.close()
-            raise TemporaryFailure(f"cannot set up a session with the mail server at {self.address}: {exc}") from exc
+            raise Unreachable(f"cannot set up a session with the mail server at {self.address}: {exc}") from exc
         return smtp
 
     def _drop(self) -> None:
@@ -98,14 +98,14 @@ class SmtpTransport:
             raise PermanentFailure(f"the mail server at {self.address} cannot take this email: {exc}") from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise TemporaryFailure(f"cannot reach the mail server at {self.address}: {exc}") from exc
+            raise Unreachable(f"cannot reach the mail server at {self.address}: {exc}") from exc
 
     def _rejected(self, code: int, message: bytes | str, exc: Exception) -> NoReturn:
         reply = _reply_text(code, message)
         if code == 421:
             # The server is closing the connection: stop this run, as for an unreachable server.
             self._drop()
-            raise TemporaryFailure(reply) from exc
+            raise Unreachable(reply) from exc
         if 500 <= code < 600:
             raise PermanentFailure(reply) from None
         raise TemporaryFailure(reply) from None
@@ -177,7 +177,7 @@ class MaildirTransport:
                 self._box = mailbox.Maildir(self.path, create=True)
             self._box.add(msg)
         except OSError as exc:
-            raise TemporaryFailure(f"cannot write to the Maildir at {self.path}: {exc}") from exc
+            raise Unreachable(f"cannot write to the Maildir at {self.path}: {exc}") from exc
 
     def close(self) -> None:
         self._box = None

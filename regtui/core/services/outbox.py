@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
+from peewee import fn
+
 from regtui.core.models import OutboxEmail, database, utcnow
 from regtui.core.services import templates
 from regtui.core.services.operators import Actor, require
@@ -40,6 +42,10 @@ def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
 
 class TemporaryFailure(Exception):
     """The server said 4xx or could not be reached: try again on the next run."""
+
+
+class Unreachable(TemporaryFailure):
+    """The server cannot be reached or refused the session: stop this run, send nothing more."""
 
 
 class PermanentFailure(Exception):
@@ -119,12 +125,15 @@ def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> Del
                 _finish(email.id, status="queued", last_error=str(exc))
                 report.retry += 1
                 report.errors.append(f"{email.to}: {exc} (will retry)")
-                if isinstance(exc.__cause__, OSError):
+                if isinstance(exc, Unreachable):
                     break
             except PermanentFailure as exc:
                 _finish(email.id, status="failed", last_error=str(exc))
                 report.failed += 1
                 report.errors.append(f"{email.to}: {exc}")
+            except Exception as exc:
+                _finish(email.id, status="queued", last_error=f"{type(exc).__name__}: {exc}")
+                raise
             else:
                 _finish(email.id, status="sent", sent_at=utcnow(), last_error=None)
                 report.sent += 1
@@ -145,6 +154,6 @@ def retry_failed(actor: Actor, ids: list[int] | None = None) -> int:
 
 def counts() -> dict[str, int]:
     out = {"queued": 0, "sending": 0, "sent": 0, "failed": 0}
-    for status, n in OutboxEmail.select(OutboxEmail.status, OutboxEmail.id.count()).group_by(OutboxEmail.status).tuples():
+    for status, n in OutboxEmail.select(OutboxEmail.status, fn.COUNT(OutboxEmail.id)).group_by(OutboxEmail.status).tuples():
         out[status] = n
     return out

@@ -1,0 +1,90 @@
+"""Content access: what a learner may see of a session, from when until when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from regtui.core.errors import NotFound, Refused
+from regtui.core.models import Access, Learner, Session, database, utcnow
+from regtui.core.services import audit
+from regtui.core.services.operators import Actor, require
+
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def default_end(session: Session, starts: dt.date) -> dt.date | None:
+    return starts + dt.timedelta(days=session.access_days) if session.access_days else None
+
+
+def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None, dt.date | None]]) -> None:
+    """Insert one active access per (learner id, code id, starts, ends); None dates take the
+    session's defaults (starts today, ends after the session's access length)."""
+    start_default = today()
+    rows = []
+    for learner_id, code_id, starts, ends in grants:
+        starts = starts or start_default
+        rows.append({"learner": learner_id, "session": session.id, "code": code_id, "starts": starts,
+                     "ends": ends if ends is not None else default_end(session, starts), "status": "active"})
+    for start in range(0, len(rows), 500):
+        Access.insert_many(rows[start:start + 500]).execute()
+
+
+def revoke_for_codes(code_ids: Sequence[int]) -> None:
+    """End the active access that came from each of these codes: content access ends today."""
+    now = utcnow()
+    for start in range(0, len(code_ids), 500):
+        chunk = list(code_ids[start:start + 500])
+        Access.update(status="revoked", revoked_at=now).where(
+            Access.code.in_(chunk) & (Access.status == "active")
+        ).execute()
+
+
+def active_for_code(code_id: int) -> Access | None:
+    return Access.get_or_none((Access.code == code_id) & (Access.status == "active"))
+
+
+def for_learner(actor: Actor, learner: Learner) -> list[Access]:
+    require(actor, "access.view")
+    return list(Access.select(Access, Session).join(Session).where(Access.learner == learner).order_by(Access.starts.desc()))
+
+
+def describe(row: Access) -> dict:
+    return {"starts": row.starts, "ends": row.ends, "status": row.status}
+
+
+def check_dates(starts: dt.date, ends: dt.date | None) -> None:
+    if ends is not None and ends < starts:
+        raise Refused(f"Access cannot end ({ends.isoformat()}) before it starts ({starts.isoformat()}).", code="bad-dates")
+
+
+def extend(actor: Actor, access_id: int, *, starts: dt.date | None = None, ends: dt.date | None = None,
+           open_ended: bool = False) -> Access:
+    """Change an access's start and/or end date (admins only)."""
+    require(actor, "access.extend")
+    with database.atomic():
+        row = Access.get_or_none(Access.id == access_id)
+        if row is None:
+            raise NotFound(f"There is no access record {access_id}.")
+        extend_rows(actor, [(row, starts, None if open_ended else ends, open_ended)])
+    return Access.get_by_id(access_id)
+
+
+def extend_rows(actor: Actor, changes: Sequence[tuple[Access, dt.date | None, dt.date | None, bool]],
+                batch_id: int | None = None) -> None:
+    """Apply (access, new start or None, new end or None, make open-ended) inside a transaction."""
+    require(actor, "access.extend")
+    events = []
+    for row, starts, ends, open_ended in changes:
+        if row.status != "active":
+            raise Refused("That access was revoked; give the learner a seat again instead.", code="access-revoked")
+        before = describe(row)
+        new_starts = starts or row.starts
+        new_ends = None if open_ended else (ends if ends is not None else row.ends)
+        check_dates(new_starts, new_ends)
+        Access.update(starts=new_starts, ends=new_ends).where(Access.id == row.id).execute()
+        row.starts, row.ends = new_starts, new_ends
+        events.append((row, before, describe(row)))
+    audit.record_many(actor, "access.extend", events, batch_id=batch_id)

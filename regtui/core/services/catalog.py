@@ -1,0 +1,56 @@
+"""Products and their sessions (the things customers buy seats of)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from regtui.core.errors import NotFound, UsageError
+from regtui.core.models import Product, Session, database
+from regtui.core.services import audit
+from regtui.core.services.operators import Actor, require
+
+
+def add_product(actor: Actor, code: str, name: str) -> Product:
+    require(actor, "catalog.edit")
+    with database.atomic():
+        if Product.get_or_none(Product.code == code):
+            raise UsageError(f"A product with code {code!r} already exists.")
+        row = Product.create(code=code, name=name)
+        audit.record(actor, "product.add", row, after={"code": code, "name": name})
+    return row
+
+
+def add_session(actor: Actor, product: Product, code: str, name: str, *, starts: dt.date | None = None,
+                access_days: int | None = 365, generate_codes: bool = True, price_cents: int = 0) -> Session:
+    require(actor, "catalog.edit")
+    if access_days is not None and access_days <= 0:
+        raise UsageError("The default access length must be a positive number of days.")
+    with database.atomic():
+        if Session.get_or_none(Session.code == code):
+            raise UsageError(f"A session with code {code!r} already exists.")
+        row = Session.create(product=product, code=code, name=name, starts=starts, access_days=access_days,
+                             generate_codes=generate_codes, price_cents=price_cents)
+        audit.record(actor, "session.add", row, after={"code": code, "name": name, "product": product.code,
+                                                       "access_days": access_days, "generate_codes": generate_codes})
+    return row
+
+
+def find_product(ref: str) -> Product:
+    row = Product.get_or_none(Product.id == int(ref)) if str(ref).isdigit() else None
+    row = row or Product.get_or_none((Product.code == ref) | (Product.name == ref))
+    if row is None:
+        raise NotFound(f"There is no product {ref!r}.")
+    return row
+
+
+def find_session(ref: str) -> Session:
+    """A session by id, code or name."""
+    row = Session.get_or_none(Session.id == int(ref)) if str(ref).isdigit() else None
+    row = row or Session.get_or_none((Session.code == ref) | (Session.name == ref))
+    if row is None:
+        raise NotFound(f"There is no session {ref!r}: give its id, code or name (see `regtui sessions`).")
+    return row
+
+
+def list_sessions() -> list[Session]:
+    return list(Session.select(Session, Product).join(Product).order_by(Product.name, Session.code))

@@ -1,0 +1,148 @@
+"""Customers (the eCommerce side) and their link to learner accounts (the portal side)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import JOIN, fn
+
+from regtui.core.errors import NotFound, Refused, UsageError
+from regtui.core.models import Code, Customer, Learner, Order, Pool, database
+from regtui.core.services import audit, learners, outbox, templates
+from regtui.core.services.operators import Actor, require
+
+
+def describe(row: Customer) -> dict:
+    return {"name": row.name, "email": row.email, "learner_id": row.learner_id}
+
+
+def find(ref: str) -> Customer:
+    """A customer by id, email or name."""
+    ref = str(ref).strip()
+    row = Customer.get_or_none(Customer.id == int(ref)) if ref.isdigit() else None
+    if row is None and "@" in ref:
+        row = Customer.get_or_none(Customer.email_key == ref.lower())
+    row = row or Customer.get_or_none(Customer.name == ref)
+    if row is None:
+        raise NotFound(f"There is no customer {ref!r}: give its id, email or name (see `regtui customers`).")
+    return row
+
+
+def add(actor: Actor, name: str, email: str) -> Customer:
+    """A customer record only (a buyer with no learner account)."""
+    require(actor, "orders.add")
+    given, key = learners.normalise_email(email)
+    name = name.strip()
+    if not name:
+        raise UsageError("A customer needs a name.")
+    with database.atomic():
+        _refuse_duplicate(key)
+        row = Customer.create(name=name, email=given, email_key=key)
+        audit.record(actor, "customer.add", row, after=describe(row))
+    return row
+
+
+def new_with_account(actor: Actor, name: str, email: str, first_name: str = "", last_name: str = "") -> Customer:
+    """"New customer": the customer and its learner account together; the learner is
+    emailed a set-password link (no password is ever emailed). Full admins only."""
+    require(actor, "customers.new")
+    given, key = learners.normalise_email(email)
+    with database.atomic():
+        _refuse_duplicate(key)
+        if Learner.get_or_none(Learner.email_key == key):
+            raise Refused(f"A learner account for {given} exists already: use sync to eCommerce instead.", code="exists")
+        [(learner, _)] = learners.ensure(actor.name, [learners.LearnerSpec(given, first_name, last_name)], keys=[key])
+        row = Customer.create(name=name.strip() or _full_name(learner) or given, email=given, email_key=key, learner=learner)
+        audit.record(actor, "customer.new", row, after=describe(row))
+        link, expires = learners.password_link(learner)
+        outbox.queue(given, templates.SET_PASSWORD, {
+            "first_name": learner.first_name, "last_name": learner.last_name, "email": given,
+            "link": link, "expires": expires.date().isoformat(),
+        })
+    return row
+
+
+def sync_to_ecommerce(actor: Actor, learner: Learner) -> tuple[Customer, bool]:
+    """Make or link the customer for a learner: (customer, created)."""
+    require(actor, "customers.sync")
+    with database.atomic():
+        linked = Customer.get_or_none(Customer.learner == learner.id)
+        if linked:
+            return linked, False
+        row = Customer.get_or_none(Customer.email_key == learner.email_key)
+        if row is not None:
+            before = describe(row)
+            row.learner = learner
+            row.save()
+            audit.record(actor, "customer.link", row, before=before, after=describe(row))
+            return row, False
+        row = Customer.create(name=_full_name(learner) or learner.email, email=learner.email,
+                              email_key=learner.email_key, learner=learner)
+        audit.record(actor, "customer.sync", row, after=describe(row))
+        return row, True
+
+
+def _full_name(learner: Learner) -> str:
+    return f"{learner.first_name} {learner.last_name}".strip()
+
+
+def _refuse_duplicate(key: str) -> None:
+    if Customer.get_or_none(Customer.email_key == key):
+        raise Refused(f"A customer with the address {key} exists already.", code="exists")
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    id: int
+    name: str
+    email: str
+    pools: int
+    seats: int
+    available: int
+
+
+SORTS = {"name": Customer.name, "email": Customer.email_key}
+
+
+def listing(actor: Actor, search: str = "", sort: str = "name", descending: bool = False,
+            limit: int = 100, offset: int = 0) -> list[CustomerRow]:
+    """One page of customers with their seat totals, filtered and sorted by the database."""
+    q = (
+        Customer.select(Customer.id, Customer.name, Customer.email,
+                        fn.COUNT(Pool.id).alias("pools"),
+                        fn.COALESCE(fn.SUM(Pool.seats), 0).alias("seats"),
+                        fn.COALESCE(fn.SUM(Pool.available), 0).alias("available"))
+        .join(Order, JOIN.LEFT_OUTER).join(Pool, JOIN.LEFT_OUTER)
+        .group_by(Customer.id, Customer.name, Customer.email)
+    )
+    q = _scope(actor, q)
+    if search:
+        like = f"%{search.lower()}%"
+        q = q.where(fn.LOWER(Customer.name) ** like | (Customer.email_key ** like))
+    order_col = {"pools": fn.COUNT(Pool.id), "seats": fn.SUM(Pool.seats), "available": fn.SUM(Pool.available)}.get(sort) or SORTS.get(sort, Customer.name)
+    q = q.order_by(order_col.desc() if descending else order_col.asc(), Customer.id)
+    return [CustomerRow(*r) for r in q.limit(limit).offset(offset).tuples()]
+
+
+def count(actor: Actor, search: str = "") -> int:
+    q = _scope(actor, Customer.select())
+    if search:
+        like = f"%{search.lower()}%"
+        q = q.where(fn.LOWER(Customer.name) ** like | (Customer.email_key ** like))
+    return q.count()
+
+
+def _scope(actor: Actor, q):
+    if actor.role == "manager":
+        return q.where(Customer.id == actor.customer_id)
+    require(actor, "customers.view")
+    return q
+
+
+def learners_of(actor: Actor, customer: Customer) -> list[Learner]:
+    """Learners who hold a seat in one of the customer's pools (to pick from when assigning)."""
+    require(actor, "seats.view", customer.id)
+    return list(
+        Learner.select().join(Code, on=(Code.learner == Learner.id)).join(Pool).join(Order)
+        .where(Order.customer == customer.id).distinct().order_by(Learner.email_key)
+    )

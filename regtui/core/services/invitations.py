@@ -1,0 +1,268 @@
+"""Invitations: emailed, single-use, expiring claim links for one code.
+
+The first person to accept any pending invitation for a code gets it; every other
+invitation for that code is invalidated at once. The race is decided by the
+conditional UPDATE in ``seats.move_code``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+
+from regtui import config
+from regtui.core.errors import NotFound, Refused
+from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
+from regtui.core.services import audit, learners, outbox, pools, registrations, seats, templates, tokens
+from regtui.core.services.learners import LearnerSpec
+from regtui.core.services.operators import SYSTEM, Actor, require
+from regtui.core.services.pools import customer_id
+from regtui.core.services.registrations import Seating
+
+LIFETIME = dt.timedelta(days=14)
+PURPOSE = "invitation"
+
+ENDED_MESSAGES = {
+    "accepted": "This invitation has already been used: its seat is taken.",
+    "invalidated": "Someone else claimed this seat first, so this invitation no longer works.",
+    "cancelled": "This invitation was cancelled by the sender.",
+    "expired": "This invitation has expired. Ask the sender for a new one.",
+}
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    id: int
+    code: str
+    email: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    link: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "code": self.code, "email": self.email, "sent": self.created_at.isoformat(),
+                "expires": self.expires_at.isoformat(), "link": self.link}
+
+
+def link(inv: Invitation) -> str:
+    return f"{config.site_url()}/claim/{tokens.make(PURPOSE, inv.id, inv.nonce)}"
+
+
+def get(actor: Actor, invitation_id: int) -> Invitation:
+    inv = Invitation.get_or_none(Invitation.id == invitation_id)
+    if inv is None:
+        raise NotFound(f"There is no invitation {invitation_id}.")
+    require(actor, "seats.invite", customer_id(_pool_of(inv)))
+    return inv
+
+
+def _pool_of(inv: Invitation) -> Pool:
+    return Pool.select(Pool, pools.Order).join(pools.Order).where(Pool.id == inv.code.pool_id).get()
+
+
+def listing(actor: Actor, pool: Pool) -> list[PendingInvitation]:
+    require(actor, "seats.view", customer_id(pool))
+    expire_due()
+    q = (Invitation.select(Invitation, Code).join(Code)
+         .where((Code.pool == pool.id) & (Invitation.status == "pending")).order_by(Invitation.id))
+    return [PendingInvitation(i.id, i.code.code, i.email, i.created_at, i.expires_at, link(i)) for i in q]
+
+
+def pending_keys(pool: Pool) -> dict[str, int]:
+    """email key -> invitation id of every pending invitation in the pool (one query)."""
+    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where(
+        (Code.pool == pool.id) & (Invitation.status == "pending"))
+    return dict(q.tuples())
+
+
+def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *, batch_id: int | None = None,
+           keys: Sequence[str] | None = None) -> list[Invitation]:
+    """Put one available code per address on hold and email each a claim link."""
+    require(actor, "seats.invite", customer_id(pool))
+    normalised = [learners.normalise_email(e) for e in emails] if keys is None else list(zip(emails, keys))
+    registrations._refuse_repeats([k for _, k in normalised])
+    with database.atomic():
+        _refuse_known(pool, [k for _, k in normalised])
+        code_ids = seats.take_available(pool.id, [None] * len(normalised), "invited")
+        invs = _create(pool, list(zip(code_ids, normalised)), message, batch_id=batch_id, actor_name=actor.name)
+    return invs
+
+
+def _refuse_known(pool: Pool, keys: Sequence[str]) -> None:
+    seated, pending = registrations.seated_keys(pool), pending_keys(pool)
+    for key in keys:
+        if key in seated:
+            raise Refused(f"{key} already has a seat in this pool.", code="already-seated")
+        if key in pending:
+            raise Refused(f"{key} already has a pending invitation in this pool; resend it instead.", code="already-invited")
+
+
+def _create(pool: Pool, items: Sequence[tuple[int, tuple[str, str]]], message: str, *, batch_id: int | None,
+            actor_name: str) -> list[Invitation]:
+    now = utcnow()
+    expires = now + LIFETIME
+    rows = [{"code": code_id, "email": given, "email_key": key, "message": message or "", "nonce": tokens.new_nonce(),
+             "created_at": now, "expires_at": expires, "status": "pending"} for code_id, (given, key) in items]
+    for start in range(0, len(rows), 500):
+        Invitation.insert_many(rows[start:start + 500]).execute()
+    invs: list[Invitation] = []
+    nonces = [r["nonce"] for r in rows]
+    for start in range(0, len(nonces), 500):
+        invs.extend(Invitation.select().where(Invitation.nonce.in_(nonces[start:start + 500])).order_by(Invitation.id))
+    _queue_emails(pool, invs)
+    audit.record_many(actor_name, "invitation.send", ((i, None, {"email": i.email, "code_id": i.code_id, "pool": pool.id}) for i in invs), batch_id=batch_id)
+    return invs
+
+
+def _queue_emails(pool: Pool, invs: Sequence[Invitation]) -> None:
+    session = pool.session
+    customer = pool.order.customer.name
+    outbox.queue_many(templates.INVITATION, [
+        (i.email, {"email": i.email, "customer": customer, "product": session.product.name, "session": session.name,
+                   "message": i.message, "link": link(i), "expires": i.expires_at.date().isoformat()})
+        for i in invs])
+
+
+def resend(actor: Actor, inv: Invitation) -> None:
+    """Email the same link again and give it a fresh expiry."""
+    pool = _pool_of(inv)
+    require(actor, "seats.invite", customer_id(pool))
+    with database.atomic():
+        _require_pending(inv)
+        inv.expires_at = utcnow() + LIFETIME
+        Invitation.update(expires_at=inv.expires_at).where(Invitation.id == inv.id).execute()
+        _queue_emails(pool, [inv])
+        audit.record(actor, "invitation.resend", inv, after={"email": inv.email, "expires": inv.expires_at})
+
+
+def _require_pending(inv: Invitation) -> None:
+    current = Invitation.get_by_id(inv.id)
+    if current.status != "pending":
+        raise Refused(f"That invitation is {current.status}, not pending.", code="not-pending")
+
+
+def cancel(actor: Actor, inv: Invitation, *, batch_id: int | None = None) -> None:
+    """Cancel a pending invitation; the code is available again unless another
+    invitation for it is still pending."""
+    pool = _pool_of(inv)
+    require(actor, "seats.invite", customer_id(pool))
+    with database.atomic():
+        cancel_many(actor.name, pool, [inv], batch_id=batch_id)
+
+
+def cancel_many(actor_name: str, pool: Pool, invs: Sequence[Invitation], *, batch_id: int | None = None) -> None:
+    ids = [i.id for i in invs]
+    for start in range(0, len(ids), 500):
+        changed = Invitation.update(status="cancelled", ended_at=utcnow()).where(
+            Invitation.id.in_(ids[start:start + 500]) & (Invitation.status == "pending")).execute()
+        if changed != len(ids[start:start + 500]):
+            raise Refused("Some of those invitations are no longer pending; nothing was changed.", code="not-pending")
+    _release_orphans(pool, {i.code_id for i in invs})
+    audit.record_many(actor_name, "invitation.cancel", ((i, {"status": "pending"}, {"status": "cancelled"}) for i in invs), batch_id=batch_id)
+
+
+def _release_orphans(pool: Pool, code_ids: set[int]) -> None:
+    """Invited codes with no pending invitation left go back to available."""
+    still = {c for (c,) in Invitation.select(Invitation.code).where(
+        Invitation.code.in_(list(code_ids)) & (Invitation.status == "pending")).tuples()}
+    seats.release_many(pool.id, sorted(code_ids - still), "invited")
+
+
+def invite_instead(actor: Actor, inv: Invitation, email: str, message: str | None = None, *, keep_others: bool = False) -> Invitation:
+    """Invite someone else to the same code. The existing pending invitations are
+    cancelled, or kept with ``keep_others`` (then the first to accept wins)."""
+    pool = _pool_of(inv)
+    require(actor, "seats.invite", customer_id(pool))
+    given, key = learners.normalise_email(email)
+    with database.atomic():
+        _require_pending(inv)
+        _refuse_known(pool, [key])
+        seats.lock_pool(pool.id)
+        if not keep_others:
+            others = list(Invitation.select().where((Invitation.code == inv.code_id) & (Invitation.status == "pending")))
+            Invitation.update(status="cancelled", ended_at=utcnow()).where(Invitation.id.in_([o.id for o in others])).execute()
+            audit.record_many(actor, "invitation.cancel", ((o, {"status": "pending"}, {"status": "cancelled"}) for o in others))
+        [new] = _create(pool, [(inv.code_id, (given, key))], inv.message if message is None else message, batch_id=None, actor_name=actor.name)
+    return new
+
+
+def assign_pending(actor: Actor, inv: Invitation, spec: LearnerSpec | None = None) -> Seating:
+    """Give an invited code directly to the invitee (no ``spec``) or to someone else."""
+    pool = _pool_of(inv)
+    require(actor, "seats.assign", customer_id(pool))
+    spec = spec or LearnerSpec(inv.email)
+    _, key = learners.normalise_email(spec.email)
+    with database.atomic():
+        _require_pending(inv)
+        [(learner, created)] = learners.ensure(actor.name, [spec], keys=[key])
+        registrations._refuse_seated(pool, [learner])
+        return _claim(actor.name, pool, inv, learner, created, action="seat.assign-pending")
+
+
+def _claim(actor_name: str, pool: Pool, inv: Invitation, learner: Learner, created: bool, *, action: str) -> Seating:
+    if not seats.move_code(pool.id, inv.code_id, "invited", "claimed", learner.id):
+        raise Refused(ENDED_MESSAGES["invalidated"], code="taken")
+    now = utcnow()
+    accepted = Invitation.update(status="accepted", ended_at=now, learner=learner.id).where(
+        (Invitation.code == inv.code_id) & (Invitation.status == "pending") & (Invitation.email_key == learner.email_key)).execute()
+    Invitation.update(status="invalidated", ended_at=now).where(
+        (Invitation.code == inv.code_id) & (Invitation.status == "pending")).execute()
+    seating = Seating(learner, inv.code_id, new_account=created)
+    registrations.complete(actor_name, pool, [seating], action=action)
+    audit.record(actor_name, "invitation.close", inv, after={"accepted_by": learner.email, "accepted": bool(accepted)})
+    return seating
+
+
+def check(token: str) -> Invitation:
+    """The pending invitation for a link, or Refused with a sentence for the learner."""
+    iid = tokens.parse_id(token)
+    inv = Invitation.get_or_none(Invitation.id == iid) if iid is not None else None
+    if inv is None or not tokens.matches(token, PURPOSE, inv.id, inv.nonce):
+        raise Refused("This invitation link is not valid. Check that you copied the whole link from the email.", code="bad-link")
+    if inv.status == "pending" and inv.expires_at < utcnow():
+        raise Refused(ENDED_MESSAGES["expired"], code="expired")
+    if inv.status != "pending":
+        raise Refused(ENDED_MESSAGES[inv.status], code=inv.status)
+    return inv
+
+
+def accept(token: str, first_name: str = "", last_name: str = "", password: str | None = None) -> Learner:
+    """A learner accepts an invitation from the claim page: first to accept wins."""
+    with database.atomic():
+        inv = check(token)
+        pool = _pool_of(inv)
+        seats.lock_pool(pool.id)
+        inv = check(token)
+        existing = Learner.get_or_none(Learner.email_key == inv.email_key)
+        spec = LearnerSpec(inv.email, first_name, last_name, None if existing and existing.password_hash else password)
+        if existing is None and not (first_name.strip() and last_name.strip()):
+            raise Refused("Please give your first and last name.", code="missing-name")
+        [(learner, created)] = learners.ensure(f"learner:{inv.email}", [spec], keys=[inv.email_key])
+        if existing is not None and password and not existing.password_hash:
+            from regtui.core.services import passwords
+
+            Learner.update(password_hash=passwords.hash_password(password), must_set_password=False).where(Learner.id == learner.id).execute()
+            learner = Learner.get_by_id(learner.id)
+        registrations._refuse_seated(pool, [learner])
+        _claim(f"learner:{inv.email}", pool, inv, learner, created, action="invitation.accept")
+    return learner
+
+
+def expire_due() -> int:
+    """Pending invitations past their expiry become expired; their codes go back to
+    available unless another invitation for the code is still pending."""
+    due = list(Invitation.select(Invitation.id, Invitation.code).where(
+        (Invitation.status == "pending") & (Invitation.expires_at < utcnow())))
+    if not due:
+        return 0
+    by_pool: dict[int, set[int]] = {}
+    with database.atomic():
+        Invitation.update(status="expired", ended_at=utcnow()).where(
+            Invitation.id.in_([d.id for d in due]) & (Invitation.status == "pending")).execute()
+        for pool_id, code_id in Code.select(Code.pool, Code.id).where(Code.id.in_([d.code_id for d in due])).tuples():
+            by_pool.setdefault(pool_id, set()).add(code_id)
+        for pool_id, code_ids in by_pool.items():
+            _release_orphans(Pool.get_by_id(pool_id), code_ids)
+        audit.record_many(SYSTEM, "invitation.expire", ((d, {"status": "pending"}, {"status": "expired"}) for d in due))
+    return len(due)

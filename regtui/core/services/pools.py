@@ -1,0 +1,78 @@
+"""Pools: the seats of one order line, as the customer sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from regtui.core.errors import NotFound
+from regtui.core.models import Customer, Order, Pool, Product, Session
+from regtui.core.services.operators import Actor, require
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    id: int
+    customer: str
+    customer_id: int
+    order: str
+    ordered: str
+    product: str
+    session: str
+    seats: int
+    available: int
+    pending: int
+    claimed: int
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id, "customer": self.customer, "customer_id": self.customer_id, "order": self.order,
+            "ordered": self.ordered, "product": self.product, "session": self.session, "seats": self.seats,
+            "available": self.available, "pending": self.pending, "claimed": self.claimed,
+        }
+
+
+def _query():
+    return (
+        Pool.select(Pool, Order, Customer, Session, Product)
+        .join(Order).join(Customer).switch(Pool).join(Session).join(Product)
+    )
+
+
+def _row(p: Pool) -> PoolRow:
+    return PoolRow(
+        id=p.id, customer=p.order.customer.name, customer_id=p.order.customer_id, order=p.order.number,
+        ordered=p.order.placed_at.date().isoformat(), product=p.session.product.name, session=p.session.code,
+        seats=p.seats, available=p.available, pending=p.invited, claimed=p.claimed,
+    )
+
+
+def listing(actor: Actor, customer: Customer | None = None) -> list[PoolRow]:
+    from regtui.core.services import invitations
+
+    invitations.expire_due()
+    q = _query().order_by(Customer.name, Order.placed_at, Pool.id)
+    if actor.role == "manager":
+        q = q.where(Order.customer == actor.customer_id)
+    elif customer is None:
+        require(actor, "customers.view")
+    if customer is not None:
+        require(actor, "seats.view", customer.id)
+        q = q.where(Order.customer == customer.id)
+    return [_row(p) for p in q]
+
+
+def get(actor: Actor, ref: int | str) -> Pool:
+    """A pool the operator may see, by id."""
+    pool = _query().where(Pool.id == int(ref)).first() if str(ref).strip().isdigit() else None
+    if pool is None:
+        raise NotFound(f"There is no pool {ref!r}: give its id (see `regtui pools`).")
+    require(actor, "seats.view", pool.order.customer_id)
+    return pool
+
+
+def row(pool: Pool) -> PoolRow:
+    return _row(pool)
+
+
+def customer_id(pool: Pool) -> int:
+    return pool.order.customer_id

@@ -1,0 +1,200 @@
+"""Registrations: a learner holding a claimed code of a pool, with the access it gives.
+
+``assign`` is the one write path for giving seats directly, for one learner or a
+hundred thousand (the batch engine calls it too): learners found or created in bulk,
+codes taken by conditional UPDATEs, access granted, confirmation emails queued and audit
+events written, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+
+from peewee import JOIN
+
+from regtui.core.errors import NotFound, Refused
+from regtui.core.models import Access, Code, Learner, Pool, database
+from regtui.core.services import access, audit, learners, outbox, seats, templates
+from regtui.core.services.learners import LearnerSpec
+from regtui.core.services.operators import Actor, require
+from regtui.core.services.pools import customer_id
+
+
+@dataclass(frozen=True)
+class Registration:
+    code_id: int
+    code: str
+    learner_id: int
+    email: str
+    first_name: str
+    last_name: str
+    access_id: int | None
+    access_start: dt.date | None
+    access_end: dt.date | None
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code, "email": self.email, "first_name": self.first_name, "last_name": self.last_name,
+            "access_start": self.access_start.isoformat() if self.access_start else None,
+            "access_end": self.access_end.isoformat() if self.access_end else None,
+        }
+
+
+@dataclass(frozen=True)
+class Seating:
+    """One seat being given: to whom, which code, and the access dates (None: defaults)."""
+
+    learner: Learner
+    code_id: int
+    starts: dt.date | None = None
+    ends: dt.date | None = None
+    new_account: bool = False
+
+
+def listing(actor: Actor, pool: Pool, search: str = "", limit: int | None = None, offset: int = 0) -> list[Registration]:
+    require(actor, "seats.view", customer_id(pool))
+    q = (
+        Code.select(Code.id, Code.code, Learner.id, Learner.email, Learner.first_name, Learner.last_name,
+                    Access.id, Access.starts, Access.ends)
+        .join(Learner, on=(Code.learner == Learner.id))
+        .join(Access, on=((Access.code == Code.id) & (Access.status == "active")), join_type=JOIN.LEFT_OUTER)
+        .where((Code.pool == pool.id) & (Code.state == "claimed"))
+        .order_by(Learner.email_key)
+    )
+    if search:
+        like = f"%{search.lower()}%"
+        q = q.where(Learner.email_key ** like | Learner.first_name ** like | Learner.last_name ** like)
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [Registration(*r) for r in q.tuples()]
+
+
+def seated_keys(pool: Pool) -> dict[str, int]:
+    """email key -> code id of every learner holding a seat in the pool (one query)."""
+    q = Code.select(Learner.email_key, Code.id).join(Learner, on=(Code.learner == Learner.id)).where(
+        (Code.pool == pool.id) & (Code.state == "claimed"))
+    return dict(q.tuples())
+
+
+def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Sequence[tuple[dt.date | None, dt.date | None]] | None = None,
+           batch_id: int | None = None, keys: Sequence[str] | None = None) -> list[Seating]:
+    """Give each learner (found or created) an available code of ``pool``, all or none."""
+    require(actor, "seats.assign", customer_id(pool))
+    if keys is None:
+        keys = [learners.normalise_email(s.email)[1] for s in specs]
+    _refuse_repeats(keys)
+    dates = dates or [(None, None)] * len(specs)
+    for starts, ends in dates:
+        if starts and ends:
+            access.check_dates(starts, ends)
+    with database.atomic():
+        found = learners.ensure(actor.name, specs, keys=keys, batch_id=batch_id)
+        _refuse_seated(pool, [l for l, _ in found])
+        code_ids = seats.take_available(pool.id, [l.id for l, _ in found], "claimed")
+        seatings = [Seating(l, c, s, e, created) for (l, created), c, (s, e) in zip(found, code_ids, dates)]
+        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id)
+    return seatings
+
+
+def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None) -> None:
+    """After codes were claimed: grant access, queue confirmations, write audit events."""
+    session = pool.session
+    access.grant_many(session, [(s.learner.id, s.code_id, s.starts, s.ends) for s in seatings])
+    grants = _grants(seatings)
+    codes = _code_texts([s.code_id for s in seatings])
+    queue_confirmations(pool, [(s.learner, codes[s.code_id], grants[s.code_id]) for s in seatings])
+    audit.record_many(actor_name, action, (
+        (grants[s.code_id], None, {"code": codes[s.code_id], "email": s.learner.email, "pool": pool.id,
+                                   "starts": grants[s.code_id].starts, "ends": grants[s.code_id].ends})
+        for s in seatings), batch_id=batch_id)
+
+
+def _grants(seatings: Sequence[Seating]) -> dict[int, Access]:
+    ids = [s.code_id for s in seatings]
+    out: dict[int, Access] = {}
+    for start in range(0, len(ids), 500):
+        for a in Access.select().where(Access.code.in_(ids[start:start + 500]) & (Access.status == "active")):
+            out[a.code_id] = a
+    return out
+
+
+def _code_texts(code_ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(code_ids), 500):
+        out.update(Code.select(Code.id, Code.code).where(Code.id.in_(list(code_ids[start:start + 500]))).tuples())
+    return out
+
+
+def queue_confirmations(pool: Pool, items: Sequence[tuple[Learner, str, Access]]) -> None:
+    """Queue the confirmation email; learners with no password get a set-password link in it."""
+    needs_link = [l for l, _, _ in items if l.must_set_password]
+    links = learners.password_links(needs_link) if needs_link else {}
+    session = pool.session
+    values = []
+    for learner, code, grant in items:
+        link = links.get(learner.id)
+        values.append((learner.email, {
+            "first_name": learner.first_name, "last_name": learner.last_name, "email": learner.email,
+            "product": session.product.name, "session": session.name, "code": code,
+            "access_start": grant.starts.isoformat(), "access_end": grant.ends.isoformat() if grant.ends else "open-ended",
+            "set_password": f"Set your password here (the link works once): {link[0]}" if link else "",
+        }))
+    outbox.queue_many(templates.CONFIRMATION, values)
+
+
+def _refuse_repeats(keys: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise Refused(f"{key} is listed twice; a learner holds at most one seat in a pool.", code="duplicate")
+        seen.add(key)
+
+
+def _refuse_seated(pool: Pool, found: Sequence[Learner]) -> None:
+    ids = [l.id for l in found]
+    for start in range(0, len(ids), 500):
+        taken = Code.select(Code.learner).where((Code.pool == pool.id) & Code.learner.in_(ids[start:start + 500])).first()
+        if taken:
+            learner = Learner.get_by_id(taken.learner_id)
+            raise Refused(f"{learner.email} already has a seat in this pool.", code="already-seated")
+
+
+def find(pool: Pool, email: str) -> Code:
+    _, key = learners.normalise_email(email)
+    code = (Code.select().join(Learner, on=(Code.learner == Learner.id))
+            .where((Code.pool == pool.id) & (Code.state == "claimed") & (Learner.email_key == key)).first())
+    if code is None:
+        raise NotFound(f"{email} has no seat in pool {pool.id}.")
+    return code
+
+
+def revoke(actor: Actor, pool: Pool, emails: Sequence[str], batch_id: int | None = None) -> int:
+    """"Remove": each learner's access is revoked and their seat becomes available again."""
+    require(actor, "seats.revoke", customer_id(pool))
+    with database.atomic():
+        codes = [find(pool, e) for e in emails]
+        revoke_codes(actor.name, pool, codes, batch_id=batch_id)
+    return len(codes)
+
+
+def revoke_codes(actor_name: str, pool: Pool, codes: Sequence[Code], batch_id: int | None = None) -> None:
+    ids = [c.id for c in codes]
+    holders = {c.id: c.learner_id for c in codes}
+    access.revoke_for_codes(ids)
+    seats.release_many(pool.id, ids, "claimed")
+    audit.record_many(actor_name, "seat.revoke", ((c, {"state": "claimed", "learner_id": holders[c.id]}, {"state": "available"}) for c in codes), batch_id=batch_id)
+
+
+def resend(actor: Actor, pool: Pool, email: str) -> None:
+    """Send the confirmation email again (with a fresh set-password link if still needed)."""
+    require(actor, "seats.assign", customer_id(pool))
+    with database.atomic():
+        code = find(pool, email)
+        learner = Learner.get_by_id(code.learner_id)
+        grant = access.active_for_code(code.id)
+        if grant is None:
+            raise Refused(f"{email} has no active access from this seat.", code="no-access")
+        queue_confirmations(pool, [(learner, code.code, grant)])
+        audit.record(actor, "seat.resend", code, after={"email": learner.email})

@@ -1,0 +1,131 @@
+"""The seat lifecycle at the database level: every move of a code between
+``available``, ``invited`` and ``claimed`` goes through here.
+
+The limit is held by the writes themselves, never by "read the count, then write":
+the pool row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions are
+BEGIN IMMEDIATE), its counters move by a conditional UPDATE that refuses to go below
+zero, CHECK constraints back that up, and each code moves by an UPDATE conditioned on
+its current state, so the number of rows it touched says who won.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from peewee import fn
+
+from regtui.core.db import is_postgres
+from regtui.core.errors import Refused
+from regtui.core.models import Code, Pool, database
+
+STATES = ("available", "invited", "claimed")
+
+
+def lock_pool(pool_id: int) -> None:
+    """Serialise seat moves in one pool (a no-op on SQLite, whose writers already queue)."""
+    if is_postgres():
+        database.execute_sql('SELECT id FROM "pool" WHERE id = %s FOR UPDATE', (pool_id,))
+
+
+def shift(pool_id: int, src: str, dst: str, n: int = 1) -> None:
+    """Move ``n`` seats of the pool's counters from ``src`` to ``dst``, or refuse."""
+    if n <= 0:
+        return
+    src_col, dst_col = getattr(Pool, src), getattr(Pool, dst)
+    moved = (
+        Pool.update({src_col: src_col - n, dst_col: dst_col + n})
+        .where((Pool.id == pool_id) & (src_col >= n))
+        .execute()
+    )
+    if not moved:
+        have = Pool.select(src_col).where(Pool.id == pool_id).scalar() or 0
+        if src == "available":
+            raise Refused(f"Not enough free seats: {n} needed, {have} available.", code="seats-short")
+        raise Refused(f"The pool has only {have} {src} seats, not {n}.", code="seats-changed")
+
+
+def take_available(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[int]:
+    """Move one available code per entry to ``dst`` (``claimed`` for a learner id,
+    ``invited`` for None) and return the code ids, in order."""
+    n = len(learner_ids)
+    if n == 0:
+        return []
+    lock_pool(pool_id)
+    shift(pool_id, "available", dst, n)
+    code_ids = [
+        row[0]
+        for row in Code.select(Code.id)
+        .where((Code.pool == pool_id) & (Code.state == "available"))
+        .order_by(Code.id)
+        .limit(n)
+        .tuples()
+    ]
+    if len(code_ids) != n:
+        raise Refused("The pool's codes and its counters disagree; nothing was changed.", code="seats-changed")
+    _set_codes("available", dst, list(zip(code_ids, learner_ids)))
+    return code_ids
+
+
+def move_code(pool_id: int, code_id: int, src: str, dst: str, learner_id: int | None = None) -> bool:
+    """Move one code from ``src`` to ``dst`` if it is still in ``src``; False if someone else moved it first."""
+    lock_pool(pool_id)
+    moved = (
+        Code.update(state=dst, learner=learner_id)
+        .where((Code.id == code_id) & (Code.state == src))
+        .execute()
+    )
+    if moved:
+        shift(pool_id, src, dst, 1)
+    return bool(moved)
+
+
+def release_many(pool_id: int, code_ids: Sequence[int], src: str) -> None:
+    """Make these ``src`` codes available again (revoke, cancel, expire)."""
+    if not code_ids:
+        return
+    lock_pool(pool_id)
+    moved = 0
+    for start in range(0, len(code_ids), 500):
+        moved += (
+            Code.update(state="available", learner=None)
+            .where(Code.id.in_(list(code_ids[start:start + 500])) & (Code.state == src) & (Code.pool == pool_id))
+            .execute()
+        )
+    if moved != len(code_ids):
+        raise Refused("Some of those seats changed meanwhile; nothing was changed.", code="seats-changed")
+    shift(pool_id, src, "available", moved)
+
+
+def _set_codes(src: str, dst: str, pairs: list[tuple[int, int | None]]) -> None:
+    """UPDATE many codes at once: executemany on SQLite, a VALUES join on PostgreSQL."""
+    assert src in STATES and dst in STATES
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+
+        returned = execute_values(
+            cursor,
+            f'UPDATE "code" AS c SET state = \'{dst}\', learner_id = v.learner FROM (VALUES %s) AS v(id, learner) '
+            f"WHERE c.id = v.id AND c.state = '{src}' RETURNING c.id",
+            pairs,
+            template="(%s, %s::integer)",
+            page_size=1000,
+            fetch=True,
+        )
+        updated = len(returned)
+    else:
+        cursor.executemany(
+            'UPDATE "code" SET state = ?, learner_id = ? WHERE id = ? AND state = ?',
+            [(dst, learner, code_id, src) for code_id, learner in pairs],
+        )
+        updated = cursor.rowcount
+    if updated != len(pairs):
+        raise Refused("Some seats were taken meanwhile; nothing was changed.", code="seats-changed")
+
+
+def counts(pool_id: int) -> dict[str, int]:
+    """Counts from the codes themselves (used by tests and checks to confirm the counters)."""
+    out = {state: 0 for state in STATES}
+    for state, n in Code.select(Code.state, fn.COUNT(Code.id)).where(Code.pool == pool_id).group_by(Code.state).tuples():
+        out[state] = n
+    return out
