@@ -1,0 +1,138 @@
+"""The TUI's tool screens (outbox, audit log, templates, batch), driven with Pilot
+inside a tiny app of our own, so they can be tested without the app shell."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+
+import pytest
+from rich.text import Text
+from textual.app import App
+from textual.widgets import DataTable
+
+from regtui import config
+from regtui.core.models import OutboxEmail
+from regtui.core.services import demo, outbox
+
+SIZE = (100, 30)
+
+
+class ToolApp(App):
+    """Stands in for RegtuiApp: the attributes our screens read, and one screen pushed on mount."""
+
+    def __init__(self, actor, make_screen):
+        super().__init__()
+        self.actor = actor
+        self.db_label = "test"
+        self._make_screen = make_screen
+        self.quit_called = False
+
+    def on_mount(self) -> None:
+        self.push_screen(self._make_screen())
+
+    def action_quit(self) -> None:  # a literal [@click=app.quit] must never get here
+        self.quit_called = True
+        self.exit()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def cells(table: DataTable, column: int) -> list[str]:
+    out = []
+    for r in range(table.row_count):
+        value = table.get_row_at(r)[column]
+        out.append(value.plain if isinstance(value, Text) else str(value))
+    return out
+
+
+# -- outbox ---------------------------------------------------------------------------------
+
+
+def test_outbox_lists_queued_and_send_now_delivers_into_maildir(admin):
+    from regtui.tui.screens.outbox import OutboxScreen
+
+    demo.fill(admin)
+    queued = outbox.counts()["queued"]
+    assert queued > 0
+
+    async def go():
+        app = ToolApp(admin, OutboxScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one(DataTable)
+            assert table.row_count == min(queued, 200)
+            assert set(cells(table, 4)) == {"queued"}
+            ids = [int(x) for x in cells(table, 0)]
+            assert ids == sorted(ids, reverse=True)  # newest first
+            await pilot.press("s")
+            await settle(pilot)
+            assert set(cells(table, 4)) == {"sent"}
+            report = str(screen.query_one("#outbox-report").render())
+            assert f"{queued} sent" in report
+
+    run(go())
+    assert outbox.counts()["sent"] == queued
+    assert outbox.counts()["queued"] == 0
+    assert len(mailbox.Maildir(config.maildir_path(), create=False)) == queued
+
+
+def test_outbox_filter_and_retry_failed(admin):
+    from textual.widgets import Select
+
+    from regtui.tui.screens.outbox import OutboxScreen
+
+    outbox.queue("a@example.com", "RegCodeEmailText", {})
+    outbox.queue("b@example.com", "RegCodeEmailText", {})
+    bad = OutboxEmail.get(OutboxEmail.to == "b@example.com")
+    OutboxEmail.update(status="failed", last_error="550 no such user").where(OutboxEmail.id == bad.id).execute()
+
+    async def go():
+        app = ToolApp(admin, OutboxScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(DataTable)
+            assert table.row_count == 2
+            app.screen.query_one(Select).value = "failed"
+            await settle(pilot)
+            assert cells(table, 2) == ["b@example.com"]
+            assert cells(table, 7) == ["550 no such user"]
+            await pilot.press("r")
+            await settle(pilot)
+            assert table.row_count == 0  # still filtering on failed
+            await pilot.press("f")  # failed -> sending
+            await pilot.press("f")  # sending -> all
+            await settle(pilot)
+            assert table.row_count == 2
+
+    run(go())
+    assert OutboxEmail.get_by_id(bad.id).status == "queued"
+
+
+def test_outbox_subject_is_shown_literally(admin):
+    from regtui.tui.screens.outbox import OutboxScreen
+
+    OutboxEmail.create(to="x@example.com", subject="[@click=app.quit]x[/]", body="b", message_id="<m1@t>")
+
+    async def go():
+        app = ToolApp(admin, OutboxScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(DataTable)
+            assert cells(table, 3) == ["[@click=app.quit]x[/]"]
+            # click where the subject is drawn: nothing happens
+            await pilot.click(DataTable, offset=(40, 1))
+            await pilot.pause()
+            assert not app.quit_called
+            assert app.is_running
+
+    run(go())
