@@ -206,6 +206,18 @@ def cmd_registrations(args: argparse.Namespace) -> int:
                                              for d in data], ["email", "first", "last", "code", "access from", "until"]))
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, registrations
+
+    actor = _setup(args)
+    customer = customers.find(args.customer)
+    rows = registrations.of_customer(actor, customer.id, search=args.search or "")
+    data = [r.as_dict() for r in rows]
+    return _emit(args, data, lambda: _table(
+        [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"], d["access_start"], d["access_end"] or "open") for d in data],
+        ["email", "first", "last", "pool", "session", "access", "from", "until"]))
+
+
 def cmd_invites(args: argparse.Namespace) -> int:
     from regtui.core.services import invitations, pools
 
@@ -507,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("registrations", cmd_registrations, "completed registrations of a pool", json_flag=True)
     sp.add_argument("pool")
     sp.add_argument("--search")
+    sp = add("users", cmd_users, "a customer's registration-code users across all its pools", json_flag=True)
+    sp.add_argument("customer", help="id, email or name")
+    sp.add_argument("--search")
     sp = add("invites", cmd_invites, "pending invitations of a pool", json_flag=True)
     sp.add_argument("pool")
 
@@ -594,6 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("regtui: interrupted; nothing more was done.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: stop quietly, as other Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         return _unexpected(exc)
 

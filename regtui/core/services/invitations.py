@@ -14,7 +14,7 @@ from typing import Sequence
 from regtui import config
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
-from regtui.core.services import audit, learners, outbox, pools, registrations, seats, templates, tokens
+from regtui.core.services import audit, learners, outbox, passwords, pools, registrations, seats, templates, tokens
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import SYSTEM, Actor, require
 from regtui.core.services.pools import customer_id
@@ -240,8 +240,6 @@ def accept(token: str, first_name: str = "", last_name: str = "", password: str 
             raise Refused("Please give your first and last name.", code="missing-name")
         [(learner, created)] = learners.ensure(f"learner:{inv.email}", [spec], keys=[inv.email_key])
         if existing is not None and password and not existing.password_hash:
-            from regtui.core.services import passwords
-
             Learner.update(password_hash=passwords.hash_password(password), must_set_password=False).where(Learner.id == learner.id).execute()
             learner = Learner.get_by_id(learner.id)
         registrations._refuse_seated(pool, [learner])

@@ -198,3 +198,38 @@ def resend(actor: Actor, pool: Pool, email: str) -> None:
             raise Refused(f"{email} has no active access from this seat.", code="no-access")
         queue_confirmations(pool, [(learner, code.code, grant)])
         audit.record(actor, "seat.resend", code, after={"email": learner.email})
+
+
+@dataclass(frozen=True)
+class CustomerUser:
+    """A row of the admin's "Registration code users" list of a customer."""
+
+    pool_id: int
+    session: str
+    registration: Registration
+
+    def as_dict(self) -> dict:
+        return {"pool": self.pool_id, "session": self.session, "access_id": self.registration.access_id,
+                **self.registration.as_dict()}
+
+
+def of_customer(actor: Actor, customer_id_: int, search: str = "", limit: int | None = None, offset: int = 0) -> list[CustomerUser]:
+    """Every learner holding a seat in any of the customer's pools."""
+    from regtui.core.models import Order, Session
+
+    require(actor, "seats.view", customer_id_)
+    q = (
+        Code.select(Pool.id, Session.code, Code.id, Code.code, Learner.id, Learner.email, Learner.first_name,
+                    Learner.last_name, Access.id, Access.starts, Access.ends)
+        .join(Learner, on=(Code.learner == Learner.id))
+        .switch(Code).join(Pool).join(Order).switch(Pool).join(Session)
+        .join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
+        .where((Order.customer == customer_id_) & (Code.state == "claimed"))
+        .order_by(Learner.email_key, Pool.id)
+    )
+    if search:
+        like = f"%{search.lower()}%"
+        q = q.where(Learner.email_key ** like | Learner.first_name ** like | Learner.last_name ** like)
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [CustomerUser(r[0], r[1], Registration(*r[2:])) for r in q.tuples()]
