@@ -136,3 +136,45 @@ def test_outbox_subject_is_shown_literally(admin):
             assert app.is_running
 
     run(go())
+
+
+# -- audit log ------------------------------------------------------------------------------
+
+
+def test_audit_filter_by_operator_and_detail_shows_json_literally(admin):
+    from textual.widgets import Input, Static
+
+    from regtui.core.models import Customer
+    from regtui.core.services import audit
+    from regtui.tui.screens.audit import AuditScreen
+
+    demo.fill(admin)
+    customer = Customer.select().first()
+    audit.record("helen", "customer.note", customer, before=None, after={"note": "[@click=app.quit]x[/]"})
+
+    async def go():
+        app = ToolApp(admin, AuditScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one(DataTable)
+            everyone = table.row_count
+            assert everyone > 1
+            assert "helen" in cells(table, 1)
+            screen.query_one("#audit-operator", Input).value = "helen"
+            await settle(pilot)
+            assert cells(table, 1) == ["helen"]
+            assert cells(table, 3) == [f"customer:{customer.id}"]
+            table.move_cursor(row=0)
+            await pilot.pause()
+            detail = screen.query_one("#audit-detail", Static).render()
+            shown = str(detail)
+            assert "[@click=app.quit]x[/]" in shown and "customer.note" in shown
+            screen.query_one("#audit-operator", Input).value = ""
+            screen.query_one("#audit-record", Input).value = f"customer:{customer.id}"
+            await settle(pilot)
+            assert 1 < table.row_count < everyone
+            assert set(cells(table, 3)) == {f"customer:{customer.id}"}
+            assert not app.quit_called
+
+    run(go())
