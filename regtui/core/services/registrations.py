@@ -87,8 +87,8 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
     _refuse_repeats(keys)
     dates = dates or [(None, None)] * len(specs)
     for starts, ends in dates:
-        if starts and ends:
-            access.check_dates(starts, ends)
+        if ends:
+            access.check_dates(starts or access.today(), ends)
     with database.atomic():
         found = learners.ensure(actor.name, specs, keys=keys, batch_id=batch_id)
         _refuse_seated(pool, [l for l, _ in found])
