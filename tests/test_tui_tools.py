@@ -178,3 +178,71 @@ def test_audit_filter_by_operator_and_detail_shows_json_literally(admin):
             assert not app.quit_called
 
     run(go())
+
+
+# -- templates ------------------------------------------------------------------------------
+
+
+def test_templates_edit_preview_and_save(admin):
+    from textual.widgets import Input, OptionList, Static, TextArea
+
+    from regtui.core.models import EmailTemplate
+    from regtui.core.services import templates
+    from regtui.tui.screens.templates import TemplatesScreen
+
+    async def go():
+        app = ToolApp(admin, TemplatesScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            names = screen.query_one(OptionList)
+            assert [str(names.get_option_at_index(i).prompt) for i in range(names.option_count)] == sorted(templates.DEFAULTS)
+            names.highlighted = names.get_option_index("SetPasswordText")
+            await pilot.pause()
+            assert screen.current == "SetPasswordText"
+            screen.query_one("#tpl-subject", Input).value = "Hi $first_name [@click=app.quit]x[/]"
+            screen.query_one("#tpl-body", TextArea).text = "Your link: $link"
+            await pilot.pause(0.5)
+            preview = str(screen.query_one("#tpl-preview", Static).render())
+            assert "Hi Ada [@click=app.quit]x[/]" in preview
+            assert templates.SAMPLE_VALUES["link"] in preview
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            # broken placeholder: the sentence is shown, nothing saved
+            screen.query_one("#tpl-body", TextArea).text = "Cost: $ 5"
+            await pilot.pause(0.5)
+            assert "broken placeholder" in str(screen.query_one("#tpl-preview", Static).render())
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert any("broken placeholder" in n.message and n.severity == "error" for n in app._notifications)
+            assert not app.quit_called
+
+    run(go())
+    row = EmailTemplate.get(EmailTemplate.name == "SetPasswordText")
+    assert (row.subject, row.body) == ("Hi $first_name [@click=app.quit]x[/]", "Your link: $link")
+
+
+def test_templates_cannot_be_saved_by_a_limited_admin(admin):
+    from textual.widgets import Button, Input
+
+    from regtui.core.models import EmailTemplate
+    from regtui.core.services import operators
+    from regtui.tui.screens.templates import TemplatesScreen
+
+    operators.set_operator(admin, "lim", "limited")
+    limited = operators.Actor(name="lim", role="limited")
+    before = {(t.name, t.subject) for t in EmailTemplate.select()}
+
+    async def go():
+        app = ToolApp(limited, TemplatesScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert screen.query_one("#tpl-save", Button).disabled
+            screen.query_one("#tpl-subject", Input).value = "changed"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert any(n.severity == "error" and "admin role" in n.message for n in app._notifications)
+
+    run(go())
+    assert {(t.name, t.subject) for t in EmailTemplate.select()} == before
