@@ -1,0 +1,159 @@
+"""Invitation and set-password links: unguessable, single use, expiring, and not
+readable from a copy of the database without the secret key file."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+
+from regtui.core.errors import Refused
+from regtui.core.models import Invitation, Learner, PasswordToken
+from regtui.core.services import invitations, learners, registrations, tokens
+from regtui.core.services.learners import LearnerSpec
+from test_core_support import check, claim_token, dump, dump_text, mails, make_pool, set_password_token
+
+
+def _mac_bytes(token: str) -> bytes:
+    _, _, mac = token.partition(".")
+    return base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
+
+
+def _invite(admin, n=1, seats_n=5):
+    pool = make_pool(admin, seats_n)
+    invs = invitations.invite(admin, pool, [f"t{i}@example.com" for i in range(n)])
+    return pool, invs
+
+
+def test_tokens_carry_at_least_128_random_bits_and_differ(admin):
+    pool, invs = _invite(admin, 20, 20)
+    toks = [claim_token(invitations.link(i)) for i in invs]
+    assert len(set(toks)) == 20
+    for inv, tok in zip(invs, toks):
+        assert len(_mac_bytes(tok)) * 8 >= 128
+        assert len(bytes.fromhex(inv.nonce)) * 8 >= 128
+    assert len({i.nonce for i in invs}) == 20
+
+
+def test_the_database_alone_does_not_reveal_links(admin):
+    pool, [inv] = _invite(admin)
+    registrations.assign(admin, pool, [LearnerSpec("pw@example.com")])
+    claim = claim_token(invitations.link(inv))
+    setpw = set_password_token(mails("pw@example.com")[0].body)
+    # Only the outbox (the emails themselves) holds the links; no other table does.
+    text = dump_text(exclude=("OutboxEmail",))
+    for tok in (claim, setpw):
+        mac = tok.partition(".")[2]
+        assert tok not in text and mac not in text
+
+
+def test_another_secret_key_gives_other_links_and_refuses_the_old_ones(admin, tmp_path, monkeypatch):
+    pool, [inv] = _invite(admin)
+    link_a = invitations.link(inv)
+    assert invitations.link(Invitation.get_by_id(inv.id)) == link_a  # "copy link" shows the same link again
+    key_b = tmp_path / "other.key"
+    monkeypatch.setenv("REGTUI_SECRET_KEY_FILE", str(key_b))
+    tokens._key_at.cache_clear()
+    try:
+        link_b = invitations.link(Invitation.get_by_id(inv.id))
+        assert key_b.exists() and link_b != link_a
+        before = dump()
+        with pytest.raises(Refused) as err:
+            invitations.accept(claim_token(link_a), "A", "B")
+        assert err.value.code == "bad-link"
+        assert dump() == before
+    finally:
+        monkeypatch.delenv("REGTUI_SECRET_KEY_FILE")
+        tokens._key_at.cache_clear()
+    assert invitations.link(Invitation.get_by_id(inv.id)) == link_a
+
+
+def test_another_home_folder_gives_other_links(admin, tmp_path, monkeypatch):
+    _, [inv] = _invite(admin)
+    link_a = invitations.link(inv)
+    other = tmp_path / "other-home"
+    monkeypatch.setenv("REGTUI_HOME", str(other))
+    tokens._key_at.cache_clear()
+    assert invitations.link(inv) != link_a
+    assert (other / "secret.key").exists()
+    assert oct((other / "secret.key").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("mangle", ["tamper-mac", "tamper-id", "truncate", "empty", "garbage", "no-dot"])
+def test_tampered_or_truncated_claim_links_are_refused(admin, mangle):
+    pool, [inv, other] = _invite(admin, 2)
+    tok = claim_token(invitations.link(inv))
+    head, _, mac = tok.partition(".")
+    bad = {
+        "tamper-mac": f"{head}.{mac[:10]}{'A' if mac[10] != 'A' else 'B'}{mac[11:]}",
+        "tamper-id": f"{other.id}.{mac}",
+        "truncate": tok[:-1],
+        "empty": "",
+        "garbage": "../../etc/passwd",
+        "no-dot": head + mac,
+    }[mangle]
+    before = dump()
+    with pytest.raises(Refused) as err:
+        invitations.accept(bad, "A", "B")
+    assert err.value.code == "bad-link"
+    assert dump() == before
+    invitations.accept(tok, "A", "B")  # the real one still works
+    check(pool)
+
+
+def test_claim_link_is_single_use_and_ends_with_its_invitation(admin):
+    pool, [inv, cancelled, late] = _invite(admin, 3)
+    tok = claim_token(invitations.link(inv))
+    invitations.accept(tok, "First", "Last")
+    invitations.cancel(admin, cancelled)
+    Invitation.update(expires_at=dt.datetime(2020, 1, 1)).where(Invitation.id == late.id).execute()
+    before = dump()
+    for token, code in ((tok, "accepted"), (claim_token(invitations.link(cancelled)), "cancelled"),
+                        (claim_token(invitations.link(late)), "expired")):
+        with pytest.raises(Refused) as err:
+            invitations.accept(token, "Other", "Person")
+        assert err.value.code == code
+        assert str(err.value).endswith(".")
+    assert dump() == before
+    assert check(pool) == {"available": 3, "invited": 1, "claimed": 1}
+
+
+def test_set_password_link_is_single_use_and_expires(admin):
+    pool = make_pool(admin, 3)
+    registrations.assign(admin, pool, [LearnerSpec("a@example.com"), LearnerSpec("b@example.com")])
+    tok_a = set_password_token(mails("a@example.com")[0].body)
+    tok_b = set_password_token(mails("b@example.com")[0].body)
+    head, _, mac = tok_a.partition(".")
+    for bad in (tok_a[:-2], f"{head}.{mac[::-1]}", f"{tok_b.partition('.')[0]}.{mac}", "x"):
+        with pytest.raises(Refused) as err:
+            learners.set_password(bad, "whatever-123")
+        assert err.value.code == "bad-link"
+    learner = learners.set_password(tok_a, "first choice")
+    assert not learner.must_set_password
+    stored = learner.password_hash
+    before = dump()
+    with pytest.raises(Refused) as err:
+        learners.set_password(tok_a, "second choice")
+    assert err.value.code == "used-link"
+    assert dump() == before
+    assert Learner.get_by_id(learner.id).password_hash == stored
+    # an expired link is refused too
+    PasswordToken.update(expires_at=dt.datetime(2020, 1, 1)).where(PasswordToken.used_at.is_null()).execute()
+    with pytest.raises(Refused) as err:
+        learners.set_password(tok_b, "too late now")
+    assert err.value.code == "expired-link"
+    assert Learner.get(Learner.email_key == "b@example.com").password_hash is None
+
+
+def test_a_claim_link_is_not_a_set_password_link(admin):
+    """The purpose is part of the MAC: a token for one page does not open the other."""
+    pool, [inv] = _invite(admin)
+    registrations.assign(admin, pool, [LearnerSpec("c@example.com")])
+    claim = claim_token(invitations.link(inv))
+    tok = PasswordToken.get()
+    forged = f"{tok.id}.{claim.partition('.')[2]}"
+    with pytest.raises(Refused):
+        learners.set_password(forged, "whatever-123")
+    assert tokens.matches(tokens.make("set-password", tok.id, tok.nonce), "set-password", tok.id, tok.nonce)
+    assert not tokens.matches(tokens.make("invitation", tok.id, tok.nonce), "set-password", tok.id, tok.nonce)
