@@ -458,6 +458,170 @@ def _db_label(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
+# --- batch: rosters -------------------------------------------------------------------------
+
+_BATCH_MARK = {"create": "+", "assign": "+", "invite": "✉", "revoke": "-", "extend": "~", "unchanged": "=", "error": "!"}
+
+
+def _batch_read(args: argparse.Namespace):
+    try:
+        from batch import read_roster
+    except ImportError:
+        from batch.validate import read_roster
+    from batch import progress
+
+    with progress.bar(progress.wanted(getattr(args, "json", False)), "reading") as bar:
+        return read_roster(args.roster, sheet=args.sheet, default_action=args.action, default_pool=args.pool,
+                           date_format=args.date_format, progress=lambda done, total: bar("rows", done, total))
+
+
+def _batch_pool_ref(args: argparse.Namespace, rows) -> str:
+    if args.pool:
+        return args.pool
+    refs = {str(r.pool).strip() for r in rows.rows if getattr(r, "pool", None) not in (None, "")}
+    if len(refs) == 1:
+        return refs.pop()
+    if not refs:
+        raise UsageError("Which pool? Give --pool POOL or fill the pool column (see `regtui pools`).")
+    raise UsageError(f"The roster names {len(refs)} pools ({', '.join(sorted(refs)[:5])}); a plan is for one pool: "
+                     "give --pool or split the file.")
+
+
+def _batch_make_plan(args: argparse.Namespace, actor):
+    from batch import snapshot
+    from batch.plan import keys_of, make_plan, revoke_limit
+    from regtui.core.services import pools
+
+    if args.max_revoke is not None:
+        if not args.sync:
+            raise UsageError("--max-revoke goes with --sync.")
+        try:
+            revoke_limit(args.max_revoke, 0)
+        except ValueError:
+            raise UsageError(f"--max-revoke {args.max_revoke!r}: give a number like 25 or a percentage like 10%.") from None
+    rows = _batch_read(args)
+    pool = pools.get(actor, _batch_pool_ref(args, rows))
+    snap = snapshot.take(pool, keys_of(rows))
+    plan = make_plan(rows, snap, sync=args.sync, max_revoke=args.max_revoke, skip_invalid=args.skip_invalid)
+    return rows, plan
+
+
+def _batch_outputs(args: argparse.Namespace, rows, plan) -> None:
+    if getattr(args, "out", None):
+        from pathlib import Path
+
+        Path(args.out).write_text(plan.to_json(), encoding="utf-8")
+    if getattr(args, "report", None) and rows is not None:
+        from batch.report import write_report
+
+        write_report(args.report, rows, plan)
+
+
+def _batch_print_plan(plan, file=None) -> None:
+    from batch.plan import describe
+
+    out = file or sys.stdout
+    write = out.write
+    for c in sorted(plan.changes + plan.unchanged, key=lambda c: (c.row is None, c.row or 0, c.email)):
+        row = f"row {c.row}" if c.row is not None else "(sync)"
+        name = " ".join(x for x in (c.first_name, c.last_name) if x)
+        tail = describe(c)
+        write(f"{_BATCH_MARK[c.kind]} {c.kind:<9} {row:<9} {c.email}{'  ' + name if name else ''}  ({tail})\n")
+    for e in plan.errors:
+        row = f"row {e.row}" if e.row else "plan"
+        write(f"! error     {row:<9} {e.message} [{e.code}]\n")
+    for w in plan.warnings:
+        write(f"  warning   row {w.row:<5} {w.message}\n")
+    s = plan.summary()
+    parts = ", ".join(f"{s[k]} {k}" for k in ("create", "assign", "invite", "revoke", "extend", "unchanged", "error"))
+    write(f"Plan for pool {plan.pool_id} ({plan.file_name}): {parts}. "
+          f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
+
+
+def _batch_json(plan, extra: dict | None = None) -> None:
+    data = plan.report_json()
+    if extra:
+        data.update(extra)
+    sys.stdout.write(json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def cmd_batch_plan(args: argparse.Namespace) -> int:
+    actor = _setup(args)
+    rows, plan = _batch_make_plan(args, actor)
+    _batch_outputs(args, rows, plan)
+    if args.json:
+        _batch_json(plan)
+    else:
+        _batch_print_plan(plan)
+    return 1 if plan.errors else 0
+
+
+def cmd_batch_apply(args: argparse.Namespace) -> int:
+    from batch import progress
+    from batch.apply import apply_plan
+
+    actor = _setup(args)
+    rows = None
+    if args.roster.lower().endswith(".json"):
+        from batch.plan import Plan
+
+        try:
+            plan = Plan.from_json(_read_text(args.roster))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{args.roster} is not a plan file made by `regtui batch plan --out`: {exc}.") from None
+        if plan.has_passwords:
+            raise UsageError("This plan has rows with passwords, which are never saved in a plan file; "
+                             "apply the roster itself instead.")
+    else:
+        rows, plan = _batch_make_plan(args, actor)
+    _batch_outputs(args, rows, plan)
+    if plan.blocking_errors:
+        if args.json:
+            _batch_json(plan, {"applied": False})
+        else:
+            _batch_print_plan(plan)
+            print(f"regtui: the plan has {len(plan.blocking_errors)} error(s); nothing was applied.", file=sys.stderr)
+        return 1
+    if not args.yes:
+        if args.json or not sys.stdin.isatty():
+            raise UsageError("Applying changes the database: add --yes (or run on a terminal to be asked).")
+        _batch_print_plan(plan)
+        answer = input("Apply this plan? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("Nothing was applied.")
+            return 1
+    with progress.bar(progress.wanted(args.json), "applying") as bar:
+        batch = apply_plan(actor, plan, progress=bar)
+    if args.json:
+        _batch_json(plan, {"applied": True, "batch": batch.id})
+    else:
+        s = plan.summary()
+        print(f"Batch {batch.id} applied to pool {plan.pool_id}: " + ", ".join(
+            f"{s[k]} {k}" for k in ("create", "assign", "invite", "revoke", "extend", "unchanged")) +
+            (f"; {s['error']} invalid rows skipped" if s["error"] else "") +
+            f". Seats available now: {plan.available_after}. Emails are in the outbox.")
+    return 0
+
+
+def cmd_batch_template(args: argparse.Namespace) -> int:
+    from batch.template import write_template
+
+    write_template(args.out)
+    print(f"Roster template written to {args.out}.")
+    return 0
+
+
+def cmd_batch_history(args: argparse.Namespace) -> int:
+    from batch.apply import history
+
+    actor = _setup(args)
+    data = history(actor, limit=args.limit)
+    return _emit(args, data, lambda: _table(
+        [(d["id"], d["applied_at"], d["operator"], d["pool"], d["file_name"], d["sha256"][:12],
+          " ".join(f"{k}={v}" for k, v in d["counts"].items() if v), d["outcome"]) for d in data],
+        ["batch", "time", "operator", "pool", "file", "sha256", "counts", "outcome"]))
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -593,6 +757,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("serve", cmd_serve, "serve the claim and set-password pages")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8080)
+
+    batch = sub.add_parser("batch", help="rosters: plan, apply, template, history").add_subparsers(
+        dest="batch_cmd", metavar="plan|apply|template|history", required=True)
+
+    def roster_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--pool", help="the pool for the whole file (else the roster's pool column)")
+        sp.add_argument("--action", choices=["create", "invite", "revoke", "extend"], help="the action for rows without one")
+        sp.add_argument("--sync", action="store_true", help="the roster is the whole truth: revoke everyone not on it")
+        sp.add_argument("--max-revoke", metavar="N|P%", help="with --sync: the most revokes allowed (default 10%% of the seats)")
+        sp.add_argument("--skip-invalid", action="store_true", help="apply the valid rows, report the invalid ones")
+        sp.add_argument("--date-format", choices=["dmy", "mdy"], help="how to read dates like 03/04/2027")
+        sp.add_argument("--sheet", help="the sheet of an .xlsx to read (default: the first)")
+        sp.add_argument("--out", metavar="PLAN.json", help="save the plan, to apply it later exactly")
+        sp.add_argument("--report", metavar="FILE.xlsx|.csv", help="write the rows with their status and message")
+
+    sp = add("plan", cmd_batch_plan, "dry run: show what a roster would change", json_flag=True, parent=batch)
+    sp.add_argument("roster", help="an .xlsx or .csv roster")
+    roster_flags(sp)
+    sp = add("apply", cmd_batch_apply, "apply a roster (or a saved PLAN.json) in one transaction", json_flag=True, parent=batch)
+    sp.add_argument("roster", help="an .xlsx or .csv roster, or a PLAN.json from `batch plan --out`")
+    roster_flags(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask")
+    sp = add("template", cmd_batch_template, "write an empty roster template", parent=batch)
+    sp.add_argument("out", metavar="OUT.xlsx")
+    sp = add("history", cmd_batch_history, "applied batches, newest first", json_flag=True, parent=batch)
+    sp.add_argument("--limit", type=int, default=100)
 
     return p
 

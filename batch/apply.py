@@ -1,0 +1,125 @@
+"""The one applier: runs exactly a reviewed plan, in one transaction, through the services.
+
+Inside the transaction the pool is locked first (FOR UPDATE on PostgreSQL; SQLite writers start
+with BEGIN IMMEDIATE), then the snapshot is read again: if its fingerprint differs from the
+plan's, the plan is stale and nothing is changed. So two applies racing for one pool never
+oversubscribe it: the first wins whole, the second is refused whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Callable
+
+from batch import snapshot as snapshots
+from batch.plan import Plan
+from regtui.core.errors import Refused
+from regtui.core.models import Access, Batch, Code, Invitation, database
+from regtui.core.services import access, audit, invitations, pools, registrations, seats
+from regtui.core.services.learners import LearnerSpec
+from regtui.core.services.operators import Actor, require
+
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) -> Batch:
+    """Apply ``plan`` for ``actor``; returns the Batch row. Raises Refused (nothing changed) for a
+    plan with errors (unless --skip-invalid and only row errors), or a stale plan (code "stale")."""
+    progress = progress or _noop
+    pool = pools.get(actor, plan.pool_id)
+    cid = pools.customer_id(pool)
+    require(actor, "batch.apply", cid)
+    blocking = plan.blocking_errors
+    if blocking:
+        first = blocking[0]
+        raise Refused(f"The plan has {len(blocking)} error{'s' if len(blocking) != 1 else ''}; nothing was applied. "
+                      f"First: {first.message}", code="invalid")
+    if any(c.kind == "extend" for c in plan.changes):
+        require(actor, "access.extend")
+    total = len(plan.changes)
+    done = 0
+    with database.atomic():
+        progress("check", 0, total)
+        seats.lock_pool(pool.id)
+        now = snapshots.take(pool.id, plan.learner_keys)
+        if now.fingerprint_for(plan.learner_keys) != plan.fingerprint:
+            raise Refused("The pool changed since this plan was made (seats, invitations or accounts); "
+                          "nothing was applied. Make the plan again and review it.", code="stale")
+        counts = {k: v for k, v in plan.summary().items()}
+        skipped = len(plan.errors) if plan.skip_invalid else 0
+        batch = Batch.create(file_name=plan.file_name, sha256=plan.sha256, operator=actor.name, pool=pool.id,
+                             counts=json.dumps(counts), plan=plan.to_json(),
+                             outcome="applied-partly" if skipped else "applied")
+        bid = batch.id
+
+        revokes = [c for c in plan.changes if c.kind == "revoke" and c.invitation_id is None]
+        cancels = [c for c in plan.changes if c.kind == "revoke" and c.invitation_id is not None]
+        if revokes:
+            require(actor, "seats.revoke", cid)
+            codes = [Code(id=c.code_id, learner=now.seated[c.key].learner_id) for c in revokes]
+            registrations.revoke_codes(actor.name, pool, codes, batch_id=bid)
+            done += len(revokes)
+            progress("revoke", done, total)
+        if cancels:
+            require(actor, "seats.invite", cid)
+            invitations.cancel_many(actor.name, pool, [Invitation(id=c.invitation_id, code=c.code_id) for c in cancels],
+                                    batch_id=bid)
+            done += len(cancels)
+            progress("revoke", done, total)
+
+        seating = [c for c in plan.changes if c.kind in ("create", "assign")]
+        if seating:
+            registrations.assign(
+                actor, pool,
+                [LearnerSpec(c.email, c.first_name, c.last_name, c.password) for c in seating],
+                dates=[(c.starts, c.ends) for c in seating], batch_id=bid, keys=[c.key for c in seating])
+            done += len(seating)
+            progress("assign", done, total)
+
+        by_message: dict[str, list] = defaultdict(list)
+        for c in plan.changes:
+            if c.kind == "invite":
+                by_message[c.message].append(c)
+        for message, group in by_message.items():
+            invitations.invite(actor, pool, [c.email for c in group], message, batch_id=bid, keys=[c.key for c in group])
+            done += len(group)
+            progress("invite", done, total)
+
+        extends = [c for c in plan.changes if c.kind == "extend"]
+        if extends:
+            rows = []
+            for c in extends:
+                seat = now.seated[c.key]
+                row = Access(id=seat.access_id, status="active", starts=seat.starts, ends=seat.ends)
+                rows.append((row, c.starts, c.ends, c.ends is None and seat.ends is not None))
+            access.extend_rows(actor, rows, batch_id=bid)
+            done += len(extends)
+            progress("extend", done, total)
+
+        audit.record(actor, "batch.apply", batch, after={"file": plan.file_name, "sha256": plan.sha256, "pool": pool.id,
+                                                         "counts": counts, "outcome": batch.outcome}, batch_id=bid)
+    progress("done", total, total)
+    return batch
+
+
+def history(actor: Actor, limit: int = 100) -> list[dict]:
+    """Applied batches, newest first (managers see their own customer's pools only)."""
+    from regtui.core.models import Order, Pool
+
+    q = Batch.select().order_by(Batch.id.desc()).limit(limit)
+    out = []
+    for b in q:
+        if actor.role == "manager":
+            if b.pool_id is None:
+                continue
+            owner = Order.select(Order.customer).join(Pool).where(Pool.id == b.pool_id).scalar()
+            if owner != actor.customer_id:
+                continue
+        out.append({"id": b.id, "file_name": b.file_name, "sha256": b.sha256, "operator": b.operator, "pool": b.pool_id,
+                    "counts": json.loads(b.counts or "{}"), "outcome": b.outcome, "applied_at": b.applied_at.isoformat()})
+    return out

@@ -1,0 +1,376 @@
+"""Plans: the validated diff of a roster against one pool.
+
+``make_plan(rows, snapshot)`` is a pure function: no database, no clock, no randomness. It
+classifies every valid row as one change (``create``, ``assign``, ``invite``, ``revoke``,
+``extend``), as ``unchanged`` (already so: re-applying a roster changes nothing), or as an
+error with a stable code, and checks the seats for the whole plan. The plan carries the
+snapshot's fingerprint; ``batch.apply.apply_plan`` refuses it if the database moved since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterable, Sequence
+
+from batch.snapshot import Snapshot
+
+KINDS = ("create", "assign", "invite", "revoke", "extend", "unchanged", "error")
+SEAT_TAKING = ("create", "assign", "invite")
+PLAN_VERSION = 1
+DEFAULT_MAX_REVOKE = "10%"
+
+# Errors that stop a plan even with --skip-invalid: they are about the whole plan or file.
+WHOLE_PLAN_CODES = frozenset({"seats-short", "too-many-revokes", "missing-column", "duplicate-column",
+                              "unreadable-file", "no-pool", "no-rows"})
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row's effect. ``row`` is the spreadsheet row (None for a sync revoke of someone not
+    on the roster). ``old_*`` are the access dates before, ``starts``/``ends`` the dates asked
+    for (None: the session's defaults, or unchanged for an extend)."""
+
+    row: int | None
+    kind: str
+    email: str
+    key: str
+    first_name: str = ""
+    last_name: str = ""
+    starts: dt.date | None = None
+    ends: dt.date | None = None
+    old_starts: dt.date | None = None
+    old_ends: dt.date | None = None
+    message: str = ""
+    code_id: int | None = None
+    invitation_id: int | None = None
+    detail: str = ""
+    has_password: bool = False
+    password: str | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict:
+        d = {"row": self.row, "kind": self.kind, "email": self.email, "first_name": self.first_name,
+             "last_name": self.last_name, "detail": describe(self)}
+        if self.kind == "extend" or self.old_starts or self.old_ends:
+            d["old"] = {"access_start": _iso(self.old_starts), "access_end": _iso(self.old_ends)}
+        if self.starts or self.ends or self.kind == "extend":
+            d["new"] = {"access_start": _iso(self.starts), "access_end": _iso(self.ends)}
+        if self.kind == "invite" and self.message:
+            d["message"] = self.message
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class PlanError:
+    """A problem with a stable code: from reading the roster or from planning it."""
+
+    code: str
+    row: int
+    column: str | None
+    value: Any
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "row": self.row, "column": self.column, "value": _jsonable(self.value),
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class Plan:
+    pool_id: int
+    file_name: str
+    sha256: str
+    fingerprint: str
+    changes: tuple[Change, ...]
+    unchanged: tuple[Change, ...]
+    errors: tuple[PlanError, ...]
+    warnings: tuple[PlanError, ...]
+    seats: int
+    available_before: int
+    available_after: int
+    options: dict = field(default_factory=dict)
+
+    # --- reading -----------------------------------------------------------------------------
+    def count(self, kind: str) -> int:
+        if kind == "error":
+            return len(self.errors)
+        if kind == "unchanged":
+            return len(self.unchanged)
+        return sum(1 for c in self.changes if c.kind == kind)
+
+    def summary(self) -> dict[str, int]:
+        return {k: self.count(k) for k in KINDS}
+
+    @property
+    def skip_invalid(self) -> bool:
+        return bool(self.options.get("skip_invalid"))
+
+    @property
+    def blocking_errors(self) -> tuple[PlanError, ...]:
+        """Errors that stop the apply: all of them, or with --skip-invalid only the whole-plan ones."""
+        if not self.skip_invalid:
+            return self.errors
+        return tuple(e for e in self.errors if e.code in WHOLE_PLAN_CODES or e.row <= 1)
+
+    @property
+    def learner_keys(self) -> tuple[str, ...]:
+        """The keys whose account existence the plan relied on (create vs assign)."""
+        return tuple(sorted({c.key for c in self.changes if c.kind in ("create", "assign")}))
+
+    @property
+    def has_passwords(self) -> bool:
+        return any(c.has_password for c in self.changes)
+
+    def rows_status(self) -> dict[int, tuple[str, str]]:
+        """spreadsheet row -> (status, message), for reports."""
+        out: dict[int, tuple[str, str]] = {}
+        for c in self.unchanged + self.changes:
+            if c.row is not None:
+                out[c.row] = (c.kind, describe(c))
+        for e in self.errors:
+            if e.row > 1:
+                prev = out.get(e.row)
+                msg = e.message if prev is None or prev[0] != "error" else f"{prev[1]} {e.message}"
+                out[e.row] = ("error", msg)
+        return out
+
+    # --- JSON --------------------------------------------------------------------------------
+    def report_json(self) -> dict:
+        """The CLI's --json shape."""
+        return {
+            "summary": self.summary(),
+            "changes": [c.as_dict() for c in self.changes + self.unchanged],
+            "warnings": [w.as_dict() for w in self.warnings],
+            "errors": [e.as_dict() for e in self.errors],
+            "seats": {"pool": self.pool_id, "seats": self.seats, "available_before": self.available_before,
+                      "available_after": self.available_after},
+        }
+
+    def to_json(self) -> str:
+        """The PLAN.json file. Passwords are never written: a plan with passwords is applied from its roster."""
+        def change(c: Change) -> dict:
+            d = asdict(c)
+            d.pop("password")
+            for k in ("starts", "ends", "old_starts", "old_ends"):
+                d[k] = _iso(d[k])
+            return d
+
+        return json.dumps({
+            "version": PLAN_VERSION, "pool": self.pool_id, "file_name": self.file_name, "sha256": self.sha256,
+            "fingerprint": self.fingerprint, "options": self.options,
+            "seats": {"seats": self.seats, "available_before": self.available_before, "available_after": self.available_after},
+            "changes": [change(c) for c in self.changes], "unchanged": [change(c) for c in self.unchanged],
+            "errors": [asdict(e) for e in self.errors], "warnings": [asdict(w) for w in self.warnings],
+        }, indent=1, default=_jsonable)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("version") != PLAN_VERSION or "fingerprint" not in data:
+            raise ValueError("not a regtui plan file")
+
+        def change(d: dict) -> Change:
+            d = dict(d)
+            for k in ("starts", "ends", "old_starts", "old_ends"):
+                d[k] = dt.date.fromisoformat(d[k]) if d.get(k) else None
+            return Change(**d)
+
+        seats = data["seats"]
+        return cls(
+            pool_id=int(data["pool"]), file_name=data["file_name"], sha256=data["sha256"], fingerprint=data["fingerprint"],
+            changes=tuple(change(c) for c in data["changes"]), unchanged=tuple(change(c) for c in data["unchanged"]),
+            errors=tuple(PlanError(**e) for e in data["errors"]), warnings=tuple(PlanError(**w) for w in data["warnings"]),
+            seats=seats["seats"], available_before=seats["available_before"], available_after=seats["available_after"],
+            options=data.get("options") or {},
+        )
+
+
+def describe(c: Change) -> str:
+    """One short sentence about a change, for reports and the diff."""
+    if c.kind == "extend":
+        return f"access {_span(c.old_starts, c.old_ends)} → {_span(c.starts, c.ends)}"
+    if c.detail:
+        return c.detail
+    return {"create": "new account and a seat", "assign": "existing account gets a seat",
+            "invite": "invitation emailed", "revoke": "seat taken back"}.get(c.kind, c.kind)
+
+
+def _span(starts: dt.date | None, ends: dt.date | None) -> str:
+    return f"{_iso(starts) or '?'}..{_iso(ends) or 'open'}"
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+def _jsonable(value):
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def revoke_limit(max_revoke: int | str | None, seats: int) -> int:
+    """The most revokes a sync may do: N, or P% of the pool's seats (default 10%)."""
+    spec = DEFAULT_MAX_REVOKE if max_revoke is None else max_revoke
+    if isinstance(spec, int):
+        return spec
+    text = str(spec).strip()
+    if text.endswith("%"):
+        pct = float(text[:-1])
+        if not 0 <= pct <= 100:
+            raise ValueError(f"--max-revoke {text}: a percentage is between 0% and 100%")
+        return math.floor(seats * pct / 100)
+    n = int(text)
+    if n < 0:
+        raise ValueError("--max-revoke needs a number of 0 or more, or a percentage like 10%")
+    return n
+
+
+def _err(code: str, row: int, column: str | None, value: Any, message: str) -> PlanError:
+    return PlanError(code, row, column, value, message)
+
+
+def _as_error(e) -> PlanError:
+    return PlanError(e.code, e.row, e.column, e.value, e.message)
+
+
+def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int | str | None = None,
+              skip_invalid: bool = False) -> Plan:
+    """Classify the roster's valid rows against the snapshot. Pure: same input, same plan."""
+    valid: Sequence = rows.rows
+    errors: list[PlanError] = [_as_error(e) for e in rows.errors]
+    warnings: list[PlanError] = [_as_error(w) for w in rows.warnings]
+    changes: list[Change] = []
+    unchanged: list[Change] = []
+    seen: dict[str, int] = {}
+    pool_ref = str(snapshot.pool_id)
+    seated, pending = snapshot.seated, snapshot.pending
+    cancel_ids: set[int] = set()
+    on_roster: set[str] = set()
+
+    for r in valid:
+        key = r.email_key
+        on_roster.add(key)
+        pool_given = getattr(r, "pool", None)
+        if pool_given not in (None, "") and str(pool_given).strip() != pool_ref:
+            errors.append(_err("other-pool", r.row, "pool", pool_given,
+                               f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {pool_ref}; "
+                               "split the file by pool or leave the pool column empty."))
+            continue
+        if key in seen:
+            errors.append(_err("duplicate", r.row, "email", r.email,
+                               f"Row {r.row}: {r.email} is already on row {seen[key]}; one row per learner."))
+            continue
+        seen[key] = r.row
+        base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
+        seat = seated.get(key)
+        inv = pending.get(key)
+        action = r.action
+        if action == "create":
+            if seat is not None:
+                unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
+                                        detail="already has a seat", **base))
+            elif inv is not None:
+                errors.append(_err("already-invited", r.row, "email", r.email,
+                                   f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
+                                   "(revoke) or let them accept it."))
+            else:
+                kind = "assign" if key in snapshot.learners else "create"
+                pw = getattr(r, "password", None)
+                changes.append(Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw,
+                                      has_password=bool(pw), **base))
+        elif action == "invite":
+            if seat is not None:
+                unchanged.append(Change(kind="unchanged", detail="already has a seat", **base))
+            elif inv is not None:
+                unchanged.append(Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base))
+            else:
+                changes.append(Change(kind="invite", message=getattr(r, "message", "") or "", **base))
+        elif action == "revoke":
+            if seat is not None:
+                changes.append(Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                                      detail="seat taken back", **base))
+            elif inv is not None:
+                cancel_ids.add(inv[0])
+                changes.append(Change(kind="revoke", invitation_id=inv[0], code_id=inv[1],
+                                      detail="pending invitation cancelled", **base))
+            elif key in snapshot.revoked or key in snapshot.cancelled:
+                unchanged.append(Change(kind="unchanged", detail="already revoked", **base))
+            else:
+                errors.append(_err("not-seated", r.row, "email", r.email,
+                                   f"Row {r.row}: {r.email} has no seat or invitation in this pool to revoke."))
+        elif action == "extend":
+            if seat is None or seat.access_id is None:
+                errors.append(_err("not-seated", r.row, "email", r.email,
+                                   f"Row {r.row}: {r.email} has no seat in this pool, so there is no access to extend."))
+                continue
+            new_starts = r.access_start or seat.starts
+            new_ends = r.access_end if r.access_end is not None else seat.ends
+            if new_ends is not None and new_starts is not None and new_ends < new_starts:
+                errors.append(_err("end-before-start", r.row, "access_end", _iso(r.access_end),
+                                   f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)})."))
+            elif (new_starts, new_ends) == (seat.starts, seat.ends):
+                unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
+                                        starts=new_starts, ends=new_ends, detail="access dates already so", **base))
+            else:
+                changes.append(Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                                      starts=new_starts, ends=new_ends, **base))
+        else:
+            errors.append(_err("unknown-action", r.row, "action", action, f"Row {r.row}: unknown action {action!r}."))
+
+    if sync:
+        extra: list[Change] = []
+        for key in sorted(set(seated) - on_roster):
+            s = seated[key]
+            extra.append(Change(row=None, kind="revoke", email=key, key=key, code_id=s.code_id, old_starts=s.starts,
+                                old_ends=s.ends, detail="not on the roster (sync)"))
+        for key in sorted(set(pending) - on_roster):
+            inv_id, code_id = pending[key]
+            cancel_ids.add(inv_id)
+            extra.append(Change(row=None, kind="revoke", email=key, key=key, invitation_id=inv_id, code_id=code_id,
+                                detail="not on the roster: pending invitation cancelled (sync)"))
+        changes.extend(extra)
+        revokes = sum(1 for c in changes if c.kind == "revoke")
+        limit = revoke_limit(max_revoke, snapshot.seats)
+        if revokes > limit:
+            errors.append(_err("too-many-revokes", 0, None, revokes,
+                               f"This sync would revoke {revokes} seats or invitations, more than the limit of {limit} "
+                               f"({max_revoke or DEFAULT_MAX_REVOKE} of {snapshot.seats} seats); check the roster is complete, "
+                               "or raise --max-revoke."))
+
+    needed = sum(1 for c in changes if c.kind in SEAT_TAKING)
+    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None)
+    codes_left_pending: dict[int, int] = {}
+    for inv_id, code_id in pending.values():
+        if inv_id not in cancel_ids:
+            codes_left_pending[code_id] = codes_left_pending.get(code_id, 0) + 1
+    freed += len({code for inv_id, code in pending.values() if inv_id in cancel_ids and code not in codes_left_pending})
+    after = snapshot.available + freed - needed
+    if after < 0:
+        errors.append(_err("seats-short", 0, None, needed,
+                           f"The roster needs {needed} seats but the pool has {snapshot.available + freed} free "
+                           f"({snapshot.available} available now, {freed} freed by this plan): {-after} short. "
+                           "Buy more seats or remove rows."))
+    if not valid and not rows.errors:
+        errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
+
+    learner_keys = {c.key for c in changes if c.kind in ("create", "assign")}
+    options = {"sync": sync, "max_revoke": max_revoke, "skip_invalid": skip_invalid}
+    return Plan(
+        pool_id=snapshot.pool_id, file_name=getattr(rows, "file_name", None) or getattr(rows, "name", "") or "", sha256=getattr(rows, "sha256", "") or "",
+        fingerprint=snapshot.fingerprint_for(learner_keys), changes=tuple(changes), unchanged=tuple(unchanged),
+        errors=tuple(sorted(errors, key=lambda e: (e.row, e.code))), warnings=tuple(warnings), seats=snapshot.seats,
+        available_before=snapshot.available, available_after=after, options=options,
+    )
+
+
+def keys_of(rows) -> list[str]:
+    """The email keys a snapshot should look up for these roster rows."""
+    return [r.email_key for r in rows.rows]
+
+
+__all__ = ["Change", "Plan", "PlanError", "make_plan", "revoke_limit", "describe", "KINDS", "keys_of", "replace"]
