@@ -624,8 +624,15 @@ def cmd_batch_history(args: argparse.Namespace) -> int:
 
 # --- parser ---------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one sentence on stderr and exit 2, like every other usage error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`).\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="regtui", description="Sell course seats in bulk and hand them out. With no command, opens the TUI.")
+    p = _Parser(prog="regtui", description="Sell course seats in bulk and hand them out. With no command, opens the TUI.")
     p.add_argument("--db", help="database URL (default: $REGTUI_DB or a SQLite file in the data folder)")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="act as another operator (admins only)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
