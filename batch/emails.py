@@ -1,0 +1,126 @@
+"""Email address checks for rosters: each distinct address once, plain ones on a fast path.
+
+The verdict and the normalised form are exactly email-validator's
+(``validate_email(addr, check_deliverability=False)`` with the options pinned in
+``VALIDATOR_OPTIONS``): a strict regular expression accepts the plain ASCII addresses that
+email-validator would accept and whose normal form we can compute ourselves (the domain
+lower-cased; RFC 2142 role mailboxes such as ``Info@`` lower-cased too); everything else,
+valid or not, goes to email-validator itself. ``tests/test_emails_fast.py`` checks the
+equivalence with a property test.
+
+The identity key of an address (who the learner is) is the normalised address lower-cased.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, NamedTuple
+
+import email_validator
+from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+
+# Pinned so that a module-level setting elsewhere (email_validator.TEST_ENVIRONMENT = True,
+# ...) cannot change what a roster accepts.
+VALIDATOR_OPTIONS = dict(
+    check_deliverability=False,
+    allow_smtputf8=True,
+    allow_empty_local=False,
+    allow_quoted_local=False,
+    allow_domain_literal=False,
+    allow_display_name=False,
+    strict=False,
+    test_environment=False,
+    globally_deliverable=True,
+)
+
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# local part: dot-atom; domain: two or more LDH labels of 1-63 characters, the last one
+# ending with a letter (email-validator: "all TLDs currently end with a letter").
+_FAST = re.compile(
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@((?:{_LABEL}\.)+(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)?[A-Za-z])"
+)
+_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+_ROLE_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+
+
+class EmailCheck(NamedTuple):
+    """The verdict on one address: ``normalized`` and ``key`` when valid, else ``reason``."""
+
+    normalized: str | None
+    key: str | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def _fast(addr: str) -> str | None:
+    """The normalised form if the fast path can vouch for ``addr``, else None (ask email-validator)."""
+    m = _FAST.fullmatch(addr)
+    if m is None or len(addr) > 254:
+        return None
+    domain = m.group(1)
+    # "--" covers Punycode labels (xn--) and RFC 5890 R-LDH labels: email-validator decides.
+    if len(domain) > 253 or "--" in domain:
+        return None
+    domain = domain.lower()
+    if domain[domain.rfind(".") + 1:] in _SPECIAL_USE:
+        return None
+    local = addr[: m.start(1) - 1]
+    if local.lower() in _ROLE_NAMES:
+        local = local.lower()
+    return local + "@" + domain
+
+
+def _reason(addr: str, err: EmailNotValidError) -> str:
+    """A short reason for a HR person, to go in parentheses after the address."""
+    if "@" not in addr:
+        return "there is no @"
+    if addr.count("@") > 1 and '"' not in addr:
+        return "there is more than one @"
+    if any(c.isspace() for c in addr):
+        return "it contains a space"
+    text = str(err).strip().rstrip(".").replace(". ", "; ")
+    return text[:1].lower() + text[1:]
+
+
+def check_email(addr: str) -> EmailCheck:
+    """Check one address (already trimmed)."""
+    normalized = _fast(addr)
+    if normalized is None:
+        try:
+            normalized = validate_email(addr, **VALIDATOR_OPTIONS).normalized
+        except EmailNotValidError as err:
+            return EmailCheck(None, None, _reason(addr, err))
+    return EmailCheck(normalized, normalized.lower(), None)
+
+
+def check_emails(addrs: Iterable[str]) -> dict[str, EmailCheck]:
+    """Check every distinct address once; returns address -> EmailCheck."""
+    out: dict[str, EmailCheck] = {}
+    fast = _fast
+    for addr in addrs:
+        if addr in out:
+            continue
+        normalized = fast(addr)
+        if normalized is None:
+            out[addr] = check_email(addr)
+        else:
+            out[addr] = EmailCheck(normalized, normalized.lower(), None)
+    return out
+
+
+def normalize_email(addr: str) -> str:
+    """email-validator's normalised form of ``addr`` (raises EmailNotValidError if invalid)."""
+    normalized = _fast(addr)
+    if normalized is None:
+        normalized = validate_email(addr, **VALIDATOR_OPTIONS).normalized
+    return normalized
+
+
+def email_key(addr: str) -> str:
+    """The identity key of a (valid) address: its normalised form lower-cased."""
+    return normalize_email(addr).lower()

@@ -1,0 +1,65 @@
+"""``read_roster``: the one entry point the planner uses: read a file, validate every row."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch.errors import RowError
+from batch.readers import Limits, RawRoster, read_raw
+from batch.schema import HeaderMap
+from batch.validate import ProgressFn, ValidRow, validate
+
+
+@dataclass(frozen=True)
+class RosterRows:
+    """A roster file, read and validated.
+
+    ``rows`` are the valid rows (exact duplicates counted once); a row with any error is not
+    among them. ``errors``/``warnings`` are sorted by row. ``raw`` keeps every non-blank row as
+    read, with its row number, and the original header, for a report with a status column.
+    """
+
+    name: str
+    sha256: str
+    header: HeaderMap
+    rows: tuple[ValidRow, ...]
+    errors: tuple[RowError, ...]
+    warnings: tuple[RowError, ...]
+    raw: RawRoster
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def error_rows(self) -> frozenset[int]:
+        """Row numbers that have at least one error (1 = the header: a file-level problem)."""
+        return frozenset(e.row for e in self.errors)
+
+
+def read_roster(
+    path: str | os.PathLike,
+    *,
+    sheet: str | None = None,
+    default_action: str | None = None,
+    default_pool: str | None = None,
+    date_format: str | None = None,
+    limits: Limits | None = None,
+    progress: ProgressFn | None = None,
+) -> RosterRows:
+    """Read and validate a roster (.xlsx, .csv, .txt).
+
+    Raises ``RosterError`` (a UsageError, exit code 2, one sentence) when the file as a whole
+    cannot be read; problems with rows, cells or columns come back as ``errors``.
+    """
+    raw = read_raw(path, sheet=sheet, limits=limits)
+    header, rows, errors, warnings = validate(
+        raw,
+        default_action=default_action,
+        default_pool=default_pool,
+        date_format=date_format,
+        progress=progress,
+    )
+    return RosterRows(Path(path).name, raw.sha256, header, rows, errors, warnings, raw)
