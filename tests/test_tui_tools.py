@@ -246,3 +246,82 @@ def test_templates_cannot_be_saved_by_a_limited_admin(admin):
 
     run(go())
     assert {(t.name, t.subject) for t in EmailTemplate.select()} == before
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+def _pool_with_room(admin):
+    from regtui.core.services import pools
+
+    demo.fill(admin)
+    return next(p for p in pools.listing(admin) if p.available >= 5)
+
+
+def test_batch_plans_a_csv_shows_kinds_and_applies(admin, tmp_path):
+    from textual.widgets import Input, Select, Switch
+
+    from regtui.core.models import Code, Learner, Pool
+    from regtui.tui.screens.batch import BatchScreen, report_path
+
+    pool = _pool_with_room(admin)
+    roster = tmp_path / "people.csv"
+    roster.write_text(
+        "action,email,first_name,last_name\n"
+        "create,new.one@example.com,New,One\n"
+        "invite,new.two@example.com,New,Two\n"
+        "create,not-an-email,Bad,Row\n",
+        encoding="utf-8",
+    )
+
+    async def go():
+        app = ToolApp(admin, BatchScreen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            screen.query_one("#batch-path", Input).value = str(roster)
+            screen.query_one("#batch-pool", Select).value = pool.id
+            await pilot.press("f5")
+            await settle(pilot)
+            table = screen.query_one("#batch-diff", DataTable)
+            assert not [n.message for n in app._notifications if n.severity == "error"]
+            assert cells(table, 1) == ["create", "invite", "error"]
+            assert cells(table, 0) == ["2", "3", "4"]
+            assert screen.query_one("#batch-apply").disabled  # errors stop the apply
+            assert "not-an-email" in str(screen.query_one("#batch-errors").render()) or "row 4" in str(
+                screen.query_one("#batch-errors").render())
+
+            screen.query_one("#batch-skip", Switch).value = True
+            await pilot.pause()
+            assert screen.plan is None  # options changed: plan again
+            await pilot.press("f5")
+            await settle(pilot)
+            assert not screen.query_one("#batch-apply").disabled
+            await pilot.press("f6")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "ConfirmApply"
+            await pilot.press("y")
+            await settle(pilot)
+            assert app.screen is screen
+            summary = str(screen.query_one("#batch-summary").render())
+            assert "Applied as batch" in summary
+            assert str(report_path(roster)) in summary.replace("\n", "")
+
+    run(go())
+    learner = Learner.get(Learner.email_key == "new.one@example.com")
+    assert Code.select().where((Code.pool == pool.id) & (Code.learner == learner.id) & (Code.state == "claimed")).count() == 1
+    after = Pool.get_by_id(pool.id)
+    assert after.available == pool.available - 2
+    assert report_path(roster).exists()
+
+
+def test_batch_path_suggester_completes_roster_files(tmp_path):
+    from regtui.tui.screens.batch import PathSuggester
+
+    (tmp_path / "rosters").mkdir()
+    (tmp_path / "rosters" / "march.xlsx").write_bytes(b"")
+    (tmp_path / "rosters" / "notes.pdf").write_bytes(b"")
+    s = PathSuggester()
+    assert run(s.get_suggestion(str(tmp_path / "ros"))) == str(tmp_path / "rosters") + "/"
+    assert run(s.get_suggestion(str(tmp_path / "rosters" / "m"))) == str(tmp_path / "rosters" / "march.xlsx")
+    assert run(s.get_suggestion(str(tmp_path / "rosters" / "n"))) is None

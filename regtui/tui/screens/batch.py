@@ -1,0 +1,450 @@
+"""Batch: choose a roster, plan it against a pool (a dry run), review the diff, apply exactly that plan.
+
+Workers (threads) read + plan and apply through the batch engine; they post past-tense messages
+(PoolsLoaded, PlanReady, BatchProgress, BatchApplied, BatchFailed). The handlers here own the state:
+the plan on screen is the plan that gets applied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.suggester import Suggester
+from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
+
+ACTIONS = [("actions from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
+
+# 16-colour-safe named colours, one per kind of row in the diff.
+KIND_STYLE = {
+    "create": "green",
+    "assign": "green",
+    "invite": "cyan",
+    "revoke": "red",
+    "extend": "yellow",
+    "unchanged": "dim",
+    "error": "bold red",
+    "warning": "yellow",
+}
+ROSTER_SUFFIXES = (".xlsx", ".csv", ".txt")
+
+
+class PathSuggester(Suggester):
+    """Completes the file or folder name being typed from what is on disk (folders get a '/')."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        expanded = os.path.expanduser(value)
+        folder, partial = os.path.split(expanded)
+        try:
+            entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
+        except OSError:
+            return None
+        matches = []
+        for entry in entries:
+            if not entry.name.startswith(partial) or entry.name == partial:
+                continue
+            if entry.name.startswith(".") and not partial.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir or entry.name.lower().endswith(ROSTER_SUFFIXES):
+                matches.append(entry.name + ("/" if is_dir else ""))
+        if not matches:
+            return None
+        return value + matches[0][len(partial):]
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+class PoolsLoaded(Message):
+    """The pools this operator may use: (label, id) pairs."""
+
+    def __init__(self, options: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self.options = options
+
+
+class PlanReady(Message):
+    """A roster was read and planned: ``plan`` (batch.plan.Plan) and the roster it came from."""
+
+    def __init__(self, path: Path, roster, plan) -> None:
+        super().__init__()
+        self.path = path
+        self.roster = roster
+        self.plan = plan
+
+
+class BatchProgress(Message):
+    """The applier reached ``stage`` with ``done`` of ``total`` changes."""
+
+    def __init__(self, stage: str, done: int, total: int) -> None:
+        super().__init__()
+        self.stage = stage
+        self.done = done
+        self.total = total
+
+
+class BatchApplied(Message):
+    """The plan was applied as batch ``batch``; ``report`` is the report file, or why there is none."""
+
+    def __init__(self, batch, report: Path | None, report_problem: str | None) -> None:
+        super().__init__()
+        self.batch = batch
+        self.report = report
+        self.report_problem = report_problem
+
+
+class BatchFailed(Message):
+    """Reading, planning or applying was refused; ``sentence`` says why. Nothing was changed."""
+
+    def __init__(self, sentence: str, stage: str) -> None:
+        super().__init__()
+        self.sentence = sentence
+        self.stage = stage
+
+
+# -- the confirmation modal --------------------------------------------------------------------
+
+
+class ConfirmApply(ModalScreen[bool]):
+    CSS_PATH = "batch.tcss"
+    BINDINGS = [Binding("y", "answer(True)", "Apply"), Binding("n,escape", "answer(False)", "Cancel")]
+
+    def __init__(self, question: Text) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="confirm-dialog"):
+            yield Static(self.question, id="confirm-question", markup=False)
+            yield Button("Apply (y)", variant="error", id="confirm-yes")
+            yield Button("Cancel (n)", variant="primary", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+# -- the screen --------------------------------------------------------------------------------
+
+
+class BatchScreen(Screen):
+    CSS_PATH = "batch.tcss"
+    TITLE = "Batch"
+
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("f5", "plan", "Plan"),
+        Binding("f6", "apply", "Apply"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan = None
+        self.roster = None
+        self.roster_path: Path | None = None
+        self.working = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Batch: plan a roster, review, apply", id="batch-title")
+        with Vertical(id="batch-options"):
+            with Horizontal(classes="batch-row"):
+                yield Label("Roster file", classes="batch-label")
+                yield Input(placeholder="path to .xlsx / .csv (→ completes)", id="batch-path", suggester=PathSuggester())
+            with Horizontal(classes="batch-row"):
+                yield Label("Pool", classes="batch-label")
+                yield Select([], prompt="choose a pool", id="batch-pool")
+                yield Label("Action", classes="batch-label-short")
+                yield Select(ACTIONS, value="", allow_blank=False, id="batch-action")
+            with Horizontal(classes="batch-row"):
+                yield Label("Sync", classes="batch-label")
+                yield Switch(value=False, id="batch-sync")
+                yield Label("Skip invalid rows", classes="batch-label-short")
+                yield Switch(value=False, id="batch-skip")
+                yield Button("Plan (F5)", id="batch-plan", variant="primary")
+                yield Button("Apply (F6)", id="batch-apply", variant="error", disabled=True)
+        yield Static("Choose a roster file and a pool, then Plan.", id="batch-summary", markup=False)
+        yield ProgressBar(id="batch-progress", show_eta=False)
+        yield DataTable(id="batch-diff", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="batch-errors-box"):
+            yield Static("", id="batch-errors", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#batch-diff", DataTable).add_columns("row", "kind", "email", "name", "detail")
+        self.query_one("#batch-progress", ProgressBar).display = False
+        self.load_pools()
+        self.query_one("#batch-path", Input).focus()
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="batch-pools")
+    def load_pools(self) -> None:
+        try:
+            from regtui.core.services import pools
+
+            options = [
+                (f"{p.id}  {p.customer} · {p.session} · {p.order} ({p.available} of {p.seats} free)", p.id)
+                for p in pools.listing(self.app.actor)
+            ]
+            self.post_message(PoolsLoaded(options))
+        except Exception as exc:
+            self.post_message(BatchFailed(_sentence(exc), "pools"))
+
+    @work(thread=True, exclusive=True, group="batch-run")
+    def make_plan(self, path: Path, pool_id: int, action: str | None, sync: bool, skip_invalid: bool) -> None:
+        try:
+            from batch.roster import read_roster
+            from batch import snapshot as snapshots
+            from batch.plan import keys_of, make_plan
+            from regtui.core.services import pools
+
+            pools.get(self.app.actor, pool_id)  # may this operator see the pool?
+            roster = read_roster(path, default_action=action, default_pool=str(pool_id))
+            snap = snapshots.take(pool_id, keys_of(roster))
+            plan = make_plan(roster, snap, sync=sync, skip_invalid=skip_invalid)
+            self.post_message(PlanReady(path, roster, plan))
+        except Exception as exc:
+            self.post_message(BatchFailed(_sentence(exc), "plan"))
+
+    @work(thread=True, exclusive=True, group="batch-run")
+    def apply_plan(self, plan, roster, path: Path) -> None:
+        try:
+            from batch.apply import apply_plan
+
+            def progress(stage: str, done: int, total: int) -> None:
+                self.post_message(BatchProgress(stage, done, total))
+
+            batch = apply_plan(self.app.actor, plan, progress=progress)
+        except Exception as exc:
+            self.post_message(BatchFailed(_sentence(exc), "apply"))
+            return
+        report, problem = None, None
+        try:
+            from batch.report import write_report
+
+            report = write_report(report_path(path), roster, plan)
+        except Exception as exc:
+            problem = _sentence(exc)
+        self.post_message(BatchApplied(batch, report, problem))
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def on_pools_loaded(self, message: PoolsLoaded) -> None:
+        select = self.query_one("#batch-pool", Select)
+        select.set_options(message.options)
+        if len(message.options) == 1:
+            select.value = message.options[0][1]
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        self.working = False
+        self.plan, self.roster, self.roster_path = message.plan, message.roster, message.path
+        plan = message.plan
+        table = self.query_one("#batch-diff", DataTable)
+        table.clear()
+        lines = []
+        for c in plan.changes + plan.unchanged:
+            lines.append((c.row, c.kind, c.email, f"{c.first_name} {c.last_name}".strip(), _describe(c)))
+        for e in plan.errors:
+            lines.append((e.row, "error", "" if e.value is None else str(e.value), e.column or "", e.message))
+        for w in plan.warnings:
+            lines.append((w.row, "warning", "" if w.value is None else str(w.value), w.column or "", w.message))
+        lines.sort(key=lambda x: (x[0] is None, x[0] or 0))
+        for n, (row, kind, email, name, detail) in enumerate(lines):
+            style = KIND_STYLE.get(kind, "")
+            table.add_row(
+                Text("" if row is None else str(row)), Text(kind, style=style), Text(email, style=style if kind == "unchanged" else ""),
+                Text(name), Text(detail, style="dim" if kind == "unchanged" else ""), key=str(n),
+            )
+        self._show_summary()
+        errors = Text()
+        for e in plan.errors:
+            errors.append(f"row {e.row}" + (f", {e.column}" if e.column else "") + ": ", style="bold red")
+            errors.append(e.message + "\n")
+        for w in plan.warnings:
+            errors.append(f"row {w.row}" + (f", {w.column}" if w.column else "") + ": ", style="yellow")
+            errors.append(w.message + "\n")
+        self.query_one("#batch-errors", Static).update(errors)
+        self._update_buttons()
+
+    def on_batch_progress(self, message: BatchProgress) -> None:
+        bar = self.query_one("#batch-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=max(message.total, 1), progress=message.done)
+
+    def on_batch_applied(self, message: BatchApplied) -> None:
+        self.working = False
+        b = message.batch
+        bar = self.query_one("#batch-progress", ProgressBar)
+        bar.update(total=1, progress=1)
+        text = Text(f"Applied as batch {b.id} ({b.outcome}). ", style="bold green")
+        counts = ", ".join(f"{n} {k}" for k, n in self.plan.summary().items() if n)
+        text.append(counts + ".")
+        if message.report is not None:
+            text.append("\nReport: ")
+            text.append(str(message.report))
+        elif message.report_problem:
+            text.append(f"\nNo report written: {message.report_problem}", style="yellow")
+        self.query_one("#batch-summary", Static).update(text)
+        self.notify(f"Batch {b.id} applied.")
+        self.plan = None  # applied: plan again to apply more
+        self._update_buttons()
+        self.load_pools()
+
+    def on_batch_failed(self, message: BatchFailed) -> None:
+        self.working = False
+        self.query_one("#batch-progress", ProgressBar).display = False
+        self.notify(message.sentence, severity="error")
+        if message.stage == "apply":
+            summary = self.query_one("#batch-summary", Static)
+            summary.update(Text(f"Nothing was applied: {message.sentence}", style="bold red"))
+        self._update_buttons()
+
+    @on(Button.Pressed, "#batch-plan")
+    def _plan_pressed(self) -> None:
+        self.action_plan()
+
+    @on(Button.Pressed, "#batch-apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply()
+
+    @on(Input.Submitted, "#batch-path")
+    def _path_submitted(self) -> None:
+        self.action_plan()
+
+    @on(Input.Changed, "#batch-path")
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _options_changed(self) -> None:
+        # the plan on screen no longer matches the options: it must be made again before Apply
+        if self.plan is not None:
+            self.plan = None
+            self.query_one("#batch-summary", Static).update(Text("Options changed: Plan again before applying.", style="yellow"))
+            self._update_buttons()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_plan(self) -> None:
+        if self.working:
+            return
+        raw_path = self.query_one("#batch-path", Input).value.strip()
+        if not raw_path:
+            self.notify("Give the roster file's path first.", severity="error")
+            return
+        path = Path(os.path.expanduser(raw_path))
+        if not path.is_file():
+            self.notify(f"There is no file at {raw_path}.", severity="error")
+            return
+        pool = self.query_one("#batch-pool", Select).value
+        if pool is Select.NULL:
+            self.notify("Choose the pool the roster is for.", severity="error")
+            return
+        action = self.query_one("#batch-action", Select).value or None
+        sync = self.query_one("#batch-sync", Switch).value
+        skip = self.query_one("#batch-skip", Switch).value
+        self.working = True
+        self.plan = None
+        self._update_buttons()
+        self.query_one("#batch-summary", Static).update(Text("Reading and planning…", style="dim"))
+        self.make_plan(path, int(pool), action, sync, skip)
+
+    def action_apply(self) -> None:
+        plan = self.plan
+        if plan is None or self.working:
+            self.notify("Make a plan first (F5); Apply runs exactly the plan shown.", severity="warning")
+            return
+        if plan.blocking_errors:
+            self.notify("The plan has errors; fix the roster (or turn on Skip invalid rows) and plan again.", severity="error")
+            return
+        if not plan.changes:
+            self.notify("Nothing to apply: every row is already so.")
+            return
+        question = Text("Apply ")
+        question.append(str(self.roster_path.name if self.roster_path else "the roster"), style="bold")
+        question.append(f" to pool {plan.pool_id}?\n")
+        question.append(", ".join(f"{n} {k}" for k, n in plan.summary().items() if n and k not in ("unchanged", "error")))
+        question.append(f"\nAvailable seats: {plan.available_before} → {plan.available_after} of {plan.seats}.")
+        if plan.skip_invalid and plan.errors:
+            question.append(f"\n{len(plan.errors)} invalid row(s) will be skipped.", style="yellow")
+        self.app.push_screen(ConfirmApply(question), self._confirmed)
+
+    def _confirmed(self, yes: bool | None) -> None:
+        if not yes or self.plan is None:
+            return
+        self.working = True
+        self._update_buttons()
+        bar = self.query_one("#batch-progress", ProgressBar)
+        bar.update(total=max(len(self.plan.changes), 1), progress=0)
+        bar.display = True
+        self.query_one("#batch-summary", Static).update(Text("Applying…", style="dim"))
+        self.apply_plan(self.plan, self.roster, self.roster_path)
+
+    def action_close(self) -> None:
+        if self.working:
+            self.notify("Wait for the batch to finish.", severity="warning")
+            return
+        self.app.pop_screen()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _show_summary(self) -> None:
+        plan = self.plan
+        text = Text()
+        text.append(str(self.roster_path.name), style="bold")
+        text.append(f" → pool {plan.pool_id}" + (" (sync)" if plan.options.get("sync") else "") + ":  ")
+        for kind, n in plan.summary().items():
+            if n:
+                text.append(f"{n} {kind}", style=KIND_STYLE.get(kind, ""))
+                text.append("  ")
+        text.append(f"\nSeats: {plan.seats}; available {plan.available_before} → {plan.available_after}.")
+        if plan.blocking_errors:
+            text.append("  Errors stop the apply: fix the roster and plan again.", style="bold red")
+        elif plan.changes:
+            text.append("  Review, then Apply (F6).", style="green")
+        else:
+            text.append("  Nothing to change.", style="dim")
+        self.query_one("#batch-summary", Static).update(text)
+
+    def _update_buttons(self) -> None:
+        ok = self.plan is not None and not self.working and not self.plan.blocking_errors and bool(self.plan.changes)
+        self.query_one("#batch-apply", Button).disabled = not (ok and self.app.actor.can("batch.apply"))
+        self.query_one("#batch-plan", Button).disabled = self.working
+
+
+def report_path(roster: Path) -> Path:
+    """NAME.report.xlsx next to the roster."""
+    return roster.with_name(f"{roster.stem}.report.xlsx")
+
+
+def _describe(change) -> str:
+    from batch.plan import describe
+
+    return describe(change)
+
+
+def _sentence(exc: Exception) -> str:
+    from regtui.core.errors import RegtuiError
+
+    if isinstance(exc, RegtuiError):
+        return str(exc)
+    return f"Something went wrong: {type(exc).__name__}: {exc}"
