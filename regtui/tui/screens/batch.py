@@ -20,7 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
 
-ACTIONS = [("actions from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
+ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
 
 # 16-colour-safe named colours, one per kind of row in the diff.
 KIND_STYLE = {
@@ -169,18 +169,19 @@ class BatchScreen(Screen):
         yield Static("Batch: plan a roster, review, apply", id="batch-title")
         with Vertical(id="batch-options"):
             with Horizontal(classes="batch-row"):
-                yield Label("Roster file", classes="batch-label")
+                yield Label("Roster", classes="batch-label")
                 yield Input(placeholder="path to .xlsx / .csv (→ completes)", id="batch-path", suggester=PathSuggester())
             with Horizontal(classes="batch-row"):
                 yield Label("Pool", classes="batch-label")
                 yield Select([], prompt="choose a pool", id="batch-pool")
-                yield Label("Action", classes="batch-label-short")
-                yield Select(ACTIONS, value="", allow_blank=False, id="batch-action")
             with Horizontal(classes="batch-row"):
-                yield Label("Sync", classes="batch-label")
+                yield Label("Action", classes="batch-label")
+                yield Select(ACTIONS, value="", allow_blank=False, id="batch-action")
+                yield Label("Sync", classes="batch-label-short")
                 yield Switch(value=False, id="batch-sync")
-                yield Label("Skip invalid rows", classes="batch-label-short")
+                yield Label("Skip invalid", classes="batch-label-short")
                 yield Switch(value=False, id="batch-skip")
+            with Horizontal(classes="batch-row"):
                 yield Button("Plan (F5)", id="batch-plan", variant="primary")
                 yield Button("Apply (F6)", id="batch-apply", variant="error", disabled=True)
         yield Static("Choose a roster file and a pool, then Plan.", id="batch-summary", markup=False)
@@ -204,7 +205,7 @@ class BatchScreen(Screen):
             from regtui.core.services import pools
 
             options = [
-                (f"{p.id}  {p.customer} · {p.session} · {p.order} ({p.available} of {p.seats} free)", p.id)
+                (f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)", p.id)
                 for p in pools.listing(self.app.actor)
             ]
             self.post_message(PoolsLoaded(options))
@@ -266,9 +267,9 @@ class BatchScreen(Screen):
         for c in plan.changes + plan.unchanged:
             lines.append((c.row, c.kind, c.email, f"{c.first_name} {c.last_name}".strip(), _describe(c)))
         for e in plan.errors:
-            lines.append((e.row, "error", "" if e.value is None else str(e.value), e.column or "", e.message))
+            lines.append((e.row, "error", "" if e.value is None else str(e.value), "", e.message))
         for w in plan.warnings:
-            lines.append((w.row, "warning", "" if w.value is None else str(w.value), w.column or "", w.message))
+            lines.append((w.row, "warning", "" if w.value is None else str(w.value), "", w.message))
         lines.sort(key=lambda x: (x[0] is None, x[0] or 0))
         for n, (row, kind, email, name, detail) in enumerate(lines):
             style = KIND_STYLE.get(kind, "")
@@ -278,12 +279,11 @@ class BatchScreen(Screen):
             )
         self._show_summary()
         errors = Text()
-        for e in plan.errors:
-            errors.append(f"row {e.row}" + (f", {e.column}" if e.column else "") + ": ", style="bold red")
-            errors.append(e.message + "\n")
-        for w in plan.warnings:
-            errors.append(f"row {w.row}" + (f", {w.column}" if w.column else "") + ": ", style="yellow")
-            errors.append(w.message + "\n")
+        for problems, style in ((plan.errors, "bold red"), (plan.warnings, "yellow")):
+            for e in problems:
+                if not e.message.startswith(f"Row {e.row}"):
+                    errors.append(f"Row {e.row}: ", style=style)
+                errors.append(e.message + "\n", style="red" if style == "bold red" else "")
         self.query_one("#batch-errors", Static).update(errors)
         self._update_buttons()
 

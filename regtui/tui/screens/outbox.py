@@ -57,7 +57,7 @@ class OutboxFailed(Message):
 
 
 def _when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.strftime("%m-%d %H:%M") if value else ""
 
 
 class OutboxScreen(Screen):
@@ -94,7 +94,14 @@ class OutboxScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("id", "created", "to", "subject", "status", "tries", "sent", "last error")
+        table.add_column("id")
+        table.add_column("status")
+        table.add_column("created")
+        table.add_column("to", width=30)
+        table.add_column("subject", width=34)
+        table.add_column("tries")
+        table.add_column("sent")
+        table.add_column("last error")
         allowed = self.app.actor.can("mail.send")
         self.query_one("#outbox-send", Button).disabled = not allowed
         self.query_one("#outbox-retry", Button).disabled = not allowed
@@ -153,20 +160,20 @@ class OutboxScreen(Screen):
         self.has_more = message.has_more
         c = message.counts
         page = self.page_offset // PAGE_SIZE + 1
-        shown = f"{len(message.rows)} shown, page {page}" + (" (more: ])" if message.has_more else "")
-        self.query_one("#outbox-counts", Static).update(
-            Text(
-                f"queued {c.get('queued', 0)}   sending {c.get('sending', 0)}   sent {c.get('sent', 0)}   "
-                f"failed {c.get('failed', 0)}   |   filter: {self.status_filter}, {shown}"
-            )
-        )
+        line = Text()
+        for status in ("queued", "sending", "sent", "failed"):
+            line.append(f"{status} {c.get(status, 0)}", style=STATUS_STYLE[status])
+            line.append("  ")
+        line.append(f"| {self.status_filter}: page {page}, {len(message.rows)} shown" + (", more with ]" if message.has_more else ""),
+                    style="dim")
+        self.query_one("#outbox-counts", Static).update(line)
         table = self.query_one(DataTable)
         table.clear()
         for eid, created, to, subject, status, tries, sent, error in message.rows:
             table.add_row(
-                Text(str(eid)), Text(created), Text(to), Text(subject),
-                Text(status, style=STATUS_STYLE.get(status, "")), Text(str(tries)), Text(sent), Text(error),
-                key=str(eid),
+                Text(str(eid)), Text(status, style=STATUS_STYLE.get(status, "")), Text(created),
+                Text(to, no_wrap=True, overflow="ellipsis"), Text(subject, no_wrap=True, overflow="ellipsis"),
+                Text(str(tries)), Text(sent), Text(error, no_wrap=True), key=str(eid),
             )
 
     def on_outbox_delivered(self, message: OutboxDelivered) -> None:

@@ -49,7 +49,7 @@ class TemplatesScreen(Screen):
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+z", "revert", "Revert"),
+        Binding("ctrl+r", "revert", "Revert"),
     ]
 
     def __init__(self) -> None:
