@@ -1,0 +1,140 @@
+"""The regtui TUI: an app shell around screens; every action calls a service."""
+
+from __future__ import annotations
+
+import importlib
+from functools import partial
+
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from regtui.core.services.operators import Actor
+
+# (title, help, app action) for the command palette
+ACTIONS = [
+    ("Customers", "Open the customers list", "customers"),
+    ("Batch", "Plan and apply a roster", "batch"),
+    ("Outbox", "Emails waiting to be sent", "outbox"),
+    ("Audit log", "Who did what, when", "audit"),
+    ("Email templates", "Edit the email templates", "templates"),
+    ("New customer", "Create a customer with its learner account (admins)", "new_customer"),
+    ("Sync to eCommerce", "Make or link the customer of a learner", "sync_customer"),
+    ("Help", "Show the keys", "help"),
+    ("Quit", "Leave regtui", "quit"),
+]
+
+OTHER_SCREENS = {
+    "batch": ("regtui.tui.screens.batch", "BatchScreen"),
+    "outbox": ("regtui.tui.screens.outbox", "OutboxScreen"),
+    "audit": ("regtui.tui.screens.audit", "AuditScreen"),
+    "templates": ("regtui.tui.screens.templates", "TemplatesScreen"),
+}
+
+
+class RegtuiCommands(Provider):
+    """Every action of the app, for the command palette."""
+
+    async def discover(self) -> Hits:
+        for title, help_text, action in ACTIONS:
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, action in ACTIONS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), text=title, help=help_text)
+
+
+class RegtuiApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "regtui"
+    COMMANDS = App.COMMANDS | {RegtuiCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("c", "customers", "Customers", show=False),
+        Binding("b", "batch", "Batch", show=False),
+        Binding("o", "outbox", "Outbox", show=False),
+        Binding("a", "audit", "Audit", show=False),
+        Binding("t", "templates", "Templates", show=False),
+    ]
+
+    def __init__(self, actor: Actor, db_label: str = "") -> None:
+        super().__init__()
+        self.actor = actor
+        self.db_label = db_label
+
+    def on_mount(self) -> None:
+        self.title = f"regtui — {self.actor.name} ({self.actor.role})"
+        self.sub_title = self.db_label
+        self.action_customers()
+
+    # --- navigation ------------------------------------------------------------------------
+
+    def action_customers(self) -> None:
+        from regtui.tui.screens.customers import CustomersScreen
+
+        for n, screen in enumerate(self.screen_stack):
+            if isinstance(screen, CustomersScreen):
+                while len(self.screen_stack) > n + 1:
+                    self.pop_screen()
+                return
+        self.push_screen(CustomersScreen())
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        from regtui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def _open_other(self, name: str) -> None:
+        module_name, class_name = OTHER_SCREENS[name]
+        try:
+            screen_class = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            self.notify(f"The {name} screen is not available in this version.", severity="warning")
+            return
+        if type(self.screen).__name__ == class_name:
+            return
+        self.push_screen(screen_class())
+
+    def action_batch(self) -> None:
+        self._open_other("batch")
+
+    def action_outbox(self) -> None:
+        self._open_other("outbox")
+
+    def action_audit(self) -> None:
+        self._open_other("audit")
+
+    def action_templates(self) -> None:
+        self._open_other("templates")
+
+    # --- actions of the customers screen, reachable from anywhere ---------------------------
+
+    def _customers_screen(self):
+        self.action_customers()
+        return self.screen_stack[-1] if type(self.screen_stack[-1]).__name__ == "CustomersScreen" else None
+
+    def action_new_customer(self) -> None:
+        if not self.actor.can("customers.new"):
+            self.notify("Creating a customer with its learner account needs the admin role.", severity="error")
+            return
+        screen = self._customers_screen()
+        if screen is not None:
+            screen.action_new_customer()
+
+    def action_sync_customer(self) -> None:
+        if not self.actor.can("customers.sync"):
+            self.notify("Syncing a learner to eCommerce needs the admin or limited role.", severity="error")
+            return
+        screen = self._customers_screen()
+        if screen is not None:
+            screen.action_sync_customer()

@@ -1,0 +1,122 @@
+"""Messages the TUI's workers post (past tense: something has happened).
+
+Workers run services in threads and post one of these; handlers on screens update widgets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class ActionFailed(Message):
+    """A service refused or failed; ``sentence`` is what to show the user."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__()
+        self.sentence = sentence
+
+
+class CustomersLoaded(Message):
+    """One page of the customers list, for the request ``request``."""
+
+    def __init__(self, request: int, rows: list, total: int, offset: int) -> None:
+        super().__init__()
+        self.request, self.rows, self.total, self.offset = request, rows, total, offset
+
+
+class CustomerCreated(Message):
+    def __init__(self, customer_id: int, name: str) -> None:
+        super().__init__()
+        self.customer_id, self.name = customer_id, name
+
+
+class CustomerSynced(Message):
+    def __init__(self, customer_id: int, name: str, created: bool) -> None:
+        super().__init__()
+        self.customer_id, self.name, self.created = customer_id, name, created
+
+
+class CustomerLoaded(Message):
+    """A customer with its pools and the learners holding its codes.
+
+    ``users`` holds (registration, pool id, pool label) tuples."""
+
+    def __init__(self, customer: dict, pools: list, users: list[tuple[Any, int, str]]) -> None:
+        super().__init__()
+        self.customer, self.pools, self.users = customer, pools, users
+
+
+class AccessLoaded(Message):
+    """A learner's content access rows (models read in the worker, plain values here)."""
+
+    def __init__(self, email: str, rows: list[dict]) -> None:
+        super().__init__()
+        self.email, self.rows = email, rows
+
+
+class AccessExtended(Message):
+    def __init__(self, access_id: int) -> None:
+        super().__init__()
+        self.access_id = access_id
+
+
+class PoolLoaded(Message):
+    def __init__(self, pool: Any, registrations: list, invitations: list, learners: list[dict]) -> None:
+        super().__init__()
+        self.pool, self.registrations, self.invitations, self.learners = pool, registrations, invitations, learners
+
+
+class SeatsAssigned(Message):
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
+class InvitationsSent(Message):
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
+class AddressesImported(Message):
+    def __init__(self, addresses: list[str], path: str) -> None:
+        super().__init__()
+        self.addresses, self.path = addresses, path
+
+
+class RegistrationRemoved(Message):
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+
+
+class ConfirmationResent(Message):
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+
+
+class InvitationResent(Message):
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+
+
+class InvitationCancelled(Message):
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+
+
+class InvitationReplaced(Message):
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__()
+        self.old, self.new = old, new
+
+
+class PendingAssigned(Message):
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email

@@ -1,0 +1,259 @@
+"""One customer: its pools, the learners holding its codes, and a learner's content access."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+
+from regtui.tui.messages import AccessExtended, AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
+from regtui.tui.screens.confirm import ConfirmScreen
+from regtui.tui.widgets import call_service, cell, sanitize
+from regtui.tui.widgets.forms import Field, FormScreen
+
+
+def _date(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def parse_date(text: str, what: str) -> dt.date | None:
+    """An ISO date, or None for an empty text; ValueError with a sentence otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a date like 2027-03-01.") from None
+
+
+class CustomerScreen(Screen):
+    CSS_PATH = "customer.tcss"
+    BINDINGS = [
+        Binding("x,delete", "remove", "Remove"),
+        Binding("d", "edit_dates", "Edit dates"),
+        Binding("f5", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, customer_id: int) -> None:
+        super().__init__()
+        self.customer_id = customer_id
+        self.customer: dict = {}
+        self.users: dict[str, tuple] = {}  # row key -> (registration, pool id, pool label)
+        self.access_rows: list[dict] = []
+        self.selected_email: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Loading…", id="customer-title", markup=False)
+        pools = DataTable(id="pools", cursor_type="row")
+        pools.add_columns("Order", "Date", "Product", "Session", "Seats", "Avail", "Pending", "Claimed")
+        yield pools
+        yield Label("Registration code users", classes="section")
+        with Horizontal(id="lower"):
+            users = DataTable(id="users", cursor_type="row")
+            users.add_columns("Email", "First", "Last", "Session", "Code")
+            yield users
+            with Vertical(id="access-panel"):
+                yield Static("Content access", id="access-title", markup=False)
+                access = DataTable(id="access", cursor_type="row")
+                access.add_columns("Session", "Starts", "Ends", "Status")
+                yield access
+        with Horizontal(id="user-buttons"):
+            yield Button("Remove", id="remove", variant="error")
+            yield Button("Edit dates", id="edit-dates")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        actor = self.app.actor
+        self.query_one("#edit-dates", Button).display = actor.can("access.extend")
+        self.query_one("#access-panel").display = actor.can("access.view")
+        self.query_one("#pools", DataTable).focus()
+        self.action_reload()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "edit_dates":
+            return self.app.actor.can("access.extend")
+        return True
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.load_customer(self.customer_id)
+
+    @work(thread=True, exclusive=True, group="customer")
+    def load_customer(self, customer_id: int) -> None:
+        from regtui.core.services import customers, pools, registrations
+
+        actor = self.app.actor
+
+        def read():
+            customer = customers.find(str(customer_id))
+            rows = pools.listing(actor, customer)
+            users = []
+            for row in rows:
+                pool = pools.get(actor, row.id)
+                label = f"{row.session} ({row.order})"
+                users.extend((reg, row.id, label) for reg in registrations.listing(actor, pool))
+            return {"id": customer.id, "name": customer.name, "email": customer.email}, rows, users
+
+        call_service(self, read, lambda r: CustomerLoaded(*r))
+
+    def on_customer_loaded(self, message: CustomerLoaded) -> None:
+        self.customer = message.customer
+        c = message.customer
+        self.query_one("#customer-title", Static).update(
+            sanitize(f"{c['name']} <{c['email']}> · {len(message.pools)} pools · {len(message.users)} registration code users"))
+        pools = self.query_one("#pools", DataTable)
+        pools.clear()
+        for p in message.pools:
+            pools.add_row(cell(p.order), cell(p.ordered), cell(p.product), cell(p.session), cell(p.seats),
+                          cell(p.available), cell(p.pending), cell(p.claimed), key=str(p.id))
+        users = self.query_one("#users", DataTable)
+        keep = users.cursor_row
+        users.clear()
+        self.users = {}
+        for reg, pool_id, label in message.users:
+            key = f"{pool_id}:{reg.code_id}"
+            self.users[key] = (reg, pool_id, label)
+            users.add_row(cell(reg.email), cell(reg.first_name), cell(reg.last_name), cell(label), cell(reg.code), key=key)
+        if 0 < keep < users.row_count:
+            users.move_cursor(row=keep)
+        if not message.users:
+            self._show_access(None, [])
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.sentence, severity="error", timeout=8, markup=False)
+
+    # --- pools -----------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#pools")
+    def open_pool(self, event: DataTable.RowSelected) -> None:
+        from regtui.tui.screens.pool import PoolScreen
+
+        self.app.push_screen(PoolScreen(int(event.row_key.value)))
+
+    def on_screen_resume(self) -> None:
+        if self.customer:
+            self.action_reload()
+
+    # --- the selected learner --------------------------------------------------------------
+
+    def _selected(self) -> tuple | None:
+        users = self.query_one("#users", DataTable)
+        if not users.row_count:
+            return None
+        key = users.coordinate_to_cell_key((users.cursor_row, 0)).row_key.value
+        return self.users.get(key)
+
+    @on(DataTable.RowHighlighted, "#users")
+    def user_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        found = self.users.get(event.row_key.value)
+        if found and self.app.actor.can("access.view"):
+            self.selected_email = found[0].email
+            self.load_access(found[0].email)
+
+    @work(thread=True, exclusive=True, group="access")
+    def load_access(self, email: str) -> None:
+        from regtui.core.errors import NotFound
+        from regtui.core.services import access, learners
+
+        def read():
+            learner = learners.find(email)
+            if learner is None:
+                raise NotFound(f"There is no learner account for {email}.")
+            return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status}
+                    for a in access.for_learner(self.app.actor, learner)]
+
+        call_service(self, read, lambda rows: AccessLoaded(email, rows))
+
+    def on_access_loaded(self, message: AccessLoaded) -> None:
+        if message.email == self.selected_email:
+            self._show_access(message.email, message.rows)
+
+    def _show_access(self, email: str | None, rows: list[dict]) -> None:
+        self.access_rows = rows
+        self.query_one("#access-title", Static).update(sanitize(f"Content access of {email}") if email else "Content access")
+        table = self.query_one("#access", DataTable)
+        table.clear()
+        for a in rows:
+            table.add_row(cell(a["session"]), cell(_date(a["starts"])), cell(_date(a["ends"]) or "open"), cell(a["status"]), key=str(a["id"]))
+
+    # --- remove ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#remove")
+    def remove_pressed(self) -> None:
+        self.action_remove()
+
+    def action_remove(self) -> None:
+        found = self._selected()
+        if found is None:
+            self.notify("Select a registration code user first.", severity="warning")
+            return
+        reg, pool_id, label = found
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.remove_registration(pool_id, reg.email)
+
+        self.app.push_screen(ConfirmScreen(f"Remove {reg.email} from {label}? Their content access ends and the seat "
+                                           f"becomes available again.", yes="Remove"), answered)
+
+    @work(thread=True, group="write")
+    def remove_registration(self, pool_id: int, email: str) -> None:
+        from regtui.core.services import pools, registrations
+
+        actor = self.app.actor
+        call_service(self, lambda: registrations.revoke(actor, pools.get(actor, pool_id), [email]),
+                     lambda _: RegistrationRemoved(email))
+
+    def on_registration_removed(self, message: RegistrationRemoved) -> None:
+        self.notify(f"Removed {message.email}; the seat is available again.", markup=False)
+        self.action_reload()
+
+    # --- access dates (admins) -------------------------------------------------------------
+
+    @on(Button.Pressed, "#edit-dates")
+    def edit_pressed(self) -> None:
+        self.action_edit_dates()
+
+    def action_edit_dates(self) -> None:
+        if not self.app.actor.can("access.extend"):
+            return
+        table = self.query_one("#access", DataTable)
+        if not table.row_count:
+            self.notify("Select a learner with content access first.", severity="warning")
+            return
+        row = self.access_rows[table.cursor_row]
+        fields = [Field("starts", "Starts (YYYY-MM-DD)", _date(row["starts"])),
+                  Field("ends", "Ends (YYYY-MM-DD; empty: open-ended)", _date(row["ends"]))]
+        self.app.push_screen(FormScreen(f"Access dates: {row['session']}", fields, "Save", form_id="dates"),
+                             lambda values: self._dates_given(row["id"], values))
+
+    def _dates_given(self, access_id: int, values: dict | None) -> None:
+        if not values:
+            return
+        try:
+            starts = parse_date(values["starts"], "Start")
+            ends = parse_date(values["ends"], "End")
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.extend_access(access_id, starts, ends)
+
+    @work(thread=True, group="write")
+    def extend_access(self, access_id: int, starts: dt.date | None, ends: dt.date | None) -> None:
+        from regtui.core.services import access
+
+        call_service(self, lambda: access.extend(self.app.actor, access_id, starts=starts, ends=ends, open_ended=ends is None),
+                     lambda row: AccessExtended(row.id))
+
+    def on_access_extended(self, message: AccessExtended) -> None:
+        self.notify("Access dates saved.")
+        if self.selected_email:
+            self.load_access(self.selected_email)

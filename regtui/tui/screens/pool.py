@@ -1,0 +1,440 @@
+"""One pool: assign seats, invite, manage pending invitations and completed registrations."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button, DataTable, Footer, Header, Input, Label, SelectionList, Static, TabbedContent, TabPane, TextArea,
+)
+from textual.widgets.selection_list import Selection
+
+from regtui.tui.messages import (
+    ActionFailed, AddressesImported, ConfirmationResent, InvitationCancelled, InvitationReplaced, InvitationResent,
+    InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned,
+)
+from regtui.tui.screens.confirm import ConfirmScreen
+from regtui.tui.widgets import call_service, cell, sanitize
+from regtui.tui.widgets.forms import Field, FormScreen, TextScreen
+
+GRID_FIELDS = ("email", "first", "last", "password")
+START_ROWS = 3
+
+
+def read_addresses(path: str) -> list[str]:
+    """Every cell that looks like an address, from a CSV (or plain text) file, in order, once each."""
+    file = Path(path.strip()).expanduser()
+    raw = file.read_bytes()
+    for encoding in ("utf-8-sig", "utf-16", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+    seen: dict[str, None] = {}
+    for row in csv.reader(text.splitlines(), dialect):
+        for value in row:
+            value = value.strip()
+            if "@" in value and " " not in value:
+                seen.setdefault(value, None)
+    return list(seen)
+
+
+class PoolScreen(Screen):
+    CSS_PATH = "pool.tcss"
+    BINDINGS = [
+        Binding("1", "tab('assign')", "Assign", show=False),
+        Binding("2", "tab('invite')", "Invite", show=False),
+        Binding("3", "tab('pending')", "Pending", show=False),
+        Binding("4", "tab('completed')", "Completed", show=False),
+        Binding("l", "copy_link", "Copy link"),
+        Binding("r", "resend", "Resend"),
+        Binding("x,delete", "cancel_or_remove", "Cancel/Remove"),
+        Binding("g", "assign_pending", "Assign pending"),
+        Binding("i", "invite_instead", "Invite instead"),
+        Binding("f5", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, pool_id: int) -> None:
+        super().__init__()
+        self.pool_id = pool_id
+        self.grid_rows = START_ROWS
+        self.pool = None
+        self.invitations: dict[str, object] = {}
+        self.registrations: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Loading pool…", id="pool-title", markup=False)
+        with TabbedContent(initial="assign", id="tabs"):
+            with TabPane("Assign", id="assign"):
+                with VerticalScroll():
+                    yield Label("New or existing learners: email, first name, last name, optional password")
+                    with Grid(id="grid"):
+                        for n in range(self.grid_rows):
+                            yield from self._grid_row(n)
+                    with Horizontal(classes="buttons"):
+                        yield Button("Add row", id="add-row", compact=True)
+                        yield Button("Assign seats", id="assign-seats", variant="primary", compact=True)
+                    yield Label("…or tick learners who already hold a seat of this customer")
+                    yield SelectionList[int](id="known")
+            with TabPane("Invite", id="invite"):
+                with VerticalScroll():
+                    yield Label("Addresses, one per line")
+                    yield TextArea(id="addresses", soft_wrap=False)
+                    with Horizontal(classes="row"):
+                        yield Input(placeholder="…or a CSV file path to import addresses from", id="csv-path", compact=True)
+                        yield Button("Import", id="import", compact=True)
+                    yield Input(placeholder="Message added to the invitation (optional)", id="message", compact=True)
+                    with Horizontal(classes="buttons"):
+                        yield Button("Send invitations", id="send", variant="primary", compact=True)
+            with TabPane("Pending", id="pending"):
+                with Vertical():
+                    table = DataTable(id="pending-table", cursor_type="row")
+                    table.add_columns("Email", "Code", "Sent", "Expires")
+                    yield table
+                    with Horizontal(classes="buttons"):
+                        yield Button("Copy link", id="copy-link", compact=True)
+                        yield Button("Resend", id="resend-invitation", compact=True)
+                        yield Button("Cancel", id="cancel-invitation", variant="error", compact=True)
+                        yield Button("Assign", id="assign-pending", compact=True)
+                        yield Button("Invite instead", id="invite-instead", compact=True)
+            with TabPane("Completed", id="completed"):
+                with Vertical():
+                    table = DataTable(id="completed-table", cursor_type="row")
+                    table.add_columns("Email", "First", "Last", "Code", "Starts", "Ends")
+                    yield table
+                    with Horizontal(classes="buttons"):
+                        yield Button("Resend confirmation", id="resend-confirmation", compact=True)
+                        yield Button("Remove", id="remove-registration", variant="error", compact=True)
+        yield Footer()
+
+    def _grid_row(self, n: int):
+        placeholders = {"email": "email", "first": "first name", "last": "last name", "password": "password (optional)"}
+        for name in GRID_FIELDS:
+            yield Input(placeholder=placeholders[name], id=f"row-{n}-{name}", password=name == "password", compact=True)
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("copy_link", "assign_pending", "invite_instead"):
+            return self.active_tab == "pending"
+        if action in ("resend", "cancel_or_remove"):
+            return self.active_tab in ("pending", "completed")
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.load_pool(self.pool_id)
+
+    @work(thread=True, exclusive=True, group="pool")
+    def load_pool(self, pool_id: int) -> None:
+        from regtui.core.services import customers, invitations, pools, registrations
+
+        actor = self.app.actor
+
+        def read():
+            pool = pools.get(actor, pool_id)
+            regs = registrations.listing(actor, pool)
+            invs = invitations.listing(actor, pool)
+            seated = {r.learner_id for r in regs}
+            known = [{"id": l.id, "email": l.email, "first": l.first_name, "last": l.last_name}
+                     for l in customers.learners_of(actor, pool.order.customer) if l.id not in seated]
+            return pools.row(pool), regs, invs, known
+
+        call_service(self, read, lambda r: PoolLoaded(*r))
+
+    def on_pool_loaded(self, message: PoolLoaded) -> None:
+        p = self.pool = message.pool
+        self.query_one("#pool-title", Static).update(sanitize(
+            f"{p.customer} · {p.order} ({p.ordered}) · {p.product} / {p.session} · seats {p.seats}, "
+            f"available {p.available}, pending {p.pending}, claimed {p.claimed}"))
+        pending = self.query_one("#pending-table", DataTable)
+        keep = pending.cursor_row
+        pending.clear()
+        self.invitations = {}
+        for inv in message.invitations:
+            self.invitations[str(inv.id)] = inv
+            pending.add_row(cell(inv.email), cell(inv.code), cell(inv.created_at.date().isoformat()),
+                            cell(inv.expires_at.date().isoformat()), key=str(inv.id))
+        if 0 < keep < pending.row_count:
+            pending.move_cursor(row=keep)
+        done = self.query_one("#completed-table", DataTable)
+        keep = done.cursor_row
+        done.clear()
+        self.registrations = {}
+        for reg in message.registrations:
+            self.registrations[str(reg.code_id)] = reg
+            done.add_row(cell(reg.email), cell(reg.first_name), cell(reg.last_name), cell(reg.code),
+                         cell(reg.access_start.isoformat() if reg.access_start else ""),
+                         cell(reg.access_end.isoformat() if reg.access_end else "open"), key=str(reg.code_id))
+        if 0 < keep < done.row_count:
+            done.move_cursor(row=keep)
+        known = self.query_one("#known", SelectionList)
+        known.clear_options()
+        known.add_options([Selection(Text(sanitize(f"{l['email']}  {l['first']} {l['last']}".rstrip())), l["id"])
+                           for l in message.learners])
+        self.query_one("#tabs", TabbedContent).get_tab("pending").label = f"Pending ({len(message.invitations)})"
+        self.query_one("#tabs", TabbedContent).get_tab("completed").label = f"Completed ({len(message.registrations)})"
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.sentence, severity="error", timeout=8, markup=False)
+
+    def _done(self, sentence: str) -> None:
+        self.notify(sentence, markup=False)
+        self.action_reload()
+
+    # --- assign ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#add-row")
+    def add_row(self) -> None:
+        grid = self.query_one("#grid", Grid)
+        grid.mount_all(list(self._grid_row(self.grid_rows)))
+        self.grid_rows += 1
+
+    @on(Button.Pressed, "#assign-seats")
+    def assign_pressed(self) -> None:
+        from regtui.core.services.learners import LearnerSpec
+
+        specs = []
+        for n in range(self.grid_rows):
+            values = {name: self.query_one(f"#row-{n}-{name}", Input).value.strip() for name in GRID_FIELDS}
+            if any(values[k] for k in ("email", "first", "last")):
+                specs.append(LearnerSpec(values["email"], values["first"], values["last"], values["password"] or None))
+        known = self.query_one("#known", SelectionList)
+        ticked = set(known.selected)
+        if not specs and not ticked:
+            self.notify("Fill in a row or tick a learner first.", severity="warning")
+            return
+        self.assign_seats(specs, ticked)
+
+    @work(thread=True, group="write")
+    def assign_seats(self, specs: list, learner_ids: set[int]) -> None:
+        from regtui.core.models import Learner
+        from regtui.core.services import pools, registrations
+        from regtui.core.services.learners import LearnerSpec
+
+        actor = self.app.actor
+
+        def run():
+            chosen = list(specs)
+            if learner_ids:
+                chosen += [LearnerSpec(l.email, l.first_name, l.last_name)
+                           for l in Learner.select().where(Learner.id.in_(sorted(learner_ids)))]
+            return registrations.assign(actor, pools.get(actor, self.pool_id), chosen)
+
+        call_service(self, run, lambda seatings: SeatsAssigned(len(seatings)))
+
+    def on_seats_assigned(self, message: SeatsAssigned) -> None:
+        for field in self.query("#grid Input").results(Input):
+            field.value = ""
+        self.query_one("#known", SelectionList).deselect_all()
+        self._done(f"{message.count} seat{'s' if message.count != 1 else ''} assigned; confirmation emails are in the outbox.")
+
+    # --- invite ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#import")
+    def import_pressed(self) -> None:
+        path = self.query_one("#csv-path", Input).value
+        if path.strip():
+            self.import_addresses(path)
+
+    @work(thread=True, group="read-file")
+    def import_addresses(self, path: str) -> None:
+        from regtui.core.errors import UsageError
+
+        def read():
+            try:
+                return read_addresses(path)
+            except OSError as exc:
+                raise UsageError(f"Cannot read {path.strip()}: {exc.strerror or exc}.") from None
+            except (csv.Error, UnicodeError) as exc:
+                raise UsageError(f"{path.strip()} is not a readable CSV file: {exc}.") from None
+
+        call_service(self, read, lambda addresses: AddressesImported(addresses, path))
+
+    def on_addresses_imported(self, message: AddressesImported) -> None:
+        area = self.query_one("#addresses", TextArea)
+        existing = [line for line in area.text.splitlines() if line.strip()]
+        area.text = "\n".join(existing + [a for a in message.addresses if a not in existing])
+        self.notify(f"{len(message.addresses)} addresses imported.")
+
+    @on(Button.Pressed, "#send")
+    def send_pressed(self) -> None:
+        emails = [line.strip() for line in self.query_one("#addresses", TextArea).text.splitlines() if line.strip()]
+        if not emails:
+            self.notify("Type or import at least one address.", severity="warning")
+            return
+        self.send_invitations(emails, self.query_one("#message", Input).value)
+
+    @work(thread=True, group="write")
+    def send_invitations(self, emails: list[str], message: str) -> None:
+        from regtui.core.services import invitations, pools
+
+        actor = self.app.actor
+        call_service(self, lambda: invitations.invite(actor, pools.get(actor, self.pool_id), emails, message),
+                     lambda invs: InvitationsSent(len(invs)))
+
+    def on_invitations_sent(self, message: InvitationsSent) -> None:
+        self.query_one("#addresses", TextArea).text = ""
+        self.query_one("#message", Input).value = ""
+        self._done(f"{message.count} invitation{'s' if message.count != 1 else ''} queued in the outbox.")
+
+    # --- pending invitations ---------------------------------------------------------------
+
+    def _selected(self, table_id: str, rows: dict):
+        table = self.query_one(table_id, DataTable)
+        if not table.row_count:
+            self.notify("Nothing selected.", severity="warning")
+            return None
+        return rows.get(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+
+    @on(Button.Pressed, "#copy-link")
+    def action_copy_link(self) -> None:
+        inv = self._selected("#pending-table", self.invitations)
+        if inv is not None:
+            self.app.copy_to_clipboard(inv.link)
+            self.app.push_screen(TextScreen(f"Invitation link for {inv.email} (copied)", inv.link))
+
+    @on(Button.Pressed, "#resend-invitation")
+    def resend_invitation_pressed(self) -> None:
+        inv = self._selected("#pending-table", self.invitations)
+        if inv is not None:
+            self.invitation_action("resend", inv.id, inv.email)
+
+    @on(Button.Pressed, "#cancel-invitation")
+    def cancel_invitation_pressed(self) -> None:
+        inv = self._selected("#pending-table", self.invitations)
+        if inv is None:
+            return
+        self.app.push_screen(ConfirmScreen(f"Cancel the invitation of {inv.email}?", yes="Cancel it"),
+                             lambda yes: yes and self.invitation_action("cancel", inv.id, inv.email))
+
+    @on(Button.Pressed, "#assign-pending")
+    def action_assign_pending(self) -> None:
+        inv = self._selected("#pending-table", self.invitations)
+        if inv is None:
+            return
+        fields = [Field("email", "Email (the invitee, or someone else)", inv.email), Field("first", "First name"),
+                  Field("last", "Last name")]
+        self.app.push_screen(FormScreen(f"Assign {inv.code} directly", fields, "Assign", form_id="assign-pending-form"),
+                             lambda values: values and self.invitation_action("assign", inv.id, inv.email, values))
+
+    @on(Button.Pressed, "#invite-instead")
+    def action_invite_instead(self) -> None:
+        inv = self._selected("#pending-table", self.invitations)
+        if inv is None:
+            return
+        self.app.push_screen(FormScreen(f"Invite someone else instead of {inv.email}", [Field("email", "Email")], "Invite",
+                                        form_id="invite-instead-form"),
+                             lambda values: values and self.invitation_action("instead", inv.id, inv.email, values))
+
+    @work(thread=True, group="write")
+    def invitation_action(self, what: str, invitation_id: int, email: str, values: dict | None = None) -> None:
+        from regtui.core.services import invitations
+        from regtui.core.services.learners import LearnerSpec
+
+        actor = self.app.actor
+
+        def run():
+            inv = invitations.get(actor, invitation_id)
+            if what == "resend":
+                invitations.resend(actor, inv)
+                return InvitationResent(email)
+            if what == "cancel":
+                invitations.cancel(actor, inv)
+                return InvitationCancelled(email)
+            if what == "assign":
+                spec = LearnerSpec(values["email"], values["first"], values["last"])
+                seating = invitations.assign_pending(actor, inv, spec)
+                return PendingAssigned(seating.learner.email)
+            new = invitations.invite_instead(actor, inv, values["email"])
+            return InvitationReplaced(email, new.email)
+
+        call_service(self, run, lambda message: message)
+
+    def on_invitation_resent(self, message: InvitationResent) -> None:
+        self._done(f"Invitation to {message.email} sent again.")
+
+    def on_invitation_cancelled(self, message: InvitationCancelled) -> None:
+        self._done(f"Invitation to {message.email} cancelled.")
+
+    def on_pending_assigned(self, message: PendingAssigned) -> None:
+        self._done(f"Seat assigned to {message.email}.")
+
+    def on_invitation_replaced(self, message: InvitationReplaced) -> None:
+        self._done(f"{message.new} invited instead of {message.old}.")
+
+    # --- completed registrations -----------------------------------------------------------
+
+    @on(Button.Pressed, "#resend-confirmation")
+    def resend_confirmation_pressed(self) -> None:
+        reg = self._selected("#completed-table", self.registrations)
+        if reg is not None:
+            self.registration_action("resend", reg.email)
+
+    @on(Button.Pressed, "#remove-registration")
+    def remove_pressed(self) -> None:
+        reg = self._selected("#completed-table", self.registrations)
+        if reg is None:
+            return
+        self.app.push_screen(ConfirmScreen(f"Remove {reg.email}? Their content access ends and the seat becomes available "
+                                           f"again.", yes="Remove"),
+                             lambda yes: yes and self.registration_action("remove", reg.email))
+
+    @work(thread=True, group="write")
+    def registration_action(self, what: str, email: str) -> None:
+        from regtui.core.services import pools, registrations
+
+        actor = self.app.actor
+
+        def run():
+            pool = pools.get(actor, self.pool_id)
+            if what == "resend":
+                registrations.resend(actor, pool, email)
+                return ConfirmationResent(email)
+            registrations.revoke(actor, pool, [email])
+            return RegistrationRemoved(email)
+
+        call_service(self, run, lambda message: message)
+
+    def on_confirmation_resent(self, message: ConfirmationResent) -> None:
+        self._done(f"Confirmation sent again to {message.email}.")
+
+    def on_registration_removed(self, message: RegistrationRemoved) -> None:
+        self._done(f"Removed {message.email}; the seat is available again.")
+
+    # --- keys that depend on the tab -------------------------------------------------------
+
+    def action_resend(self) -> None:
+        if self.active_tab == "pending":
+            self.resend_invitation_pressed()
+        elif self.active_tab == "completed":
+            self.resend_confirmation_pressed()
+
+    def action_cancel_or_remove(self) -> None:
+        if self.active_tab == "pending":
+            self.cancel_invitation_pressed()
+        elif self.active_tab == "completed":
+            self.remove_pressed()

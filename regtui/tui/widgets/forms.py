@@ -1,0 +1,99 @@
+"""A small modal form: labelled inputs, dismissed with {name: value} or None (cancelled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    password: bool = False
+
+
+class FormScreen(ModalScreen[dict | None]):
+    CSS_PATH = "forms.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[Field], submit: str = "OK", note: str = "", form_id: str | None = None) -> None:
+        super().__init__(id=form_id)
+        self.form_title = title
+        self.fields = fields
+        self.submit = submit
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            yield Static(self.form_title, id="form-title", markup=False)
+            if self.note:
+                yield Static(self.note, id="form-note", markup=False)
+            for f in self.fields:
+                yield Label(f.label, markup=False)
+                yield Input(value=f.value, placeholder=f.placeholder, password=f.password, id=f"field-{f.name}")
+            with Horizontal(id="form-buttons"):
+                yield Button(self.submit, id="submit", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query(Input).first().focus()
+
+    def values(self) -> dict:
+        return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self.dismiss(self.values())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(self.values() if event.button.id == "submit" else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextScreen(ModalScreen[None]):
+    """Shows a text (a link, say) to read or copy; `c` copies it to the clipboard (OSC 52)."""
+
+    CSS_PATH = "forms.tcss"
+    BINDINGS = [Binding("escape,enter", "close", "Close"), Binding("c", "copy", "Copy")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.form_title, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            yield Static(self.form_title, id="form-title", markup=False)
+            yield Static(self.text, id="text", markup=False)
+            with Horizontal(id="form-buttons"):
+                yield Button("Copy", id="copy", variant="primary")
+                yield Button("Close", id="close")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "copy":
+            self.action_copy()
+        else:
+            self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.text)
+        self.notify("Copied to the clipboard.")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
