@@ -325,3 +325,68 @@ def test_batch_path_suggester_completes_roster_files(tmp_path):
     assert run(s.get_suggestion(str(tmp_path / "ros"))) == str(tmp_path / "rosters") + "/"
     assert run(s.get_suggestion(str(tmp_path / "rosters" / "m"))) == str(tmp_path / "rosters" / "march.xlsx")
     assert run(s.get_suggestion(str(tmp_path / "rosters" / "n"))) is None
+
+
+def test_outbox_is_read_only_for_a_manager(admin):
+    from textual.widgets import Button
+
+    from regtui.core.models import Customer
+    from regtui.core.services import operators
+    from regtui.tui.screens.outbox import OutboxScreen
+
+    demo.fill(admin)
+    customer = Customer.select().first()
+    operators.set_operator(admin, "hr", "manager", customer)
+    manager = operators.Actor(name="hr", role="manager", customer_id=customer.id)
+    queued = outbox.counts()["queued"]
+
+    async def go():
+        app = ToolApp(manager, OutboxScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.screen.query_one("#outbox-send", Button).disabled
+            assert app.screen.query_one("#outbox-retry", Button).disabled
+            await pilot.press("s")
+            await settle(pilot)
+            assert any(n.severity == "error" and "role" in n.message for n in app._notifications)
+
+    run(go())
+    assert outbox.counts()["queued"] == queued
+
+
+def test_batch_refuses_a_stale_plan_with_a_sentence(admin, tmp_path):
+    from textual.widgets import Input, Select
+
+    from regtui.core.models import Learner, Pool
+    from regtui.core.services import registrations
+    from regtui.core.services.learners import LearnerSpec
+    from regtui.tui.screens.batch import BatchScreen
+
+    pool = _pool_with_room(admin)
+    roster = tmp_path / "[red]stale[x].csv"
+    roster.write_text("email,first name,last name\nlate@example.com,Late,Comer\n", encoding="utf-8")
+
+    async def go():
+        app = ToolApp(admin, BatchScreen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            screen.query_one("#batch-path", Input).value = str(roster)
+            screen.query_one("#batch-pool", Select).value = pool.id
+            screen.query_one("#batch-action", Select).value = "create"
+            await pilot.press("f5")
+            await settle(pilot)
+            assert cells(screen.query_one("#batch-diff", DataTable), 1) == ["create"]
+            assert "[red]stale[x].csv" in str(screen.query_one("#batch-summary").render())
+            # someone else takes the same learner's seat meanwhile
+            registrations.assign(admin, Pool.get_by_id(pool.id), [LearnerSpec("late@example.com", "Late", "Comer")])
+            await pilot.press("f6")
+            await pilot.pause()
+            await pilot.press("y")
+            await settle(pilot)
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert errors and "nothing was applied" in errors[-1].lower()
+            assert "Nothing was applied" in str(screen.query_one("#batch-summary").render())
+
+    run(go())
+    assert Learner.select().where(Learner.email_key == "late@example.com").count() == 1
