@@ -72,7 +72,7 @@ class AuditScreen(Screen):
         table.add_columns("time", "operator", "action", "record", "batch")
         if not self.app.actor.can("audit.view"):
             self.notify(f"Reading the audit log needs the admin or limited role; {self.app.actor.name} is {self.app.actor.role}.",
-                        severity="error")
+                        severity="error", markup=False)
             for widget in self.query(Input):
                 widget.disabled = True
             return
@@ -93,6 +93,8 @@ class AuditScreen(Screen):
             self.post_message(AuditLoaded(events[:PAGE_SIZE], len(events) > PAGE_SIZE, filters))
         except Exception as exc:
             self.post_message(AuditFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -107,8 +109,8 @@ class AuditScreen(Screen):
             key = str(ev["id"])
             self.events[key] = ev
             table.add_row(
-                Text(ev["at"][:19].replace("T", " ")), Text(ev["operator"]), Text(ev["action"]),
-                Text(ev["record"] or ""), Text("" if ev["batch"] is None else str(ev["batch"])),
+                Text(ev["at"][:19].replace("T", " ")), Text(_safe(ev["operator"])), Text(_safe(ev["action"])),
+                Text(_safe(ev["record"])), Text("" if ev["batch"] is None else str(ev["batch"])),
                 key=key,
             )
         page = self.page_offset // PAGE_SIZE + 1
@@ -119,7 +121,7 @@ class AuditScreen(Screen):
             self._show(None)
 
     def on_audit_failed(self, message: AuditFailed) -> None:
-        self.notify(message.sentence, severity="error")
+        self.notify(message.sentence, severity="error", markup=False)
 
     @on(DataTable.RowHighlighted, "#audit-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -152,13 +154,13 @@ class AuditScreen(Screen):
             box.update(Text("Select an event to see its before/after.", style="dim"))
             return
         text = Text()
-        text.append(f"{ev['action']}  {ev['record']}  by {ev['operator']}  at {ev['at']}", style="bold")
+        text.append(_safe(f"{ev['action']}  {ev['record']}  by {ev['operator']}  at {ev['at']}"), style="bold")
         if ev["batch"] is not None:
             text.append(f"  (batch {ev['batch']})")
         for label in ("before", "after"):
             text.append(f"\n{label}: ", style="bold")
             value = ev[label]
-            text.append("—" if value is None else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+            text.append("—" if value is None else _safe(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False), keep_newlines=True))
         box.update(text)
 
     # -- actions ---------------------------------------------------------------------------
@@ -189,3 +191,20 @@ def _sentence(exc: Exception) -> str:
     if isinstance(exc, RegtuiError):
         return str(exc)
     return f"Something went wrong: {type(exc).__name__}: {exc}"
+
+
+def _safe(value, keep_newlines: bool = False) -> str:
+    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
+    text = "" if value is None else str(value)
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _close_db() -> None:
+    """A worker thread's own database connection is closed when the worker ends."""
+    from regtui.core.models import database
+
+    try:
+        database.close()
+    except Exception:
+        pass

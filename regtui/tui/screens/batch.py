@@ -74,7 +74,7 @@ class PathSuggester(Suggester):
 class PoolsLoaded(Message):
     """The pools this operator may use: (label, id) pairs."""
 
-    def __init__(self, options: list[tuple[str, int]]) -> None:
+    def __init__(self, options: list[tuple[Text, int]]) -> None:
         super().__init__()
         self.options = options
 
@@ -205,12 +205,14 @@ class BatchScreen(Screen):
             from regtui.core.services import pools
 
             options = [
-                (f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)", p.id)
+                (Text(_safe(f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)")), p.id)
                 for p in pools.listing(self.app.actor)
             ]
             self.post_message(PoolsLoaded(options))
         except Exception as exc:
             self.post_message(BatchFailed(_sentence(exc), "pools"))
+        finally:
+            _close_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
     def make_plan(self, path: Path, pool_id: int, action: str | None, sync: bool, skip_invalid: bool) -> None:
@@ -227,6 +229,8 @@ class BatchScreen(Screen):
             self.post_message(PlanReady(path, roster, plan))
         except Exception as exc:
             self.post_message(BatchFailed(_sentence(exc), "plan"))
+        finally:
+            _close_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
     def apply_plan(self, plan, roster, path: Path) -> None:
@@ -240,6 +244,8 @@ class BatchScreen(Screen):
         except Exception as exc:
             self.post_message(BatchFailed(_sentence(exc), "apply"))
             return
+        finally:
+            _close_db()
         report, problem = None, None
         try:
             from batch.report import write_report
@@ -274,8 +280,9 @@ class BatchScreen(Screen):
         for n, (row, kind, email, name, detail) in enumerate(lines):
             style = KIND_STYLE.get(kind, "")
             table.add_row(
-                Text("" if row is None else str(row)), Text(kind, style=style), Text(email, style=style if kind == "unchanged" else ""),
-                Text(name), Text(detail, style="dim" if kind == "unchanged" else ""), key=str(n),
+                Text("" if row is None else str(row)), Text(kind, style=style),
+                Text(_safe(email), style=style if kind == "unchanged" else ""),
+                Text(_safe(name)), Text(_safe(detail), style="dim" if kind == "unchanged" else ""), key=str(n),
             )
         self._show_summary()
         errors = Text()
@@ -283,7 +290,7 @@ class BatchScreen(Screen):
             for e in problems:
                 if not e.message.startswith(f"Row {e.row}"):
                     errors.append(f"Row {e.row}: ", style=style)
-                errors.append(e.message + "\n", style="red" if style == "bold red" else "")
+                errors.append(_safe(e.message) + "\n", style="red" if style == "bold red" else "")
         self.query_one("#batch-errors", Static).update(errors)
         self._update_buttons()
 
@@ -302,11 +309,11 @@ class BatchScreen(Screen):
         text.append(counts + ".")
         if message.report is not None:
             text.append("\nReport: ")
-            text.append(str(message.report))
+            text.append(_safe(message.report))
         elif message.report_problem:
-            text.append(f"\nNo report written: {message.report_problem}", style="yellow")
+            text.append(_safe(f"\nNo report written: {message.report_problem}"), style="yellow")
         self.query_one("#batch-summary", Static).update(text)
-        self.notify(f"Batch {b.id} applied.")
+        self.notify(f"Batch {b.id} applied.", markup=False)
         self.plan = None  # applied: plan again to apply more
         self._update_buttons()
         self.load_pools()
@@ -314,10 +321,10 @@ class BatchScreen(Screen):
     def on_batch_failed(self, message: BatchFailed) -> None:
         self.working = False
         self.query_one("#batch-progress", ProgressBar).display = False
-        self.notify(message.sentence, severity="error")
+        self.notify(message.sentence, severity="error", markup=False)
         if message.stage == "apply":
             summary = self.query_one("#batch-summary", Static)
-            summary.update(Text(f"Nothing was applied: {message.sentence}", style="bold red"))
+            summary.update(Text(_safe(f"Nothing was applied: {message.sentence}"), style="bold red"))
         self._update_buttons()
 
     @on(Button.Pressed, "#batch-plan")
@@ -349,15 +356,15 @@ class BatchScreen(Screen):
             return
         raw_path = self.query_one("#batch-path", Input).value.strip()
         if not raw_path:
-            self.notify("Give the roster file's path first.", severity="error")
+            self.notify("Give the roster file's path first.", severity="error", markup=False)
             return
         path = Path(os.path.expanduser(raw_path))
         if not path.is_file():
-            self.notify(f"There is no file at {raw_path}.", severity="error")
+            self.notify(f"There is no file at {raw_path}.", severity="error", markup=False)
             return
         pool = self.query_one("#batch-pool", Select).value
         if pool is Select.NULL:
-            self.notify("Choose the pool the roster is for.", severity="error")
+            self.notify("Choose the pool the roster is for.", severity="error", markup=False)
             return
         action = self.query_one("#batch-action", Select).value or None
         sync = self.query_one("#batch-sync", Switch).value
@@ -371,16 +378,16 @@ class BatchScreen(Screen):
     def action_apply(self) -> None:
         plan = self.plan
         if plan is None or self.working:
-            self.notify("Make a plan first (F5); Apply runs exactly the plan shown.", severity="warning")
+            self.notify("Make a plan first (F5); Apply runs exactly the plan shown.", severity="warning", markup=False)
             return
         if plan.blocking_errors:
-            self.notify("The plan has errors; fix the roster (or turn on Skip invalid rows) and plan again.", severity="error")
+            self.notify("The plan has errors; fix the roster (or turn on Skip invalid rows) and plan again.", severity="error", markup=False)
             return
         if not plan.changes:
-            self.notify("Nothing to apply: every row is already so.")
+            self.notify("Nothing to apply: every row is already so.", markup=False)
             return
         question = Text("Apply ")
-        question.append(str(self.roster_path.name if self.roster_path else "the roster"), style="bold")
+        question.append(_safe(self.roster_path.name if self.roster_path else "the roster"), style="bold")
         question.append(f" to pool {plan.pool_id}?\n")
         question.append(", ".join(f"{n} {k}" for k, n in plan.summary().items() if n and k not in ("unchanged", "error")))
         question.append(f"\nAvailable seats: {plan.available_before} → {plan.available_after} of {plan.seats}.")
@@ -401,7 +408,7 @@ class BatchScreen(Screen):
 
     def action_close(self) -> None:
         if self.working:
-            self.notify("Wait for the batch to finish.", severity="warning")
+            self.notify("Wait for the batch to finish.", severity="warning", markup=False)
             return
         self.app.pop_screen()
 
@@ -410,7 +417,7 @@ class BatchScreen(Screen):
     def _show_summary(self) -> None:
         plan = self.plan
         text = Text()
-        text.append(str(self.roster_path.name), style="bold")
+        text.append(_safe(self.roster_path.name), style="bold")
         text.append(f" → pool {plan.pool_id}" + (" (sync)" if plan.options.get("sync") else "") + ":  ")
         for kind, n in plan.summary().items():
             if n:
@@ -448,3 +455,20 @@ def _sentence(exc: Exception) -> str:
     if isinstance(exc, RegtuiError):
         return str(exc)
     return f"Something went wrong: {type(exc).__name__}: {exc}"
+
+
+def _safe(value, keep_newlines: bool = False) -> str:
+    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
+    text = "" if value is None else str(value)
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _close_db() -> None:
+    """A worker thread's own database connection is closed when the worker ends."""
+    from regtui.core.models import database
+
+    try:
+        database.close()
+    except Exception:
+        pass

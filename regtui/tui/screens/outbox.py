@@ -129,6 +129,8 @@ class OutboxScreen(Screen):
             self.post_message(OutboxLoaded(rows, outbox.counts(), len(emails) > PAGE_SIZE, status))
         except Exception as exc:  # shown as a sentence, never a traceback
             self.post_message(OutboxFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def send_now(self) -> None:
@@ -142,6 +144,8 @@ class OutboxScreen(Screen):
             self.post_message(OutboxDelivered(report, where))
         except Exception as exc:
             self.post_message(OutboxFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def retry(self) -> None:
@@ -151,6 +155,8 @@ class OutboxScreen(Screen):
             self.post_message(FailedRequeued(outbox.retry_failed(self.app.actor)))
         except Exception as exc:
             self.post_message(OutboxFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     # -- handlers: own the state ---------------------------------------------------------
 
@@ -172,8 +178,8 @@ class OutboxScreen(Screen):
         for eid, created, to, subject, status, tries, sent, error in message.rows:
             table.add_row(
                 Text(str(eid)), Text(status, style=STATUS_STYLE.get(status, "")), Text(created),
-                Text(to, no_wrap=True, overflow="ellipsis"), Text(subject, no_wrap=True, overflow="ellipsis"),
-                Text(str(tries)), Text(sent), Text(error, no_wrap=True), key=str(eid),
+                Text(_safe(to), no_wrap=True, overflow="ellipsis"), Text(_safe(subject), no_wrap=True, overflow="ellipsis"),
+                Text(str(tries)), Text(sent), Text(_safe(error), no_wrap=True), key=str(eid),
             )
 
     def on_outbox_delivered(self, message: OutboxDelivered) -> None:
@@ -181,20 +187,20 @@ class OutboxScreen(Screen):
         r = message.report
         text = Text(f"Delivered to {message.where}: {r.sent} sent, {r.retry} to retry, {r.failed} failed.")
         for line in r.errors[:20]:
-            text.append("\n" + line, style="red")
+            text.append("\n" + _safe(line), style="red")
         self._report(text)
-        self.notify(f"{r.sent} sent, {r.retry} to retry, {r.failed} failed.", severity="warning" if r.errors else "information")
+        self.notify(f"{r.sent} sent, {r.retry} to retry, {r.failed} failed.", severity="warning" if r.errors else "information", markup=False)
         self.action_reload()
 
     def on_failed_requeued(self, message: FailedRequeued) -> None:
         self.sending = False
         self._report(Text(f"{message.count} failed email(s) queued again."))
-        self.notify(f"{message.count} failed email(s) queued again.")
+        self.notify(f"{message.count} failed email(s) queued again.", markup=False)
         self.action_reload()
 
     def on_outbox_failed(self, message: OutboxFailed) -> None:
         self.sending = False
-        self.notify(message.sentence, severity="error")
+        self.notify(message.sentence, severity="error", markup=False)
 
     @on(Select.Changed, "#outbox-filter")
     def _filter_changed(self, event: Select.Changed) -> None:
@@ -249,7 +255,7 @@ class OutboxScreen(Screen):
     def _may_send(self) -> bool:
         if self.app.actor.can("mail.send"):
             return True
-        self.notify(f"Sending the outbox needs the admin or limited role; {self.app.actor.name} is {self.app.actor.role}.", severity="error")
+        self.notify(f"Sending the outbox needs the admin or limited role; {self.app.actor.name} is {self.app.actor.role}.", severity="error", markup=False)
         return False
 
     def _report(self, text: Text) -> None:
@@ -262,3 +268,20 @@ def _sentence(exc: Exception) -> str:
     if isinstance(exc, RegtuiError):
         return str(exc)
     return f"Something went wrong: {type(exc).__name__}: {exc}"
+
+
+def _safe(value, keep_newlines: bool = False) -> str:
+    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
+    text = "" if value is None else str(value)
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _close_db() -> None:
+    """A worker thread's own database connection is closed when the worker ends."""
+    from regtui.core.models import database
+
+    try:
+        database.close()
+    except Exception:
+        pass

@@ -97,6 +97,8 @@ class TemplatesScreen(Screen):
             self.post_message(TemplatesLoaded(dict(sorted(found.items()))))
         except Exception as exc:
             self.post_message(TemplatesFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     @work(thread=True, exclusive=True, group="templates-save")
     def save_template(self, name: str, subject: str, body: str) -> None:
@@ -107,6 +109,8 @@ class TemplatesScreen(Screen):
             self.post_message(TemplateSaved(row.name, row.subject, row.body))
         except Exception as exc:
             self.post_message(TemplatesFailed(_sentence(exc)))
+        finally:
+            _close_db()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -123,17 +127,17 @@ class TemplatesScreen(Screen):
 
     def on_template_saved(self, message: TemplateSaved) -> None:
         self.saved[message.name] = (message.subject, message.body)
-        self.notify(f"Saved {message.name}.")
+        self.notify(f"Saved {message.name}.", markup=False)
         self._update_state()
 
     def on_templates_failed(self, message: TemplatesFailed) -> None:
-        self.notify(message.sentence, severity="error")
+        self.notify(message.sentence, severity="error", markup=False)
 
     @on(OptionList.OptionHighlighted, "#tpl-list")
     def _picked(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_id and event.option_id != self.current:
             if self._dirty():
-                self.notify(f"Unsaved changes to {self.current} were left behind.", severity="warning")
+                self.notify(f"Unsaved changes to {self.current} were left behind.", severity="warning", markup=False)
             self._open(event.option_id)
 
     @on(Input.Changed, "#tpl-subject")
@@ -186,15 +190,15 @@ class TemplatesScreen(Screen):
         try:
             templates.check(subject, body)
         except RegtuiError as exc:
-            shown.append(str(exc) + "\n\n", style="bold red")
+            shown.append(_safe(exc) + "\n\n", style="bold red")
         try:
             r_subject, r_body = templates.preview(subject, body)
         except ValueError as exc:
-            shown.append(f"Cannot render: {exc}", style="bold red")
+            shown.append(_safe(f"Cannot render: {exc}"), style="bold red")
         else:
             shown.append("Subject: ", style="bold")
-            shown.append(r_subject.replace("\n", " ") + "\n\n")
-            shown.append(r_body)
+            shown.append(_safe(r_subject.replace("\n", " ")) + "\n\n")
+            shown.append(_safe(r_body, keep_newlines=True))
         self.query_one("#tpl-preview", Static).update(shown)
 
     # -- actions ---------------------------------------------------------------------------
@@ -202,7 +206,7 @@ class TemplatesScreen(Screen):
     def action_save(self) -> None:
         actor = self.app.actor
         if not actor.can("templates.edit"):
-            self.notify(f"Editing email templates needs the admin role; {actor.name} is {actor.role}.", severity="error")
+            self.notify(f"Editing email templates needs the admin role; {actor.name} is {actor.role}.", severity="error", markup=False)
             return
         if self.current is None:
             return
@@ -223,3 +227,20 @@ def _sentence(exc: Exception) -> str:
     if isinstance(exc, RegtuiError):
         return str(exc)
     return f"Something went wrong: {type(exc).__name__}: {exc}"
+
+
+def _safe(value, keep_newlines: bool = False) -> str:
+    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
+    text = "" if value is None else str(value)
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _close_db() -> None:
+    """A worker thread's own database connection is closed when the worker ends."""
+    from regtui.core.models import database
+
+    try:
+        database.close()
+    except Exception:
+        pass
