@@ -248,6 +248,7 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     unchanged: list[Change] = []
     seen: dict[str, int] = {}
     pool_ref = str(snapshot.pool_id)
+    pool_refs = set(snapshot.refs) | {pool_ref}
     seated, pending = snapshot.seated, snapshot.pending
     cancel_ids: set[int] = set()
     on_roster: set[str] = set()
@@ -256,7 +257,7 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
         key = r.email_key
         on_roster.add(key)
         pool_given = getattr(r, "pool", None)
-        if pool_given not in (None, "") and str(pool_given).strip() != pool_ref:
+        if pool_given not in (None, "") and str(pool_given).strip().casefold() not in pool_refs:
             errors.append(_err("other-pool", r.row, "pool", pool_given,
                                f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {pool_ref}; "
                                "split the file by pool or leave the pool column empty."))

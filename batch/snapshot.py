@@ -51,6 +51,7 @@ class Snapshot:
     cancelled: frozenset[str] = frozenset()
     revoked: frozenset[str] = frozenset()
     learners: Mapping[str, int] = field(default_factory=dict)
+    refs: frozenset[str] = frozenset()  # how a roster may name this pool: id, ORDER-LINE
 
     def fingerprint_for(self, learner_keys: Iterable[str] = ()) -> str:
         """sha256 over the counters, the seated rows, the pending invitations, and which of
@@ -115,8 +116,14 @@ def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
     for start in range(0, len(wanted), KEY_CHUNK):
         chunk = wanted[start:start + KEY_CHUNK]
         learners.update(Learner.select(Learner.email_key, Learner.id).where(Learner.email_key.in_(chunk)).tuples())
+    refs = {str(pool_id)}
+    if not isinstance(pool, int):
+        from regtui.core.services import pools
+
+        refs.update(pools.refs(pool))
     return Snapshot(pool_id, seats, available, invited, claimed, access_days, seated, pending,
-                    frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners)
+                    frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners,
+                    frozenset(r.casefold() for r in refs))
 
 
 def _date(value) -> dt.date | None:

@@ -63,11 +63,27 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[PoolRow]:
 
 def get(actor: Actor, ref: int | str) -> Pool:
     """A pool the operator may see, by id."""
-    pool = _query().where(Pool.id == int(ref)).first() if str(ref).strip().isdigit() else None
+    text = str(ref).strip()
+    pool = _query().where(Pool.id == int(text)).first() if text.isdigit() else _by_order_line(text)
     if pool is None:
-        raise NotFound(f"There is no pool {ref!r}: give its id (see `regtui pools`).")
+        raise NotFound(f"There is no pool {ref!r}: give its id or ORDER-LINE (see `regtui pools`).")
     require(actor, "seats.view", pool.order.customer_id)
     return pool
+
+
+def _by_order_line(text: str) -> Pool | None:
+    """A pool by "ORDER NUMBER-LINE" (line: the order's n-th pool, from 1), as rosters name them."""
+    number, _, line = text.rpartition("-")
+    if not number or not line.isdigit() or int(line) < 1:
+        return None
+    found = list(_query().where(Order.number == number).order_by(Pool.id).limit(1).offset(int(line) - 1))
+    return found[0] if found else None
+
+
+def refs(pool: Pool) -> tuple[str, ...]:
+    """Every way a roster may name this pool: its id and ORDER-LINE."""
+    ids = [i for (i,) in Pool.select(Pool.id).where(Pool.order == pool.order_id).order_by(Pool.id).tuples()]
+    return (str(pool.id), f"{pool.order.number}-{ids.index(pool.id) + 1}")
 
 
 def row(pool: Pool) -> PoolRow:
