@@ -131,8 +131,9 @@ def test_outbox_subject_is_shown_literally(admin):
             table = app.screen.query_one(DataTable)
             assert cells(table, 4) == ["clear\\x1b[2Jscreen", "[@click=app.quit]x[/]"]  # escape codes never reach the terminal
             # click where the subject is drawn: nothing happens
-            await pilot.click(DataTable, offset=(50, 2))
+            await pilot.click(DataTable, offset=(62, 2))
             await pilot.pause()
+            assert table.cursor_coordinate.row == 1
             assert not app.quit_called
             assert app.is_running
 
