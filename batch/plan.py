@@ -151,10 +151,10 @@ class Plan:
     def to_json(self) -> str:
         """The PLAN.json file. Passwords are never written: a plan with passwords is applied from its roster."""
         def change(c: Change) -> dict:
-            d = asdict(c)
-            d.pop("password")
+            d = {k: getattr(c, k) for k in _CHANGE_FIELDS}
             for k in ("starts", "ends", "old_starts", "old_ends"):
-                d[k] = _iso(d[k])
+                if d[k] is not None:
+                    d[k] = d[k].isoformat()
             return d
 
         return json.dumps({
@@ -162,8 +162,8 @@ class Plan:
             "fingerprint": self.fingerprint, "options": self.options,
             "seats": {"seats": self.seats, "available_before": self.available_before, "available_after": self.available_after},
             "changes": [change(c) for c in self.changes], "unchanged": [change(c) for c in self.unchanged],
-            "errors": [asdict(e) for e in self.errors], "warnings": [asdict(w) for w in self.warnings],
-        }, indent=1, default=_jsonable)
+            "errors": [e.as_dict() for e in self.errors], "warnings": [w.as_dict() for w in self.warnings],
+        }, separators=(",", ":"), default=_jsonable)
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
@@ -185,6 +185,9 @@ class Plan:
             seats=seats["seats"], available_before=seats["available_before"], available_after=seats["available_after"],
             options=data.get("options") or {},
         )
+
+
+_CHANGE_FIELDS = tuple(f for f in Change.__dataclass_fields__ if f != "password")
 
 
 def describe(c: Change) -> str:

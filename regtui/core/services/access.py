@@ -28,8 +28,9 @@ def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None
         starts = starts or start_default
         rows.append({"learner": learner_id, "session": session.id, "code": code_id, "starts": starts,
                      "ends": ends if ends is not None else default_end(session, starts), "status": "active"})
-    for start in range(0, len(rows), 500):
-        Access.insert_many(rows[start:start + 500]).execute()
+    from regtui.core.bulk import insert_rows
+
+    insert_rows(Access, rows)
 
 
 def revoke_for_codes(code_ids: Sequence[int]) -> None:

@@ -46,8 +46,9 @@ def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, An
         }
         for rec, before, after in items
     ]
-    for start in range(0, len(rows), 500):
-        AuditEvent.insert_many(rows[start:start + 500]).execute()
+    from regtui.core.bulk import insert_rows
+
+    insert_rows(AuditEvent, rows)
 
 
 def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:

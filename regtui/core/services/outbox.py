@@ -30,14 +30,14 @@ def queue(to: str, template: str, values: dict) -> None:
 
 
 def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
-    rows = []
+    from regtui.core.bulk import insert_rows
+
+    items = list(items)
     now = utcnow()
-    for to, values in items:
-        subject, body = templates.render(template, values)
-        rows.append({"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now})
-    for start in range(0, len(rows), 500):
-        OutboxEmail.insert_many(rows[start:start + 500]).execute()
-    return len(rows)
+    rendered = templates.render_many(template, (values for _, values in items))
+    rows = [{"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now}
+            for (to, _), (subject, body) in zip(items, rendered)]
+    return insert_rows(OutboxEmail, rows)
 
 
 class TemporaryFailure(Exception):

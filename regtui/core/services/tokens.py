@@ -40,6 +40,14 @@ def _key_at(path: str) -> bytes:
 
 
 def secret_key() -> bytes:
+    # cached per environment: resolving the path makes the data folder, which cost more than
+    # the HMAC itself when a batch makes 100,000 links
+    return _key_for((os.environ.get("REGTUI_SECRET_KEY_FILE"), os.environ.get("REGTUI_HOME"),
+                     os.environ.get("XDG_DATA_HOME")))
+
+
+@lru_cache(maxsize=8)
+def _key_for(env: tuple) -> bytes:
     return _key_at(str(config.secret_key_path()))
 
 

@@ -1,0 +1,196 @@
+"""Roster engine speed, in one run: see bench/README.md.
+
+    .venv/bin/python bench/run.py [--rows 100000] [--pg postgresql://postgres@127.0.0.1:5432/test] [--no-pg]
+
+Generates bench/out/roster-N.csv and .xlsx once (openpyxl write_only), then measures:
+python-calamine reading the xlsx; `regtui batch plan` (whole process) on the xlsx and the csv;
+`regtui batch apply --yes` of N creates on SQLite and PostgreSQL (a fresh database each, with a
+pool of N seats made through the services), with each child's peak memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+sys.path.insert(0, str(ROOT))
+
+
+def generate(n: int) -> tuple[Path, Path]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    csv_path, xlsx_path = OUT / f"roster-{n}.csv", OUT / f"roster-{n}.xlsx"
+    if not csv_path.exists():
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["action", "email", "first_name", "last_name", "access_end"])
+            for i in range(n):
+                w.writerow(["create", f"learner{i:06d}@example.com", f"First{i}", f"Last{i}", "2027-12-31"])
+    if not xlsx_path.exists():
+        import datetime as dt
+
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("Roster")
+        ws.append(["action", "email", "first_name", "last_name", "access_end"])
+        end = dt.date(2027, 12, 31)
+        for i in range(n):
+            ws.append(["create", f"learner{i:06d}@example.com", f"First{i}", f"Last{i}", end])
+        wb.save(xlsx_path)
+    return csv_path, xlsx_path
+
+
+def run_child(args: list[str], env: dict, stdout=subprocess.DEVNULL) -> tuple[float, float, int, str]:
+    """(wall seconds, peak RSS MB, exit code, stderr tail) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode, err.strip()[-300:]
+
+
+def calamine_child(xlsx: Path, env: dict) -> tuple[float, float, int, str]:
+    code = ("from python_calamine import CalamineWorkbook\n"
+            f"rows = CalamineWorkbook.from_path({str(xlsx)!r}).get_sheet_by_index(0).to_python()\n"
+            "assert len(rows) > 1\n")
+    return run_child([PY, "-c", code], env)
+
+
+def calamine_inprocess(xlsx: Path) -> float:
+    from python_calamine import CalamineWorkbook
+
+    t0 = time.perf_counter()
+    rows = CalamineWorkbook.from_path(str(xlsx)).get_sheet_by_index(0).to_python()
+    assert len(rows) > 1
+    return time.perf_counter() - t0
+
+
+def make_database(url: str, home: Path, seats_n: int) -> int:
+    """A fresh schema with an admin and one pool of ``seats_n`` seats, made through the services. Returns the pool id."""
+    code = f"""
+from regtui.core import db
+from regtui.core.services import catalog, customers, operators, orders, templates
+db.open_database({url!r}); db.migrate(); templates.seed()
+operators.make_first_admin(operators.login_name()); admin = operators.current()
+product = catalog.add_product(admin, "BENCH", "Bench course")
+session = catalog.add_session(admin, product, "BENCH-1", "Bench session", access_days=365)
+customer = customers.add(admin, "Bench Corp", "hr@bench.example.com")
+_, [pool] = orders.add(admin, customer, [orders.OrderLine(session, {seats_n})], number="B1")
+print(pool.id)
+"""
+    env = bench_env(url, home)
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"setting up {url} failed: {out.stderr[-2000:]}")
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def bench_env(url: str, home: Path) -> dict:
+    env = dict(os.environ)
+    env.update({"REGTUI_DB": url, "REGTUI_HOME": str(home), "REGTUI_SITE_URL": "http://127.0.0.1:8080"})
+    env.pop("REGTUI_SMTP", None)
+    return env
+
+
+def pg_schema(base: str) -> tuple[str, str]:
+    import psycopg2
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(base)
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+    sep = "&" if "?" in base else "?"
+    return schema, f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def drop_pg_schema(base: str, schema: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(base)
+    conn.autocommit = True
+    conn.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--pg", default=os.environ.get("REGTUI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--no-pg", action="store_true")
+    opts = ap.parse_args()
+    n = opts.rows
+    t0 = time.perf_counter()
+    csv_path, xlsx_path = generate(n)
+    print(f"roster files ready in {time.perf_counter() - t0:.1f}s: {csv_path.name} {csv_path.stat().st_size / 1e6:.1f} MB, "
+          f"{xlsx_path.name} {xlsx_path.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
+    results: list[tuple[str, float, float | None, str, str]] = []
+
+    home = OUT / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    sqlite_file = OUT / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(sqlite_file) + suffix).unlink(missing_ok=True)
+    sqlite_url = f"sqlite:///{sqlite_file}"
+    pool_id = make_database(sqlite_url, home, n)
+    env = bench_env(sqlite_url, home)
+
+    cal = calamine_inprocess(xlsx_path)
+    cal_wall, cal_rss, _, _ = calamine_child(xlsx_path, env)
+    results.append(("python-calamine read (in process)", cal, None, "", "reference"))
+    results.append(("python-calamine read (whole process)", cal_wall, cal_rss, "", ""))
+
+    regtui = [PY, "-m", "regtui"]
+    plan_x, rss, rc, err = run_child(regtui + ["batch", "plan", str(xlsx_path), "--pool", str(pool_id)], env)
+    assert rc == 0, err
+    results.append(("batch plan xlsx (whole process)", plan_x, rss, f"{plan_x / cal:.2f}× calamine", "≤ 3×"))
+    plan_c, rss, rc, err = run_child(regtui + ["batch", "plan", str(csv_path), "--pool", str(pool_id)], env)
+    assert rc == 0, err
+    results.append(("batch plan csv (whole process)", plan_c, rss, "", "≤ 2 s"))
+    plan_j, rss, rc, err = run_child(regtui + ["batch", "plan", str(csv_path), "--pool", str(pool_id), "--json"], env)
+    results.append(("batch plan csv --json", plan_j, rss, "", ""))
+
+    apply_s, rss, rc, err = run_child(regtui + ["batch", "apply", str(csv_path), "--pool", str(pool_id), "--yes"], env)
+    assert rc == 0, err
+    results.append(("batch apply csv, SQLite", apply_s, rss, f"{apply_s / plan_c:.2f}× plan", "≤ 3×, < 500 MB"))
+
+    if not opts.no_pg:
+        try:
+            schema, pg_url = pg_schema(opts.pg)
+        except Exception as exc:  # noqa: BLE001 - report and go on
+            print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+        else:
+            try:
+                pg_pool = make_database(pg_url, home, n)
+                penv = bench_env(pg_url, home)
+                pplan, rss, rc, err = run_child(regtui + ["batch", "plan", str(csv_path), "--pool", str(pg_pool)], penv)
+                assert rc == 0, err
+                results.append(("batch plan csv, PostgreSQL", pplan, rss, "", ""))
+                papply, rss, rc, err = run_child(regtui + ["batch", "apply", str(csv_path), "--pool", str(pg_pool), "--yes"], penv)
+                assert rc == 0, err
+                results.append(("batch apply csv, PostgreSQL", papply, rss, f"{papply / plan_c:.2f}× plan (SQLite csv)", "≤ 5×, < 500 MB"))
+            finally:
+                drop_pg_schema(opts.pg, schema)
+
+    print(f"\n{n:,} rows, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print("| step | seconds | peak RSS MB | ratio | target |")
+    print("| --- | ---: | ---: | --- | --- |")
+    for name, secs, rss, ratio, target in results:
+        print(f"| {name} | {secs:.2f} | {'' if rss is None else f'{rss:.0f}'} | {ratio} | {target} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
