@@ -15,6 +15,8 @@ from regtui.core.services import invitations, registrations
 from regtui.core.services.learners import LearnerSpec
 from test_core_support import check, claim_token, make_pool
 
+PW = "Chosen-on-the-claim-page-1"  # the claim page asks a new learner for a password
+
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_walk_keeps_the_invariant(admin, seed):
@@ -33,7 +35,7 @@ def test_random_walk_keeps_the_invariant(admin, seed):
         "assign": lambda: registrations.assign(admin, pool, [LearnerSpec(e, "R", "W") for e in rng.sample(people, rng.randint(1, 3))]),
         "invite": lambda: invitations.invite(admin, pool, rng.sample(people, rng.randint(1, 2))),
         "instead": lambda: invitations.invite_instead(admin, rng.choice(pending()), rng.choice(people), keep_others=rng.random() < 0.5),
-        "accept": lambda: invitations.accept(claim_token(invitations.link(rng.choice(pending()))), "A", "B"),
+        "accept": lambda: invitations.accept(claim_token(invitations.link(rng.choice(pending()))), "A", "B", password=PW),
         "assign_pending": lambda: invitations.assign_pending(admin, rng.choice(pending()),
                                                              rng.choice([None, LearnerSpec(rng.choice(people), "X", "Y")])),
         "cancel": lambda: invitations.cancel(admin, rng.choice(pending())),

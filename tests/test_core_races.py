@@ -51,6 +51,8 @@ for i in range(n):
 print(json.dumps({"won": won, "refused": refused, "codes": sorted(set(errors))}))
 """
 
+PW = "Chosen-on-the-claim-page-1"  # the claim page asks a new learner for a password
+
 
 def _race(db_url: str, pool_id: int, modes: list[str], per_worker: int, go: Path) -> list[dict]:
     database.close()  # the test's own connection must not hold anything while the workers run
@@ -106,7 +108,7 @@ def test_twenty_parallel_accepts_of_one_code_have_one_winner(admin):
         try:
             barrier.wait()
             try:
-                invitations.accept(toks[n], "Racer", str(n))
+                invitations.accept(toks[n], "Racer", str(n), password=PW)
                 outcomes[n] = "won"
             except Refused as exc:
                 outcomes[n] = exc.code
@@ -176,3 +178,45 @@ def test_the_database_refuses_two_active_accesses_from_one_code(admin):
             Access.create(learner=other.learner.id, session=grant.session_id, code=seat.code_id,
                           starts=grant.starts, status="active")
     check(pool)
+
+
+SAME_PEOPLE = r"""
+import json, os, sys, time
+url, pool_id, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+from regtui.core import db
+from regtui.core.errors import Refused
+from regtui.core.models import Pool
+from regtui.core.services import registrations
+from regtui.core.services.learners import LearnerSpec
+from regtui.core.services.operators import Actor
+db.open_database(url)
+pool = Pool.get_by_id(pool_id)
+pool.order, pool.session
+while not os.path.exists(go):
+    time.sleep(0.005)
+failures = []
+for i in range(10):
+    try:
+        registrations.assign(Actor("racer", "admin"), pool, [LearnerSpec(f"same{i}@example.com", "Same", str(i))])
+    except Exception as exc:
+        failures.append(f"{type(exc).__name__}: {exc}")
+print(json.dumps(failures))
+"""
+
+
+def test_two_customers_giving_seats_to_the_same_new_people_at_once(admin, db_url, tmp_path):
+    """Different pools, the same new learners, at the same moment: every seat is given,
+    each person gets one account, nobody sees a database error."""
+    pools = [make_pool(admin, 10) for _ in range(4)]
+    database.close()
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", SAME_PEOPLE, db_url, str(p.id), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for p in pools]
+    time.sleep(0.3)
+    go.write_text("go")
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    assert [json.loads(out.strip().splitlines()[-1]) for out, _ in outs] == [[]] * 4
+    assert Learner.select().count() == 10
+    for p in pools:
+        assert check(p) == {"available": 0, "invited": 0, "claimed": 10}

@@ -39,6 +39,8 @@ from test_core_support import (
 CODE_RE = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$")
 AMBIGUOUS = set("01OIL")
 
+PW = "Chosen-on-the-claim-page-1"  # the claim page asks a new learner for a password
+
 
 # --- orders make pools ------------------------------------------------------------------
 
@@ -218,7 +220,7 @@ def test_invite_resend_cancel(admin):
     assert check(pool) == {"available": 3, "invited": 0, "claimed": 0}
     before = dump()
     with pytest.raises(Refused) as err:
-        invitations.accept(claim_token(link), "In", "Vitee")
+        invitations.accept(claim_token(link), "In", "Vitee", password=PW)
     assert err.value.code == "cancelled"
     with pytest.raises(Refused):
         invitations.resend(admin, Invitation.get_by_id(inv.id))
@@ -254,22 +256,22 @@ def test_invite_instead_keep_others_first_to_accept_wins(admin):
     third = invitations.invite_instead(admin, first, "third@example.com", keep_others=True)
     assert {i.id for i in _pending(pool)} == {first.id, second.id, third.id}
     assert check(pool) == {"available": 1, "invited": 1, "claimed": 0}
-    learner = invitations.accept(claim_token(invitations.link(second)), "Sec", "Ond")
-    assert learner.email == "second@example.com" and learner.must_set_password
+    learner = invitations.accept(claim_token(invitations.link(second)), "Sec", "Ond", password=PW)
+    assert learner.email == "second@example.com" and passwords.verify(learner.password_hash, PW)
     assert Invitation.get_by_id(second.id).status == "accepted"
     assert Invitation.get_by_id(first.id).status == "invalidated"
     assert Invitation.get_by_id(third.id).status == "invalidated"
     code = Code.get_by_id(first.code_id)
     assert code.state == "claimed" and code.learner_id == learner.id
     assert check(pool) == {"available": 1, "invited": 0, "claimed": 1}
-    # the confirmation carries a set-password link
-    [confirmation] = [m for m in mails("second@example.com") if "/set-password/" in m.body]
-    assert code.code in confirmation.body
+    # the confirmation names the code and carries no password
+    [confirmation] = [m for m in mails("second@example.com") if code.code in m.body]
+    assert PW not in confirmation.body
     # the losers' links say so, and nothing changes
     before = dump()
     for inv, reason in ((first, "invalidated"), (third, "invalidated"), (second, "accepted")):
         with pytest.raises(Refused) as err:
-            invitations.accept(claim_token(invitations.link(inv)), "X", "Y")
+            invitations.accept(claim_token(invitations.link(inv)), "X", "Y", password=PW)
         assert err.value.code == reason
     assert dump() == before
 
@@ -278,11 +280,11 @@ def test_accept_with_password_and_existing_learner(admin):
     pool = make_pool(admin, 3)
     registrations.assign(admin, make_pool(admin, 2), [LearnerSpec("known@example.com", "Kno", "Wn", "already-set-pw")])
     [inv_known, inv_new] = invitations.invite(admin, pool, ["KNOWN@example.com", "new@example.com"])
-    learner = invitations.accept(claim_token(invitations.link(inv_known)))
+    learner = invitations.accept(claim_token(invitations.link(inv_known)), password=PW)
     assert learner.email == "known@example.com" and Learner.select().count() == 1
     before = dump()
     with pytest.raises(Refused) as err:
-        invitations.accept(claim_token(invitations.link(inv_new)))  # a new learner must give a name
+        invitations.accept(claim_token(invitations.link(inv_new)), password=PW)  # a new learner must give a name
     assert err.value.code == "missing-name"
     assert dump() == before
     learner = invitations.accept(claim_token(invitations.link(inv_new)), "New", "Comer", "my own password")
@@ -300,7 +302,7 @@ def test_assign_pending_to_the_invitee(admin):
     assert Code.get_by_id(inv.code_id).learner_id == seat.learner.id
     assert check(pool) == {"available": 1, "invited": 0, "claimed": 1}
     with pytest.raises(Refused):
-        invitations.accept(claim_token(invitations.link(inv)), "P", "En")
+        invitations.accept(claim_token(invitations.link(inv)), "P", "En", password=PW)
 
 
 def test_assign_pending_to_someone_else_invalidates_every_invitation(admin):
@@ -316,7 +318,7 @@ def test_assign_pending_to_someone_else_invalidates_every_invitation(admin):
     before = dump()
     for i in (inv, other):
         with pytest.raises(Refused) as err:
-            invitations.accept(claim_token(invitations.link(i)), "A", "B")
+            invitations.accept(claim_token(invitations.link(i)), "A", "B", password=PW)
         assert err.value.code == "invalidated"
     assert dump() == before
 
@@ -326,7 +328,7 @@ def test_expired_invitation_frees_its_code(admin):
     [inv, keep] = invitations.invite(admin, pool, ["late@example.com", "ontime@example.com"])
     Invitation.update(expires_at=dt.datetime(2020, 1, 1)).where(Invitation.id == inv.id).execute()
     with pytest.raises(Refused) as err:
-        invitations.accept(claim_token(invitations.link(inv)), "La", "Te")
+        invitations.accept(claim_token(invitations.link(inv)), "La", "Te", password=PW)
     assert err.value.code == "expired"
     assert invitations.expire_due() == 1
     assert Invitation.get_by_id(inv.id).status == "expired"
@@ -335,7 +337,7 @@ def test_expired_invitation_frees_its_code(admin):
     assert check(pool) == {"available": 1, "invited": 1, "claimed": 0}
     assert invitations.expire_due() == 0
     with pytest.raises(Refused) as err:
-        invitations.accept(claim_token(invitations.link(inv)), "La", "Te")
+        invitations.accept(claim_token(invitations.link(inv)), "La", "Te", password=PW)
     assert err.value.code == "expired"
 
 
@@ -347,7 +349,7 @@ def test_expired_invitation_keeps_the_code_if_another_is_pending(admin):
     assert invitations.expire_due() == 1
     assert Code.get_by_id(inv.code_id).state == "invited"
     assert check(pool) == {"available": 1, "invited": 1, "claimed": 0}
-    invitations.accept(claim_token(invitations.link(other)), "B", "B")
+    invitations.accept(claim_token(invitations.link(other)), "B", "B", password=PW)
     assert check(pool) == {"available": 1, "invited": 0, "claimed": 1}
 
 

@@ -14,6 +14,8 @@ from regtui.core.services import invitations, learners, registrations, tokens
 from regtui.core.services.learners import LearnerSpec
 from test_core_support import check, claim_token, dump, dump_text, mails, make_pool, set_password_token
 
+PW = "Chosen-on-the-claim-page-1"  # the claim page asks a new learner for a password
+
 
 def _mac_bytes(token: str) -> bytes:
     _, _, mac = token.partition(".")
@@ -60,7 +62,7 @@ def test_another_secret_key_gives_other_links_and_refuses_the_old_ones(admin, tm
         assert key_b.exists() and link_b != link_a
         before = dump()
         with pytest.raises(Refused) as err:
-            invitations.accept(claim_token(link_a), "A", "B")
+            invitations.accept(claim_token(link_a), "A", "B", password=PW)
         assert err.value.code == "bad-link"
         assert dump() == before
     finally:
@@ -95,24 +97,24 @@ def test_tampered_or_truncated_claim_links_are_refused(admin, mangle):
     }[mangle]
     before = dump()
     with pytest.raises(Refused) as err:
-        invitations.accept(bad, "A", "B")
+        invitations.accept(bad, "A", "B", password=PW)
     assert err.value.code == "bad-link"
     assert dump() == before
-    invitations.accept(tok, "A", "B")  # the real one still works
+    invitations.accept(tok, "A", "B", password=PW)  # the real one still works
     check(pool)
 
 
 def test_claim_link_is_single_use_and_ends_with_its_invitation(admin):
     pool, [inv, cancelled, late] = _invite(admin, 3)
     tok = claim_token(invitations.link(inv))
-    invitations.accept(tok, "First", "Last")
+    invitations.accept(tok, "First", "Last", password=PW)
     invitations.cancel(admin, cancelled)
     Invitation.update(expires_at=dt.datetime(2020, 1, 1)).where(Invitation.id == late.id).execute()
     before = dump()
     for token, code in ((tok, "accepted"), (claim_token(invitations.link(cancelled)), "cancelled"),
                         (claim_token(invitations.link(late)), "expired")):
         with pytest.raises(Refused) as err:
-            invitations.accept(token, "Other", "Person")
+            invitations.accept(token, "Other", "Person", password=PW)
         assert err.value.code == code
         assert str(err.value).endswith(".")
     assert dump() == before
