@@ -500,3 +500,11 @@ def test_no_email_ever_contains_a_password(admin):
     for learner in Learner.select():
         if learner.password_hash:
             assert learner.password_hash not in bodies
+
+
+def test_revoking_one_person_named_twice_removes_one_registration(admin):
+    pool = make_pool(admin, 3)
+    registrations.assign(admin, pool, [LearnerSpec("twice@example.com"), LearnerSpec("stay@example.com")])
+    assert registrations.revoke(admin, pool, ["twice@example.com", "TWICE@example.com"]) == 1
+    assert [r.email for r in registrations.listing(admin, pool)] == ["stay@example.com"]
+    assert check(pool) == {"available": 2, "invited": 0, "claimed": 1}

@@ -174,7 +174,7 @@ def revoke(actor: Actor, pool: Pool, emails: Sequence[str], batch_id: int | None
     """"Remove": each learner's access is revoked and their seat becomes available again."""
     require(actor, "seats.revoke", customer_id(pool))
     with database.atomic():
-        codes = [find(pool, e) for e in emails]
+        codes = list({c.id: c for c in (find(pool, e) for e in emails)}.values())  # one person named twice
         revoke_codes(actor.name, pool, codes, batch_id=batch_id)
     return len(codes)
 
