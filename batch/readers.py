@@ -44,7 +44,7 @@ class Limits:
     max_rows: int = 200_000  # data rows, i.e. spreadsheet rows after the header
     max_cell_chars: int = 1000
     max_columns: int = 256
-    max_cells: int = 8_000_000  # rows x columns of the grid a sheet spans
+    max_cells: int = 10_000_000  # rows x columns of the grid a sheet spans
     max_unzipped_bytes: int = 500 * MB  # all the parts of an xlsx that are read, inflated
     max_zip_ratio: int = 200  # inflated size / compressed size of one part
     max_zip_entries: int = 10_000
@@ -179,7 +179,6 @@ class _Inflater:
                 "bad-workbook",
             )
         out = 0
-        crc = 0
         for piece in gen:
             out += len(piece)
             self.total += len(piece)
@@ -187,10 +186,9 @@ class _Inflater:
                 raise _zip_bomb()
             if self.total > limits.max_unzipped_bytes:
                 raise _zip_bomb()
-            crc = zlib.crc32(piece, crc)
             yield piece
-        if out != info.file_size or crc != info.CRC:
-            raise RosterError("The workbook is damaged (a part of it does not match its checksum); save it again and upload it.", "bad-workbook")
+        if out != info.file_size:  # the header lied about the size (calamine checks the CRC)
+            raise RosterError("The workbook is damaged (a part of it is not the size it claims); save it again and upload it.", "bad-workbook")
 
     @staticmethod
     def _inflate(raw: memoryview, chunk: int):
@@ -342,19 +340,22 @@ class _SheetScan:
         lim = self.limits
         P = re.escape(prefix)
         row_limit = str(lim.max_rows + 1)
-        col_limit = _col_letters(lim.max_columns + 1)
+        # Columns past Z are reported (rare in rosters) so the grid's width is known exactly.
+        col_limit = _col_letters(min(lim.max_columns + 1, 27))
         # refs whose row number or column letters may exceed the limits (checked exactly after)
-        self.re_big = re.compile(
-            rb"\sr\s*=\s*[\"']([A-Za-z]{0,4})("
-            + f"\\d{{{len(row_limit) + 1},}}|{_at_least(row_limit, '0123456789')}".encode()
-            + rb")[\"']"
-            + rb"|\sr\s*=\s*[\"'](" + f"[A-Za-z]{{{len(col_limit) + 1},}}|{_at_least(col_limit, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}".encode()
-            + rb")(\d*)[\"']"
-        )
-        self.re_row_tag = re.compile(rb"<" + P + rb"row[\s>/]")
+        big_row = f"\\d{{{len(row_limit) + 1},}}|{_at_least(row_limit, '0123456789')}".encode()
+        big_col = f"[A-Za-z]{{{len(col_limit) + 1},}}|{_at_least(col_limit, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}".encode()
+        body = rb"(?:([A-Za-z]{0,4})(" + big_row + rb")|(" + big_col + rb")(\d+))"
+        # Starts with a literal 'r' (the attribute name's last letter; inside sheetData only r
+        # ends with r), so the engine skips between candidates; allows any XML spelling
+        # (spaces around '=', single quotes).
+        self.re_big = re.compile(rb"r\s*=\s*[\"']" + body + rb"[\"']")
+        self.cell_tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
+        self.cell_ref = b"<" + prefix + b"c r="
         self.re_row_noref = re.compile(rb"<" + P + rb"row(?=[\s>/])(?![^>]*\sr\s*=)")
         self.re_cell_noref = re.compile(rb"<" + P + rb"c(?=[\s>/])(?![^>]*\sr\s*=)")
         self.re_cell_tag = re.compile(rb"<" + P + rb"c[\s>/]")
+        self.re_row_tag = re.compile(rb"<" + P + rb"row[\s>/]")
         self.re_formula = re.compile(
             rb"<" + P + rb"c(\s[^>]*)?>\s*<" + P + rb"f\b[^>]*?(?:/>|>[^<]*</" + P + rb"f>)\s*(?:<" + P + rb"v\s*/>)?\s*</" + P + rb"c>"
         )
@@ -400,11 +401,15 @@ class _SheetScan:
                 if m.group(4):
                     self.max_row = max(self.max_row, int(m.group(4)))
             self._check()
-        self.rows += len(self.re_row_tag.findall(buf))
-        if self.rows > lim.max_rows + 1:
-            raise _too_many_rows(lim)
-        self.rows_without_ref += len(self.re_row_noref.findall(buf))
-        if self.re_cell_noref.search(buf):
+        # calamine places a cell by its own reference (r="B7") when it has one, so the
+        # references bound the grid. Every real writer gives every cell one; only when the
+        # counts disagree (cells without r) count rows and cells in detail.
+        cells = buf.count(self.cell_tags[0]) + buf.count(self.cell_tags[1])
+        if cells != buf.count(self.cell_ref) and self.re_cell_noref.search(buf):
+            self.rows += sum(1 for _ in self.re_row_tag.finditer(buf))
+            if self.rows > lim.max_rows + 1:
+                raise _too_many_rows(lim)
+            self.rows_without_ref += len(self.re_row_noref.findall(buf))
             # Cells without a reference take the next column: bound the width by the
             # number of cells in each row (only files from unusual writers get here).
             self.cells_without_ref = True
@@ -429,24 +434,48 @@ class _SheetScan:
             raise _too_many_columns(lim)
 
     def finish(self) -> None:
+        """Refuse what is certain now (references past the limits); compute the grid's bound."""
         if self._tail.strip():
             self._scan_complete(self._tail)
         self._tail = b""
         self._check()
         lim = self.limits
-        # Rows/cells without a reference take the next position: bound the grid with them.
-        height = max(self.max_row, self.rows) + self.rows_without_ref
-        width = max(self.max_col, 1) + (self.max_cells_in_row if self.cells_without_ref else 0)
-        if height > lim.max_rows + 1:
+        if self.rows > lim.max_rows + 1:
             raise _too_many_rows(lim)
-        if width > lim.max_columns:
-            raise _too_many_columns(lim)
+        # No reference past the limits: the grid is at most max_rows+1 high, and at most 26
+        # columns wide unless a reference past Z was seen (then max_col is exact).
+        self.height = max(self.max_row, lim.max_rows + 1)
+        self.width = max(self.max_col, min(26, lim.max_columns))
+
+    def check_cells(self, height: int, width: int) -> None:
+        lim = self.limits
         if height * width > lim.max_cells:
             raise RosterError(
                 f"The sheet spans {_fmt(height)} rows by {_fmt(width)} columns, more than a roster may "
                 f"({_fmt(lim.max_cells)} cells); delete the unused rows and columns and upload again.",
                 "too-many-cells",
             )
+
+
+_RE_REF = re.compile(rb"r\s*=\s*[\"']([A-Za-z]{0,4})(\d+)[\"']")
+
+
+def _exact_extent(chunks) -> tuple[int, int]:
+    """The largest row and column any cell reference names (slow; for wide sheets only)."""
+    max_row = max_col = 0
+    tail = b""
+    for piece in chunks:
+        buf = tail + piece
+        cut = buf.rfind(b">") + 1
+        tail = buf[cut:]
+        for m in _RE_REF.finditer(buf, 0, cut):
+            r = int(m.group(2))
+            if r > max_row:
+                max_row = r
+            c = _col_number(m.group(1)) if m.group(1) else 0
+            if c > max_col:
+                max_col = c
+    return max_row, max_col
 
 
 def _too_many_columns(lim: Limits) -> RosterError:
@@ -525,6 +554,18 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
         for piece in inflater.chunks(info):
             scan.feed(piece)
         scan.finish()
+        if scan.cells_without_ref or scan.height * scan.width > limits.max_cells:
+            # Cells without references, or a wide sheet: measure the grid exactly (second pass).
+            max_row, max_col = _exact_extent(inflater.chunks(info))
+            height, width = max(max_row, 1), max(max_col, 1)
+            if scan.cells_without_ref:  # they take the next position after a referenced one
+                height += scan.rows_without_ref
+                width += scan.max_cells_in_row
+            if height > limits.max_rows + 1:
+                raise _too_many_rows(limits)
+            if width > limits.max_columns:
+                raise _too_many_columns(limits)
+            scan.check_cells(height, width)
         long_text = scan.long_text
         if "xl/sharedstrings.xml" in members:
             long_text = _has_long_text(inflater.chunks(members["xl/sharedstrings.xml"]), limits) or long_text
@@ -574,12 +615,11 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
     issues: list[CellIssue] = []
     max_chars = limits.max_cell_chars
     append = rows.append
-    for i in range(h + 1, len(grid)):
-        cells = grid[i]
+    new_row = tuple.__new__
+    for rownum, cells in zip(range(first + h + 1, first + len(grid)), grid[h + 1:]):
         if float in map(type, cells):
             cells = [_int_if_integral(v) if type(v) is float else v for v in cells]
-        rownum = first + i
-        if rownum in formula_at:
+        if formula_at and rownum in formula_at:
             for c in formula_at.pop(rownum):
                 if 0 <= c < width:
                     issues.append(CellIssue(rownum, c, "formula-no-value", None))
@@ -587,9 +627,10 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
             for c, v in enumerate(cells):
                 if type(v) is str and len(v) > max_chars:
                     issues.append(CellIssue(rownum, c, "cell-too-long", v))
-        if _is_blank(cells):
+        c0 = cells[0]
+        if not (c0 and (type(c0) is not str or not c0.isspace())) and _is_blank(cells):
             continue
-        append(RawRow(rownum, tuple(cells)))
+        append(new_row(RawRow, (rownum, tuple(cells))))
     for rownum, cols in formula_at.items():
         issues.extend(CellIssue(rownum, c, "formula-no-value", None) for c in cols if 0 <= c < width)
     if not rows:
