@@ -88,6 +88,8 @@ def cmd_operators(args: argparse.Namespace) -> int:
     from regtui.core.services import customers, operators
 
     actor = _setup(args)
+    if args.op_action in ("add", "remove") and not args.name:
+        raise UsageError(f"`regtui operators {args.op_action}` needs the operator's NAME.")
     if args.op_action == "add":
         customer = customers.find(args.customer) if args.customer else None
         row = operators.set_operator(actor, args.name, args.role, customer)

@@ -260,6 +260,9 @@ def test_errors_are_one_sentence_with_the_documented_exit_codes(cli):
     fails(here, 2, "extend", "one", "--end", "2030-01-01")
     fails(here, 2, "order", "add", "--customer", "Acme Ltd", "--session", "PY-1", "--seats", "many")
     fails(cli, 2, "no-such-command")
+    assert "NAME" in fails(here, 2, "operators", "add", "--role", "limited")
+    fails(here, 2, "operators", "remove")
+    assert "TYPE:ID" in fails(here, 2, "audit", "--record", "pool:x")
     assert "before it starts" in fails(here, 1, "assign", pool, "b@example.com", "--start", "2027-05-01", "--end", "2027-04-01")
     # seats short, already seated, already invited
     assert "seats" in fails(here, 1, "invite", pool, *[f"i{n}@example.com" for n in range(5)])

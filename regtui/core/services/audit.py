@@ -65,6 +65,10 @@ def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None =
         kind, _, rid = record.partition(":")
         q = q.where(AuditEvent.record_type == kind.lower())
         if rid:
+            if not rid.isdigit():
+                from regtui.core.errors import UsageError
+
+                raise UsageError(f"{record!r} is not TYPE or TYPE:ID (e.g. pool:3).")
             q = q.where(AuditEvent.record_id == int(rid))
     return list(q.limit(limit).offset(offset))
 
