@@ -250,6 +250,8 @@ def test_errors_are_one_sentence_with_the_documented_exit_codes(cli):
     fails(here, 2, "cancel", pool, "nobody@example.com")
     fails(here, 2, "revoke", pool, "nobody@example.com")
     fails(here, 2, "extend", "999", "--end", "2030-01-01")
+    fails(here, 2, "extend", "9" * 20, "--end", "2030-01-01")  # too big for the database: still "no such"
+    fails(here, 2, "registrations", "9" * 20)
     fails(here, 2, "extend", "1")  # nothing to change
     # bad input: invalid email, bad date, not a number
     assert "not a valid email" in fails(cli, 1, "assign", pool, "not-an-email")

@@ -66,7 +66,7 @@ def extend(actor: Actor, access_id: int, *, starts: dt.date | None = None, ends:
     """Change an access's start and/or end date (admins only)."""
     require(actor, "access.extend")
     with database.atomic():
-        row = Access.get_or_none(Access.id == access_id)
+        row = Access.get_or_none(Access.id == access_id) if 0 < access_id < 2**63 else None
         if row is None:
             raise NotFound(f"There is no access record {access_id}.")
         extend_rows(actor, [(row, starts, None if open_ended else ends, open_ended)])

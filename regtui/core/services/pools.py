@@ -64,6 +64,8 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[PoolRow]:
 def get(actor: Actor, ref: int | str) -> Pool:
     """A pool the operator may see, by id."""
     text = str(ref).strip()
+    if text.isdigit() and len(text) > 18:  # not an id any database holds
+        raise NotFound(f"There is no pool {ref!r}: give its id or ORDER-LINE (see `regtui pools`).")
     pool = _query().where(Pool.id == int(text)).first() if text.isdigit() else _by_order_line(text)
     if pool is None:
         raise NotFound(f"There is no pool {ref!r}: give its id or ORDER-LINE (see `regtui pools`).")
