@@ -508,3 +508,14 @@ def test_revoking_one_person_named_twice_removes_one_registration(admin):
     assert registrations.revoke(admin, pool, ["twice@example.com", "TWICE@example.com"]) == 1
     assert [r.email for r in registrations.listing(admin, pool)] == ["stay@example.com"]
     assert check(pool) == {"available": 2, "invited": 0, "claimed": 1}
+
+
+def test_customers_are_found_by_id_email_or_an_unambiguous_name(admin):
+    a = customers.add(admin, "Acme", "one@acme.example.com")
+    assert customers.find(str(a.id)) == a == customers.find("ONE@acme.example.com") == customers.find(" Acme ")
+    customers.add(admin, "Acme", "two@acme.example.com")  # names are not unique
+    with pytest.raises(UsageError):
+        customers.find("Acme")
+    with pytest.raises(NotFound):
+        customers.find("Nobody")
+    assert customers.find("two@acme.example.com").email == "two@acme.example.com"

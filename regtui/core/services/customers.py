@@ -22,7 +22,11 @@ def find(ref: str) -> Customer:
     row = Customer.get_or_none(Customer.id == int(ref)) if ref.isdigit() else None
     if row is None and "@" in ref:
         row = Customer.get_or_none(Customer.email_key == ref.lower())
-    row = row or Customer.get_or_none(Customer.name == ref)
+    if row is None:
+        named = list(Customer.select().where(Customer.name == ref).limit(2))
+        if len(named) > 1:
+            raise UsageError(f"More than one customer is called {ref!r}: give its id or email (see `regtui customers`).")
+        row = named[0] if named else None
     if row is None:
         raise NotFound(f"There is no customer {ref!r}: give its id, email or name (see `regtui customers`).")
     return row
