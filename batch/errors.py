@@ -56,7 +56,6 @@ ERROR_CODES: dict[str, str] = {
     "end-before-start": "access_end is before access_start",
     "cell-too-long": "the cell is longer than the limit",
     "formula-no-value": "the cell has a formula but the file holds no computed value for it",
-    "bad-value": "the cell holds something that cannot be used here (e.g. TRUE in an email column)",
     "conflicting-duplicate": "the same person and pool appear on an earlier row with different data",
 }
 

@@ -750,7 +750,12 @@ def _read_csv(name: str, data: bytes, sha: str, limits: Limits) -> RawRoster:
     text, enc = _decode(data)
     if not text.strip():
         raise RosterError("The file is empty.", "empty-file")
-    delim = _sniff_delimiter(text)
+    if text[:4].lower() == "sep=" and text[5:6] in ("\r", "\n", ""):
+        # Excel's hint line ("sep=;"): it names the delimiter and is not a row.
+        delim = text[4]
+        text = text[5:].lstrip("\r\n") if text[5:6] == "\r" else text[6:]
+    else:
+        delim = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     max_rows = limits.max_rows
     max_chars = limits.max_cell_chars

@@ -135,6 +135,14 @@ def test_delimiter_detected(tmp_path, delim):
     assert raw.rows[0].cells == ("a@example.com", "Smith, Jr", "O;Brien")
 
 
+def test_excel_sep_hint_line(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("sep=;\r\nemail;first_name\r\na@example.com;Ann, Jr\r\n", encoding="utf-8")
+    raw = read_raw(p)
+    assert raw.delimiter == ";" and raw.header == ("email", "first_name")
+    assert raw.rows[0] == (2, ("a@example.com", "Ann, Jr"))
+
+
 def test_quoted_newline_keeps_spreadsheet_row_numbers(tmp_path):
     p = tmp_path / "r.csv"
     p.write_text('email,message\na@example.com,"two\nlines"\n\nb@example.com,x\n', encoding="utf-8")
