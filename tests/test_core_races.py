@@ -161,10 +161,6 @@ def test_the_database_refuses_a_second_code_for_one_learner_in_a_pool(admin):
     check(pool)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "models.py bug: the partial unique index on access.code (status = 'active') gets peewee's default "
-    "name access_code_id, the same as the foreign-key index, so CREATE INDEX IF NOT EXISTS skips it; "
-    "it needs its own name (and a migration)."))
 def test_the_database_refuses_two_active_accesses_from_one_code(admin):
     from regtui.core.models import Access
     from regtui.core.services import registrations

@@ -137,7 +137,7 @@ class Access(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
-Access.add_index(Access.index(Access.code, unique=True, where=(SQL("status = 'active'"))))
+Access.add_index(Access.index(Access.code, unique=True, where=SQL("status = 'active'"), name="access_one_active_per_code"))
 
 
 class Invitation(BaseModel):

@@ -33,7 +33,7 @@ def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, An
     """Write one event per (record, before, after), in bulk."""
     name = actor if isinstance(actor, str) else actor.name
     now = utcnow()
-    rows = [
+    rows = (
         {
             "at": now,
             "operator": name,
@@ -45,7 +45,7 @@ def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, An
             "batch": batch_id,
         }
         for rec, before, after in items
-    ]
+    )
     from regtui.core.bulk import insert_rows
 
     insert_rows(AuditEvent, rows)

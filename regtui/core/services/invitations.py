@@ -235,12 +235,14 @@ def accept(token: str, first_name: str = "", last_name: str = "", password: str 
         seats.lock_pool(pool.id)
         inv = check(token)
         existing = Learner.get_or_none(Learner.email_key == inv.email_key)
-        spec = LearnerSpec(inv.email, first_name, last_name, None if existing and existing.password_hash else password)
         if existing is None and not (first_name.strip() and last_name.strip()):
             raise Refused("Please give your first and last name.", code="missing-name")
+        if (existing is None or not existing.password_hash) and not password:
+            raise Refused("Please choose a password.", code="missing-password")
+        spec = LearnerSpec(inv.email, first_name, last_name, password if existing is None else None)
         [(learner, created)] = learners.ensure(f"learner:{inv.email}", [spec], keys=[inv.email_key])
-        if existing is not None and password and not existing.password_hash:
-            Learner.update(password_hash=passwords.hash_password(password), must_set_password=False).where(Learner.id == learner.id).execute()
+        if existing is not None and not existing.password_hash:
+            learners.store_password(learner, passwords.hash_password(password))
             learner = Learner.get_by_id(learner.id)
         registrations._refuse_seated(pool, [learner])
         _claim(f"learner:{inv.email}", pool, inv, learner, created, action="invitation.accept")

@@ -70,6 +70,8 @@ def ensure(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | 
     if keys is None:
         normalised = [normalise_email(s.email) for s in specs]
         keys = [key for _, key in normalised]
+    for spec in specs:
+        check_names(spec)
     existing = by_keys(keys)
     new_rows: dict[str, dict] = {}
     now = utcnow()
@@ -87,11 +89,22 @@ def ensure(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | 
         }
     rows = list(new_rows.values())
     for start in range(0, len(rows), 500):
-        Learner.insert_many(rows[start:start + 500]).execute()
+        # another transaction may have just created the same learner (e.g. two claim
+        # pages at once): keep theirs rather than fail on the unique key
+        Learner.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
     created = by_keys(new_rows) if new_rows else {}
     if created:
         audit.record_many(actor_name, "learner.create", ((row, None, describe(row)) for row in created.values()), batch_id=batch_id)
     return [(existing.get(key) or created[key], key in created) for key in keys]
+
+
+MAX_NAME = 100
+
+
+def check_names(spec: LearnerSpec) -> None:
+    for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
+        if len(value.strip()) > MAX_NAME:
+            raise Refused(f"A {label} can have at most {MAX_NAME} characters.", code="name-too-long")
 
 
 def password_link(learner: Learner) -> tuple[str, dt.datetime]:
@@ -143,9 +156,17 @@ def set_password(token: str, password: str) -> Learner:
         if not used:
             raise Refused("This link has already been used.", code="used-link")
         learner = Learner.get_by_id(row.learner_id)
-        Learner.update(password_hash=password_hash, must_set_password=False).where(Learner.id == learner.id).execute()
+        store_password(learner, password_hash)
         audit.record(f"learner:{learner.email}", "learner.set-password", learner)
     return Learner.get_by_id(learner.id)
+
+
+def store_password(learner: Learner, password_hash: str) -> None:
+    """Set the password and void every other set-password link the learner was sent,
+    so an older email cannot reset it later. Call inside a transaction."""
+    Learner.update(password_hash=password_hash, must_set_password=False).where(Learner.id == learner.id).execute()
+    PasswordToken.update(used_at=utcnow()).where(
+        (PasswordToken.learner == learner.id) & PasswordToken.used_at.is_null()).execute()
 
 
 def search(text: str = "", limit: int = 100, offset: int = 0) -> list[Learner]:

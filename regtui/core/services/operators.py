@@ -11,6 +11,7 @@ import pwd
 from dataclasses import dataclass
 
 from regtui.core.errors import NotAllowed, NotFound, Refused, UsageError
+from regtui.core.db import is_postgres
 from regtui.core.models import Customer, Operator, database
 from regtui.core.services import audit
 
@@ -146,6 +147,9 @@ def remove_operator(actor: Actor, name: str) -> None:
 
 def _keep_one_admin(row: Operator, new_role: str | None) -> None:
     if row.role == "admin" and new_role != "admin":
+        if is_postgres():
+            # two admins demoting each other at once must not both see "one other admin left"
+            list(Operator.select(Operator.id).where(Operator.role == "admin").for_update())
         admins = Operator.select().where(Operator.role == "admin").count()
         if admins <= 1:
             raise Refused(f"{row.name} is the last admin; make someone else admin first.")

@@ -7,6 +7,7 @@ A rolled-back change therefore sends nothing, and a committed one is never lost:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
@@ -35,9 +36,17 @@ def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
     items = list(items)
     now = utcnow()
     rendered = templates.render_many(template, (values for _, values in items))
-    rows = [{"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now}
-            for (to, _), (subject, body) in zip(items, rendered)]
+    rows = ({"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now}
+            for (to, _), (subject, body) in zip(items, rendered))
     return insert_rows(OutboxEmail, rows)
+
+
+_LINK = re.compile(r"(/(?:claim|set-password)/)[0-9]+\.[A-Za-z0-9_-]+")
+
+
+def redact_links(body: str) -> str:
+    """A sent email keeps no live link: the database alone must not reveal one."""
+    return _LINK.sub(r"\1(link sent)", body)
 
 
 class TemporaryFailure(Exception):
@@ -135,7 +144,7 @@ def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> Del
                 _finish(email.id, status="queued", last_error=f"{type(exc).__name__}: {exc}")
                 raise
             else:
-                _finish(email.id, status="sent", sent_at=utcnow(), last_error=None)
+                _finish(email.id, status="sent", sent_at=utcnow(), last_error=None, body=redact_links(email.body))
                 report.sent += 1
     finally:
         transport.close()

@@ -15,11 +15,15 @@ from typing import Sequence
 from peewee import JOIN
 
 from regtui.core.errors import NotFound, Refused
-from regtui.core.models import Access, Code, Learner, Pool, database
+from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import Actor, require
 from regtui.core.services.pools import customer_id
+
+
+# ids per IN (...) query in the bulk paths (SQLite allows 32766 bound variables)
+CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
     with database.atomic():
         found = learners.ensure(actor.name, specs, keys=keys, batch_id=batch_id)
         _refuse_seated(pool, [l for l, _ in found])
+        _refuse_invited(pool, keys)
         code_ids = seats.take_available(pool.id, [l.id for l, _ in found], "claimed")
         seatings = [Seating(l, c, s, e, created) for (l, created), c, (s, e) in zip(found, code_ids, dates)]
         complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id)
@@ -114,16 +119,18 @@ def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action
 def _grants(seatings: Sequence[Seating]) -> dict[int, Access]:
     ids = [s.code_id for s in seatings]
     out: dict[int, Access] = {}
-    for start in range(0, len(ids), 500):
-        for a in Access.select().where(Access.code.in_(ids[start:start + 500]) & (Access.status == "active")):
-            out[a.code_id] = a
+    for start in range(0, len(ids), CHUNK):
+        q = Access.select(Access.id, Access.code, Access.learner, Access.starts, Access.ends).where(
+            Access.code.in_(ids[start:start + CHUNK]) & (Access.status == "active"))
+        for aid, code_id, learner_id, starts, ends in q.tuples():
+            out[code_id] = Access(id=aid, code=code_id, learner=learner_id, starts=starts, ends=ends, status="active")
     return out
 
 
 def _code_texts(code_ids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
-    for start in range(0, len(code_ids), 500):
-        out.update(Code.select(Code.id, Code.code).where(Code.id.in_(list(code_ids[start:start + 500]))).tuples())
+    for start in range(0, len(code_ids), CHUNK):
+        out.update(Code.select(Code.id, Code.code).where(Code.id.in_(list(code_ids[start:start + CHUNK]))).tuples())
     return out
 
 
@@ -152,10 +159,21 @@ def _refuse_repeats(keys: Sequence[str]) -> None:
         seen.add(key)
 
 
+def _refuse_invited(pool: Pool, keys: Sequence[str]) -> None:
+    """Someone with a pending invitation gets that invitation's code (``reassign``), not a second one."""
+    for start in range(0, len(keys), CHUNK):
+        row = (Invitation.select(Invitation.email).join(Code)
+               .where((Code.pool == pool.id) & (Invitation.status == "pending")
+                      & Invitation.email_key.in_(list(keys[start:start + CHUNK]))).first())
+        if row:
+            raise Refused(f"{row.email} has a pending invitation in this pool: give them that code with reassign instead.",
+                          code="already-invited")
+
+
 def _refuse_seated(pool: Pool, found: Sequence[Learner]) -> None:
     ids = [l.id for l in found]
-    for start in range(0, len(ids), 500):
-        taken = Code.select(Code.learner).where((Code.pool == pool.id) & Code.learner.in_(ids[start:start + 500])).first()
+    for start in range(0, len(ids), CHUNK):
+        taken = Code.select(Code.learner).where((Code.pool == pool.id) & Code.learner.in_(ids[start:start + CHUNK])).first()
         if taken:
             learner = Learner.get_by_id(taken.learner_id)
             raise Refused(f"{learner.email} already has a seat in this pool.", code="already-seated")
