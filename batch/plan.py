@@ -252,6 +252,8 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     seen: dict[str, int] = {}
     pool_ref = str(snapshot.pool_id)
     pool_refs = set(snapshot.refs) | {pool_ref}
+    pool_ok: set = set()  # pool cells already seen to name this pool
+    known = snapshot.learners
     seated, pending = snapshot.seated, snapshot.pending
     cancel_ids: set[int] = set()
     on_roster: set[str] = set()
@@ -259,21 +261,29 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     for r in valid:
         key = r.email_key
         on_roster.add(key)
-        pool_given = getattr(r, "pool", None)
-        if pool_given not in (None, "") and str(pool_given).strip().casefold() not in pool_refs:
+        pool_given = r.pool
+        if pool_given and pool_given not in pool_ok and str(pool_given).strip().casefold() not in pool_refs:
             errors.append(_err("other-pool", r.row, "pool", pool_given,
                                f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {pool_ref}; "
                                "split the file by pool or leave the pool column empty."))
             continue
+        if pool_given:
+            pool_ok.add(pool_given)
         if key in seen:
             errors.append(_err("duplicate", r.row, "email", r.email,
                                f"Row {r.row}: {r.email} is already on row {seen[key]}; one row per learner."))
             continue
         seen[key] = r.row
-        base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
         seat = seated.get(key)
         inv = pending.get(key)
         action = r.action
+        if action == "create" and seat is None and inv is None:  # the hot path of a big roster: positional, no dicts
+            pw = r.password
+            changes.append(Change(r.row, "assign" if key in known else "create", r.email, key, r.first_name or "",
+                                  r.last_name or "", r.access_start, r.access_end, None, None, "", None, None, "",
+                                  bool(pw), pw))
+            continue
+        base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
         if action == "create":
             if seat is not None:
                 unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,

@@ -465,6 +465,14 @@ def _db_label(url: str) -> str:
 _BATCH_MARK = {"create": "+", "assign": "+", "invite": "✉", "revoke": "-", "extend": "~", "unchanged": "=", "error": "!"}
 
 
+def _batch_gc() -> None:
+    """A roster of 100,000 rows makes millions of small objects and few cycles: collect rarely."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 1000)
+
+
 def _batch_read(args: argparse.Namespace):
     try:
         from batch import read_roster
@@ -548,6 +556,7 @@ def _batch_json(plan, extra: dict | None = None) -> None:
 
 
 def cmd_batch_plan(args: argparse.Namespace) -> int:
+    _batch_gc()
     actor = _setup(args)
     rows, plan = _batch_make_plan(args, actor)
     _batch_outputs(args, rows, plan)
@@ -562,6 +571,7 @@ def cmd_batch_apply(args: argparse.Namespace) -> int:
     from batch import progress
     from batch.apply import apply_plan
 
+    _batch_gc()
     actor = _setup(args)
     rows = None
     if args.roster.lower().endswith(".json"):
