@@ -22,4 +22,22 @@ __all__ = [
     "RowError",
     "ValidRow",
     "read_roster",
+    "Plan",
+    "Change",
+    "PlanError",
+    "make_plan",
+    "apply_plan",
+    "write_report",
 ]
+
+# planning, applying and reports, imported on first use (they bring in the services)
+_LAZY = {"Plan": "batch.plan", "Change": "batch.plan", "PlanError": "batch.plan", "make_plan": "batch.plan",
+         "apply_plan": "batch.apply", "write_report": "batch.report"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'batch' has no attribute {name!r}")

@@ -157,13 +157,18 @@ class Plan:
                     d[k] = d[k].isoformat()
             return d
 
-        return json.dumps({
+        # written piece by piece: a 100,000-row plan never exists as one big list of dicts
+        dumps = json.JSONEncoder(separators=(",", ":"), default=_jsonable).encode
+        head = dumps({
             "version": PLAN_VERSION, "pool": self.pool_id, "file_name": self.file_name, "sha256": self.sha256,
             "fingerprint": self.fingerprint, "options": self.options,
             "seats": {"seats": self.seats, "available_before": self.available_before, "available_after": self.available_after},
-            "changes": [change(c) for c in self.changes], "unchanged": [change(c) for c in self.unchanged],
             "errors": [e.as_dict() for e in self.errors], "warnings": [w.as_dict() for w in self.warnings],
-        }, separators=(",", ":"), default=_jsonable)
+        })
+        return "".join([
+            head[:-1], ',"changes":[', ",".join(dumps(change(c)) for c in self.changes),
+            '],"unchanged":[', ",".join(dumps(change(c)) for c in self.unchanged), "]}",
+        ])
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":

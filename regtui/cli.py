@@ -602,6 +602,7 @@ def cmd_batch_apply(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("Nothing was applied.")
             return 1
+    del rows  # the roster as read is no longer needed: keep the apply's peak memory down
     with progress.bar(progress.wanted(args.json), "applying") as bar:
         batch = apply_plan(actor, plan, progress=bar)
     if args.json:

@@ -9,11 +9,13 @@ from typing import Iterable, Sequence
 from email_validator import EmailNotValidError, validate_email
 
 from regtui import config
+from regtui.core import bulk
 from regtui.core.errors import Refused
 from regtui.core.models import Learner, PasswordToken, database, utcnow
 from regtui.core.services import audit, passwords, tokens
 
 LINK_LIFETIME = dt.timedelta(days=14)
+CHUNK = 10_000  # keys per IN (...) query in the bulk paths (SQLite allows 32766 bound variables)
 PASSWORD_PURPOSE = "set-password"
 
 
@@ -47,11 +49,11 @@ def find(email: str) -> Learner | None:
 
 
 def by_keys(keys: Iterable[str]) -> dict[str, Learner]:
-    """Existing learners for these identity keys, in one query per 500 keys."""
+    """Existing learners for these identity keys, in one query per 10,000 keys."""
     keys = list(dict.fromkeys(keys))
     found: dict[str, Learner] = {}
-    for start in range(0, len(keys), 500):
-        for row in Learner.select().where(Learner.email_key.in_(keys[start:start + 500])):
+    for start in range(0, len(keys), CHUNK):
+        for row in Learner.select().where(Learner.email_key.in_(keys[start:start + CHUNK])):
             found[row.email_key] = row
     return found
 
@@ -87,11 +89,9 @@ def ensure(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | 
             "must_set_password": not spec.password,
             "created_at": now,
         }
-    rows = list(new_rows.values())
-    for start in range(0, len(rows), 500):
-        # another transaction may have just created the same learner (e.g. two claim
-        # pages at once): keep theirs rather than fail on the unique key
-        Learner.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+    # another transaction may have just created the same learner (e.g. two claim
+    # pages at once): keep theirs rather than fail on the unique key
+    bulk.insert_rows(Learner, new_rows.values(), ignore_conflicts=True)
     created = by_keys(new_rows) if new_rows else {}
     if created:
         audit.record_many(actor_name, "learner.create", ((row, None, describe(row)) for row in created.values()), batch_id=batch_id)
@@ -116,13 +116,15 @@ def password_links(learners: Sequence[Learner]) -> dict[int, tuple[str, dt.datet
     now = utcnow()
     expires = now + LINK_LIFETIME
     rows = [{"learner": l.id, "nonce": tokens.new_nonce(), "created_at": now, "expires_at": expires} for l in learners]
-    for start in range(0, len(rows), 500):
-        PasswordToken.insert_many(rows[start:start + 500]).execute()
+    bulk.insert_rows(PasswordToken, rows)
     links: dict[int, tuple[str, dt.datetime]] = {}
     nonces = [r["nonce"] for r in rows]
-    for start in range(0, len(nonces), 500):
-        for tok in PasswordToken.select().where(PasswordToken.nonce.in_(nonces[start:start + 500])):
-            links[tok.learner_id] = (_url(tok), expires)
+    site = config.site_url()
+    for start in range(0, len(nonces), CHUNK):
+        q = PasswordToken.select(PasswordToken.id, PasswordToken.nonce, PasswordToken.learner).where(
+            PasswordToken.nonce.in_(nonces[start:start + CHUNK]))
+        for tid, nonce, learner_id in q.tuples():
+            links[learner_id] = (f"{site}/set-password/{tokens.make(PASSWORD_PURPOSE, tid, nonce)}", expires)
     return links
 
 
