@@ -39,6 +39,7 @@ class CustomersScreen(Screen):
         self.page_offset = 0
         self.total = 0
         self.request = 0
+        self.shown_request = 0  # the request whose answer is in the table
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -91,6 +92,7 @@ class CustomersScreen(Screen):
         for row in message.rows:
             table.add_row(cell(row.name), cell(row.email), cell(row.pools), cell(row.seats), cell(row.available), key=str(row.id))
         self._show_status(len(message.rows))
+        self.shown_request = message.request
         self.refresh_bindings()
 
     def _show_status(self, shown: int) -> None:
