@@ -64,6 +64,7 @@ def test_plan_shows_a_diff_and_apply_makes_it_unchanged(db, admin, cli):
     assert r.stdout.startswith("Batch ")
     r = cli("batch", "plan", str(ROSTERS / "good.xlsx"), "--json")
     assert r.returncode == 0
+    assert r.stderr == ""  # no progress bar without a terminal
     data = json.loads(r.stdout)
     assert data["summary"]["unchanged"] == 15
     assert all(v == 0 for k, v in data["summary"].items() if k != "unchanged")
