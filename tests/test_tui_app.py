@@ -212,6 +212,31 @@ def test_customers_filter_sort_and_open(demo_admin):
     run(go())
 
 
+def test_customers_latest_request_wins(demo_admin):
+    from regtui.tui.messages import CustomersLoaded
+
+    async def go():
+        app = RegtuiApp(actor=demo_admin, db_label="test.db")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one("#customers", DataTable)
+            stale = customers.listing(demo_admin, "contoso")
+            screen.post_message(CustomersLoaded(screen.request - 1, stale, 1, 0))  # an older request's answer
+            await settle(pilot)
+            assert table.row_count == 7
+            screen.post_message(CustomersLoaded(screen.request, stale, 1, 0))
+            await settle(pilot)
+            assert table.row_count == 1
+            # typing quickly: only the last text is asked for after the pause
+            await pilot.press("slash", *"wide")
+            await pilot.pause(0.4)
+            await settle(pilot)
+            assert screen.search == "wide" and table.get_row_at(0)[0].plain == "Wide World Importers"
+            assert app.is_running  # the letters typed into the filter are not app keys (o, t...)
+    run(go())
+
+
 def test_new_customer_as_admin(demo_admin):
     async def go():
         app = RegtuiApp(actor=demo_admin, db_label="test.db")

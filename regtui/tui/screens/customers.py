@@ -25,10 +25,10 @@ class CustomersScreen(Screen):
         Binding("slash", "filter", "Filter"),
         Binding("s", "next_sort", "Sort"),
         Binding("r", "reverse", "Reverse"),
-        Binding("right_square_bracket", "page(1)", "Next page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page"),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
         Binding("n", "new_customer", "New customer"),
-        Binding("e", "sync_customer", "Sync to eCommerce"),
+        Binding("e", "sync_customer", "Sync to eCommerce", key_display="e"),
     ]
 
     def __init__(self) -> None:
