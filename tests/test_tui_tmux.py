@@ -32,13 +32,14 @@ def wait_for(check, timeout: float = 20.0, every: float = 0.2):
     return check()
 
 
-def test_tmux_open_customer_and_quit(admin, tmp_path, db_url):
+@pytest.mark.parametrize("term", ["xterm-256color", "xterm"])  # xterm: a 16-colour terminal
+def test_tmux_open_customer_and_quit(admin, tmp_path, db_url, term):
     demo.fill(admin)
     database.close()
     socket = f"regtui-test-{uuid.uuid4().hex[:8]}"
     rc_file = tmp_path / "rc"
     env = {"REGTUI_DB": db_url, "REGTUI_HOME": os.environ["REGTUI_HOME"], "REGTUI_SITE_URL": "http://127.0.0.1:8080",
-           "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
+           "TERM": term, "COLORTERM": "", "PYTHONPATH": str(ROOT)}
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     command = f"cd {shlex.quote(str(ROOT))} && env {assignments} {shlex.quote(sys.executable)} -m regtui; echo $? > {shlex.quote(str(rc_file))}"
 
