@@ -19,6 +19,12 @@ ACTOR = Actor("snapshot-admin", "admin")
 
 
 @pytest.fixture
+def db_url(tmp_path):
+    """Snapshots show screens, not storage: SQLite only, so there is one baseline per size."""
+    return f"sqlite:///{tmp_path / 'regtui.db'}"
+
+
+@pytest.fixture
 def demo_fixed(admin):
     fill_fixed(admin)
     return ACTOR

@@ -95,11 +95,9 @@ class CustomerScreen(Screen):
         def read():
             customer = customers.find(str(customer_id))
             rows = pools.listing(actor, customer)
-            users = []
-            for row in rows:
-                pool = pools.get(actor, row.id)
-                label = f"{row.session} ({row.order})"
-                users.extend((reg, row.id, label) for reg in registrations.listing(actor, pool))
+            orders = {row.id: row.order for row in rows}
+            users = [(u.registration, u.pool_id, f"{u.session} ({orders[u.pool_id]})")
+                     for u in registrations.of_customer(actor, customer.id)]
             return {"id": customer.id, "name": customer.name, "email": customer.email}, rows, users
 
         call_service(self, read, lambda r: CustomerLoaded(*r))
