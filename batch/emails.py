@@ -141,18 +141,27 @@ def check_emails_fast(addrs: Iterable[str]) -> dict[str, tuple[str | None, str |
         return out
     locals_ = [p[0] for p in pairs]
     domains = "\n".join([p[1] for p in pairs]).lower().split("\n")
+    # The domain rules are checked once per distinct domain (a roster has few), the rest with
+    # C-level scans of whole columns; only the flagged addresses go one by one.
     special = _SPECIAL_USE
-    slow = [
-        i for i, (addr, local, domain) in enumerate(zip(distinct, locals_, domains))
-        if not local or len(addr) > 254 or len(domain) > 253 or "--" in domain
-        or not domain[-1].isalpha() or domain[0] == "-" or ".-" in domain or "-." in domain
-        or domain[domain.rfind(".") + 1:] in special
-    ]
+    bad_domains = {
+        domain for domain in set(domains)
+        if len(domain) > 253 or "--" in domain or not domain or not domain[-1].isalpha() or domain[0] == "-"
+        or ".-" in domain or "-." in domain or domain[domain.rfind(".") + 1:] in special
+    }
+    slow: set[int] = set()
+    if bad_domains:
+        slow.update(i for i, domain in enumerate(domains) if domain in bad_domains)
+    if "" in locals_:
+        slow.update(i for i, local in enumerate(locals_) if not local)
+    if max(map(len, distinct)) > 254:
+        slow.update(i for i, addr in enumerate(distinct) if len(addr) > 254)
     lowered_locals = "\n".join(locals_).lower().split("\n")
-    roles = _ROLE_NAMES
-    for i, low in enumerate(lowered_locals):
-        if low in roles:
-            locals_[i] = low
+    roles = _ROLE_NAMES.intersection(lowered_locals)
+    if roles:
+        for i, low in enumerate(lowered_locals):
+            if low in roles:
+                locals_[i] = low
     normalized = list(map("{}@{}".format, locals_, domains))
     keys = "\n".join(normalized).lower().split("\n")
     out = dict(zip(distinct, zip(normalized, keys, [None] * len(distinct))))
