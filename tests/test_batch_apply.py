@@ -61,7 +61,12 @@ def test_apply_then_plan_again_changes_nothing(db, admin, tmp_path):
     # one confirmation or invitation per row, audit events tagged with the batch
     assert OutboxEmail.select().count() - outbox_before == 4
     actions = {e.action for e in AuditEvent.select().where(AuditEvent.batch == batch.id)}
-    assert {"seat.assign", "learner.create", "invitation.send", "batch.apply"} <= actions
+    assert {"seat.assign", "invitation.send", "batch.apply"} <= actions
+    # one event per applied row: a new account is recorded on its seat.assign event
+    assigned = [json.loads(e.after) for e in AuditEvent.select().where(
+        (AuditEvent.batch == batch.id) & (AuditEvent.action == "seat.assign"))]
+    assert sorted((a["email"].lower(), a["new_account"]) for a in assigned) == [
+        ("ada@example.com", True), ("grace@example.com", True), ("known@example.com", False)]
     row = Batch.get_by_id(batch.id)
     assert row.sha256 == plan.sha256 and row.file_name == "r.csv" and row.operator == admin.name
     assert json.loads(row.counts)["create"] == 2

@@ -54,3 +54,79 @@ def insert_rows(model, rows: Iterable[dict], *, ignore_conflicts: bool = False) 
         total += len(chunk)
         chunk = list(islice(it, CHUNK))
     return total
+
+
+# --- the tuple paths: no per-value conversion, ids known before the INSERT ----------------------
+
+
+def param() -> str:
+    """The driver's placeholder: ``%s`` (psycopg2) or ``?`` (sqlite3)."""
+    return "%s" if is_postgres() else "?"
+
+
+def db_datetime(value):
+    """A datetime as the driver should bind it in the tuple paths: as is for psycopg2, the ISO
+    text peewee's DateTimeField stores (``YYYY-MM-DD HH:MM:SS``) for SQLite."""
+    if value is None or is_postgres():
+        return value
+    return str(value)
+
+
+def new_ids(model, n: int) -> list[int]:
+    """Reserve ``n`` primary keys of ``model``'s table, so a bulk INSERT need not read its rows
+    back to learn their ids. PostgreSQL: from the table's sequence (safe under any concurrency).
+    SQLite: the next ``n`` after the highest id; call inside a transaction, which on SQLite holds
+    the write lock from its start (BEGIN IMMEDIATE), so no other writer can take them meanwhile
+    (and if one did, the INSERT would fail on the primary key rather than mix rows up)."""
+    if n <= 0:
+        return []
+    table = model._meta.table_name
+    if is_postgres():
+        cursor = database.execute_sql(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (table, n))
+        return [row[0] for row in cursor.fetchall()]
+    top = database.execute_sql(f'SELECT max("id") FROM "{table}"').fetchone()[0] or 0
+    return list(range(top + 1, top + 1 + n))
+
+
+def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: str | None = None) -> int:
+    """INSERT ``rows`` (tuples of driver-ready values, in the order of field ``names``) into
+    ``model``'s table, streamed in chunks; returns how many rows were inserted. With ``conflict``
+    (a column name) a row whose value there already exists is skipped (ON CONFLICT (col) DO
+    NOTHING), any other constraint still fails the statement. Values are bound as given: dates and
+    datetimes as ISO text on SQLite (see ``db_datetime``), Python objects for psycopg2."""
+    fields = [model._meta.fields[n] for n in names]
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    table = model._meta.table_name
+    tail = f' ON CONFLICT ("{model._meta.fields[conflict].column_name}") DO NOTHING' if conflict else ""
+    cursor = database.cursor()
+    it = iter(rows)
+    total = 0
+    if is_postgres():
+        from psycopg2.extras import execute_values
+
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s{tail}'
+        while chunk := list(islice(it, CHUNK)):
+            execute_values(cursor, sql, chunk, page_size=CHUNK)
+            total += cursor.rowcount
+    else:
+        marks = ", ".join("?" for _ in fields)
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks}){tail}'
+        while chunk := list(islice(it, CHUNK)):
+            cursor.executemany(sql, chunk)
+            total += cursor.rowcount
+    return total
+
+
+def select_in(sql: str, values, *, chunk: int = 5000) -> list[tuple]:
+    """Run ``sql`` (with one ``{in}`` where the ``IN (...)`` list goes, and no other parameter)
+    for ``values`` in chunks, without building a peewee query (whose SQL generation cost more
+    than the query on 10,000-value lists); returns all rows as tuples."""
+    values = list(values)
+    mark = param()
+    out: list[tuple] = []
+    for start in range(0, len(values), chunk):
+        part = values[start:start + chunk]
+        cursor = database.execute_sql(sql.replace("{in}", ", ".join(mark for _ in part)), part)
+        out.extend(cursor.fetchall())
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
+from regtui.core.db import is_postgres
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Learner, Session, database, utcnow
 from regtui.core.services import audit
@@ -19,18 +20,32 @@ def default_end(session: Session, starts: dt.date) -> dt.date | None:
     return starts + dt.timedelta(days=session.access_days) if session.access_days else None
 
 
-def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None, dt.date | None]]) -> None:
+def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None, dt.date | None]]) -> list[tuple[int, dt.date, dt.date | None]]:
     """Insert one active access per (learner id, code id, starts, ends); None dates take the
-    session's defaults (starts today, ends after the session's access length)."""
-    start_default = today()
-    rows = []
-    for learner_id, code_id, starts, ends in grants:
-        starts = starts or start_default
-        rows.append({"learner": learner_id, "session": session.id, "code": code_id, "starts": starts,
-                     "ends": ends if ends is not None else default_end(session, starts), "status": "active"})
-    from regtui.core.bulk import insert_rows
+    session's defaults (starts today, ends after the session's access length). Returns
+    (access id, starts, ends) per grant, in order (ids reserved first, nothing read back).
+    Call inside a transaction."""
+    from regtui.core import bulk
 
-    insert_rows(Access, rows)
+    start_default = today()
+    out: list[tuple[int, dt.date, dt.date | None]] = []
+    rows = []
+    sqlite = not is_postgres()
+    text: dict = {None: None}  # date -> bound value, each distinct date converted once
+
+    def bind(value):
+        if value in text:
+            return text[value]
+        text[value] = out_value = value.isoformat() if sqlite else value
+        return out_value
+
+    for aid, (learner_id, code_id, starts, ends) in zip(bulk.new_ids(Access, len(grants)), grants):
+        starts = starts or start_default
+        ends = ends if ends is not None else default_end(session, starts)
+        out.append((aid, starts, ends))
+        rows.append((aid, learner_id, session.id, code_id, bind(starts), bind(ends), "active"))
+    bulk.insert_tuples(Access, ["id", "learner", "session", "code", "starts", "ends", "status"], rows)
+    return out
 
 
 def revoke_for_codes(code_ids: Sequence[int]) -> None:

@@ -12,16 +12,20 @@ if TYPE_CHECKING:
     from regtui.core.services.operators import Actor
 
 
-def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, default=_json_default, sort_keys=True)
-
-
 def _json_default(value: Any) -> str:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# one encoder for every event: json.dumps with options builds a new one per call
+_encode = json.JSONEncoder(default=_json_default, sort_keys=True).encode
+
+
+def _dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _encode(value)
 
 
 def record(actor: "Actor | str", action: str, record: Any, *, before: Any = None, after: Any = None, batch_id: int | None = None) -> None:
@@ -49,6 +53,18 @@ def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, An
     from regtui.core.bulk import insert_rows
 
     insert_rows(AuditEvent, rows)
+
+
+def record_rows(actor_name: str, action: str, record_type: str, items: Iterable[tuple[int | None, Any, Any]], *,
+                batch_id: int | None = None) -> int:
+    """The bulk path of ``record_many``: one event per (record id, before, after), for records
+    of one type given by id (no model objects), written as tuples. Returns the number written."""
+    from regtui.core import bulk
+
+    now = bulk.db_datetime(utcnow())
+    rows = ((now, actor_name, action, record_type, rid, _dump(before), _dump(after), batch_id)
+            for rid, before, after in items)
+    return bulk.insert_tuples(AuditEvent, ["at", "operator", "action", "record_type", "record_id", "before", "after", "batch"], rows)
 
 
 def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:

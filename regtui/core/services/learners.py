@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -62,40 +62,81 @@ def describe(learner: Learner) -> dict:
     return {"email": learner.email, "first_name": learner.first_name, "last_name": learner.last_name}
 
 
-def ensure(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | None = None, batch_id: int | None = None) -> list[tuple[Learner, bool]]:
-    """Find or create a learner for each spec, in order: (learner, created).
+class LearnerRow(NamedTuple):
+    """A learner as the bulk paths carry it: the columns they need, no model object."""
 
-    New learners are inserted in bulk; a password is hashed only when one was given,
-    otherwise the account has no usable password and must be set through a link.
-    Call inside a transaction.
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    must_set_password: bool
+
+
+_ROW_SQL = ('SELECT "email_key", "id", "email", "first_name", "last_name", "must_set_password" '
+            'FROM "learner" WHERE "email_key" IN ({in})')
+
+
+def rows_by_keys(keys: Iterable[str]) -> dict[str, LearnerRow]:
+    """Existing learners for these identity keys, as light rows (raw SQL, chunked)."""
+    return {r[0]: LearnerRow(r[1], r[2], r[3], r[4], bool(r[5]))
+            for r in bulk.select_in(_ROW_SQL, dict.fromkeys(keys))}
+
+
+def ensure(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | None = None, batch_id: int | None = None) -> list[tuple[Learner, bool]]:
+    """Find or create a learner for each spec, in order: (learner model, created); one
+    ``learner.create`` audit event per new account. Call inside a transaction."""
+    found = ensure_rows(actor_name, specs, keys=keys, batch_id=batch_id)
+    models: dict[int, Learner] = {}
+    ids = list({row.id for row, _ in found})
+    for start in range(0, len(ids), CHUNK):
+        models.update((m.id, m) for m in Learner.select().where(Learner.id.in_(ids[start:start + CHUNK])))
+    return [(models[row.id], created) for row, created in found]
+
+
+def ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str] | None = None,
+                batch_id: int | None = None, *, audit_creates: bool = True) -> list[tuple[LearnerRow, bool]]:
+    """Find or create a learner for each spec, in order: (LearnerRow, created).
+
+    New learners are inserted in bulk with ids reserved first (nothing is read back); a password
+    is hashed only when one was given, otherwise the account has no usable password and must be
+    set through a link. With ``audit_creates`` each new account gets a ``learner.create`` event;
+    a caller that records the creation in its own event per row (the batch ``seat.assign``, with
+    ``new_account``) passes False. Call inside a transaction.
     """
     if keys is None:
         normalised = [normalise_email(s.email) for s in specs]
         keys = [key for _, key in normalised]
     for spec in specs:
         check_names(spec)
-    existing = by_keys(keys)
-    new_rows: dict[str, dict] = {}
-    now = utcnow()
+    existing = rows_by_keys(keys)
+    new_rows: dict[str, LearnerRow] = {}
+    values: list[tuple] = []
+    todo: dict[str, LearnerSpec] = {}
     for spec, key in zip(specs, keys):
-        if key in existing or key in new_rows:
-            continue
-        new_rows[key] = {
-            "email": spec.email.strip(),
-            "email_key": key,
-            "first_name": spec.first_name.strip(),
-            "last_name": spec.last_name.strip(),
-            "password_hash": passwords.hash_password(spec.password) if spec.password else None,
-            "must_set_password": not spec.password,
-            "created_at": now,
-        }
-    # another transaction may have just created the same learner (e.g. two claim
-    # pages at once): keep theirs rather than fail on the unique key
-    bulk.insert_rows(Learner, new_rows.values(), ignore_conflicts=True)
-    created = by_keys(new_rows) if new_rows else {}
-    if created:
-        audit.record_many(actor_name, "learner.create", ((row, None, describe(row)) for row in created.values()), batch_id=batch_id)
-    return [(existing.get(key) or created[key], key in created) for key in keys]
+        if key not in existing and key not in todo:  # the first spec of a key wins
+            todo[key] = spec
+    if todo:
+        now = bulk.db_datetime(utcnow())
+        for lid, (key, spec) in zip(bulk.new_ids(Learner, len(todo)), todo.items()):
+            row = LearnerRow(lid, spec.email.strip(), spec.first_name.strip(), spec.last_name.strip(), not spec.password)
+            new_rows[key] = row
+            values.append((lid, row.email, key, row.first_name, row.last_name,
+                           passwords.hash_password(spec.password) if spec.password else None, row.must_set_password, now))
+        # another transaction may have just created the same learner (e.g. two claim pages at
+        # once): keep theirs rather than fail on the unique key, and read those back
+        inserted = bulk.insert_tuples(Learner, ["id", "email", "email_key", "first_name", "last_name", "password_hash",
+                                                "must_set_password", "created_at"], values, conflict="email_key")
+        del values
+        if inserted != len(new_rows):
+            theirs = rows_by_keys(new_rows)
+            for key, row in list(new_rows.items()):
+                if theirs.get(key, row).id != row.id:
+                    existing[key] = theirs[key]
+                    del new_rows[key]
+        if audit_creates and new_rows:
+            audit.record_rows(actor_name, "learner.create", "learner",
+                              ((row.id, None, describe(row)) for row in new_rows.values()), batch_id=batch_id)
+    return [(existing[key], False) if key in existing else (new_rows[key], True) for key in keys]
 
 
 MAX_NAME = 100
@@ -112,20 +153,19 @@ def password_link(learner: Learner) -> tuple[str, dt.datetime]:
     return password_links([learner])[learner.id]
 
 
-def password_links(learners: Sequence[Learner]) -> dict[int, tuple[str, dt.datetime]]:
+def password_links(learners: Sequence) -> dict[int, tuple[str, dt.datetime]]:
+    """Issue one single-use set-password link per learner (anything with an ``id``): learner id ->
+    (url, expires). Token ids are reserved first, so nothing is read back. Call inside a transaction."""
     now = utcnow()
     expires = now + LINK_LIFETIME
-    rows = [{"learner": l.id, "nonce": tokens.new_nonce(), "created_at": now, "expires_at": expires} for l in learners]
-    bulk.insert_rows(PasswordToken, rows)
-    links: dict[int, tuple[str, dt.datetime]] = {}
-    nonces = [r["nonce"] for r in rows]
+    ids = bulk.new_ids(PasswordToken, len(learners))
+    nonces = [tokens.new_nonce() for _ in ids]
+    created, until = bulk.db_datetime(now), bulk.db_datetime(expires)
+    bulk.insert_tuples(PasswordToken, ["id", "learner", "nonce", "created_at", "expires_at"],
+                       ((tid, l.id, nonce, created, until) for tid, l, nonce in zip(ids, learners, nonces)))
     site = config.site_url()
-    for start in range(0, len(nonces), CHUNK):
-        q = PasswordToken.select(PasswordToken.id, PasswordToken.nonce, PasswordToken.learner).where(
-            PasswordToken.nonce.in_(nonces[start:start + CHUNK]))
-        for tid, nonce, learner_id in q.tuples():
-            links[learner_id] = (f"{site}/set-password/{tokens.make(PASSWORD_PURPOSE, tid, nonce)}", expires)
-    return links
+    return {l.id: (f"{site}/set-password/{tokens.make(PASSWORD_PURPOSE, tid, nonce)}", expires)
+            for tid, l, nonce in zip(ids, learners, nonces)}
 
 
 def _url(tok: PasswordToken) -> str:

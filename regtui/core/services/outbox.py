@@ -31,14 +31,19 @@ def queue(to: str, template: str, values: dict) -> None:
 
 
 def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
-    from regtui.core.bulk import insert_rows
+    """Render ``template`` for each (to, values) and queue them, in bulk; ``items`` may be a
+    generator (streamed: a big batch's values are never all held at once)."""
+    from regtui.core import bulk
 
-    items = list(items)
-    now = utcnow()
-    rendered = templates.render_many(template, (values for _, values in items))
-    rows = ({"to": to, "subject": subject, "body": body, "message_id": _message_id(), "created_at": now}
-            for (to, _), (subject, body) in zip(items, rendered))
-    return insert_rows(OutboxEmail, rows)
+    now = bulk.db_datetime(utcnow())
+    render = templates.renderer(template)
+    uuid4 = uuid.uuid4
+
+    def rows():
+        for to, values in items:
+            subject, body = render(values)
+            yield now, to, subject, body, f"<{uuid4().hex}@regtui>", "queued", 0
+    return bulk.insert_tuples(OutboxEmail, ["created_at", "to", "subject", "body", "message_id", "status", "attempts"], rows())
 
 
 _LINK = re.compile(r"(/(?:claim|set-password)/)[0-9]+\.[A-Za-z0-9_-]+")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from peewee import JOIN
 
+from regtui.core import bulk
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
-from regtui.core.services.learners import LearnerSpec
+from regtui.core.services.learners import LearnerRow, LearnerSpec
 from regtui.core.services.operators import Actor, require
 from regtui.core.services.pools import customer_id
 
@@ -46,11 +47,11 @@ class Registration:
         }
 
 
-@dataclass(frozen=True)
-class Seating:
-    """One seat being given: to whom, which code, and the access dates (None: defaults)."""
+class Seating(NamedTuple):
+    """One seat being given: to whom (a Learner, or a LearnerRow in the bulk path), which code,
+    and the access dates (None: defaults)."""
 
-    learner: Learner
+    learner: Learner | LearnerRow
     code_id: int
     starts: dt.date | None = None
     ends: dt.date | None = None
@@ -84,7 +85,11 @@ def seated_keys(pool: Pool) -> dict[str, int]:
 
 def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Sequence[tuple[dt.date | None, dt.date | None]] | None = None,
            batch_id: int | None = None, keys: Sequence[str] | None = None) -> list[Seating]:
-    """Give each learner (found or created) an available code of ``pool``, all or none."""
+    """Give each learner (found or created) an available code of ``pool``, all or none.
+
+    In a batch (``batch_id``) each row gets one ``seat.assign`` event that also records whether
+    the account was new (``new_account``) instead of a separate ``learner.create`` event; outside
+    a batch new accounts get their ``learner.create`` event as well."""
     require(actor, "seats.assign", customer_id(pool))
     if keys is None:
         keys = [learners.normalise_email(s.email)[1] for s in specs]
@@ -94,61 +99,69 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
         if ends:
             access.check_dates(starts or access.today(), ends)
     with database.atomic():
-        found = learners.ensure(actor.name, specs, keys=keys, batch_id=batch_id)
-        _refuse_seated(pool, [l for l, _ in found])
+        found = learners.ensure_rows(actor.name, specs, keys=keys, batch_id=batch_id, audit_creates=batch_id is None)
+        _refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
         _refuse_invited(pool, keys)
-        code_ids = seats.take_available(pool.id, [l.id for l, _ in found], "claimed")
-        seatings = [Seating(l, c, s, e, created) for (l, created), c, (s, e) in zip(found, code_ids, dates)]
-        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id)
+        taken = seats.take_available_codes(pool.id, [l.id for l, _ in found], "claimed")
+        seatings = [Seating(l, c, s, e, created) for (l, created), (c, _), (s, e) in zip(found, taken, dates)]
+        del found
+        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id, codes=dict(taken))
     return seatings
 
 
-def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None) -> None:
-    """After codes were claimed: grant access, queue confirmations, write audit events."""
+def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None,
+             codes: dict[int, str] | None = None) -> None:
+    """After codes were claimed: grant access, queue confirmations, write one audit event per seat
+    (on the access granted; ``codes``: code id -> code text, when the caller has them)."""
     session = pool.session
-    access.grant_many(session, [(s.learner.id, s.code_id, s.starts, s.ends) for s in seatings])
-    grants = _grants(seatings)
-    codes = _code_texts([s.code_id for s in seatings])
-    queue_confirmations(pool, [(s.learner, codes[s.code_id], grants[s.code_id]) for s in seatings])
-    audit.record_many(actor_name, action, (
-        (grants[s.code_id], None, {"code": codes[s.code_id], "email": s.learner.email, "pool": pool.id,
-                                   "starts": grants[s.code_id].starts, "ends": grants[s.code_id].ends})
-        for s in seatings), batch_id=batch_id)
+    if codes is None:
+        codes = _code_texts([s.code_id for s in seatings])
+    grants = access.grant_many(session, [(s.learner.id, s.code_id, s.starts, s.ends) for s in seatings])
+    queue_confirmations(pool, [(s.learner, codes[s.code_id], starts, ends) for s, (_, starts, ends) in zip(seatings, grants)])
+    iso = _iso_cache()
+    audit.record_rows(actor_name, action, "access", (
+        (aid, None, {"code": codes[s.code_id], "email": s.learner.email, "learner_id": s.learner.id,
+                     "new_account": s.new_account, "pool": pool.id, "starts": iso(starts), "ends": iso(ends)})
+        for s, (aid, starts, ends) in zip(seatings, grants)), batch_id=batch_id)
 
 
-def _grants(seatings: Sequence[Seating]) -> dict[int, Access]:
-    ids = [s.code_id for s in seatings]
-    out: dict[int, Access] = {}
-    for start in range(0, len(ids), CHUNK):
-        q = Access.select(Access.id, Access.code, Access.learner, Access.starts, Access.ends).where(
-            Access.code.in_(ids[start:start + CHUNK]) & (Access.status == "active"))
-        for aid, code_id, learner_id, starts, ends in q.tuples():
-            out[code_id] = Access(id=aid, code=code_id, learner=learner_id, starts=starts, ends=ends, status="active")
-    return out
+def _iso_cache():
+    """date -> ISO text, each distinct date formatted once (a batch has few distinct dates)."""
+    seen: dict = {None: None}
+
+    def iso(value):
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = text = value.isoformat()
+            return text
+    return iso
 
 
 def _code_texts(code_ids: Sequence[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for start in range(0, len(code_ids), CHUNK):
-        out.update(Code.select(Code.id, Code.code).where(Code.id.in_(list(code_ids[start:start + CHUNK]))).tuples())
-    return out
+    return dict(bulk.select_in('SELECT "id", "code" FROM "code" WHERE "id" IN ({in})', code_ids))
 
 
-def queue_confirmations(pool: Pool, items: Sequence[tuple[Learner, str, Access]]) -> None:
-    """Queue the confirmation email; learners with no password get a set-password link in it."""
-    needs_link = [l for l, _, _ in items if l.must_set_password]
+def queue_confirmations(pool: Pool, items: Sequence[tuple[Learner | LearnerRow, str, dt.date, dt.date | None]]) -> None:
+    """Queue the confirmation email of each (learner, code text, access starts, access ends);
+    learners with no password get a set-password link in it."""
+    needs_link = [l for l, _, _, _ in items if l.must_set_password]
     links = learners.password_links(needs_link) if needs_link else {}
+    del needs_link
     session = pool.session
-    values = []
-    for learner, code, grant in items:
-        link = links.get(learner.id)
-        values.append((learner.email, {
-            "first_name": learner.first_name, "last_name": learner.last_name, "email": learner.email,
-            "product": session.product.name, "session": session.name, "code": code,
-            "access_start": grant.starts.isoformat(), "access_end": grant.ends.isoformat() if grant.ends else "open-ended",
-            "set_password": f"Set your password here (the link works once): {link[0]}" if link else "",
-        }))
-    outbox.queue_many(templates.CONFIRMATION, values)
+    product, session_name = session.product.name, session.name
+    iso = _iso_cache()
+
+    def values():
+        for learner, code, starts, ends in items:
+            link = links.get(learner.id)
+            yield learner.email, {
+                "first_name": learner.first_name, "last_name": learner.last_name, "email": learner.email,
+                "product": product, "session": session_name, "code": code,
+                "access_start": iso(starts), "access_end": iso(ends) if ends else "open-ended",
+                "set_password": f"Set your password here (the link works once): {link[0]}" if link else "",
+            }
+    outbox.queue_many(templates.CONFIRMATION, values())
 
 
 def _refuse_repeats(keys: Sequence[str]) -> None:
@@ -161,22 +174,20 @@ def _refuse_repeats(keys: Sequence[str]) -> None:
 
 def _refuse_invited(pool: Pool, keys: Sequence[str]) -> None:
     """Someone with a pending invitation gets that invitation's code (``reassign``), not a second one."""
-    for start in range(0, len(keys), CHUNK):
-        row = (Invitation.select(Invitation.email).join(Code)
-               .where((Code.pool == pool.id) & (Invitation.status == "pending")
-                      & Invitation.email_key.in_(list(keys[start:start + CHUNK]))).first())
-        if row:
-            raise Refused(f"{row.email} has a pending invitation in this pool: give them that code with reassign instead.",
-                          code="already-invited")
+    sql = ('SELECT i."email" FROM "invitation" AS i JOIN "code" AS c ON i."code_id" = c."id" '
+           f'WHERE c."pool_id" = {int(pool.id)} AND i."status" = \'pending\' AND i."email_key" IN ({{in}}) LIMIT 1')
+    rows = bulk.select_in(sql, keys)
+    if rows:
+        raise Refused(f"{rows[0][0]} has a pending invitation in this pool: give them that code with reassign instead.",
+                      code="already-invited")
 
 
-def _refuse_seated(pool: Pool, found: Sequence[Learner]) -> None:
-    ids = [l.id for l in found]
-    for start in range(0, len(ids), CHUNK):
-        taken = Code.select(Code.learner).where((Code.pool == pool.id) & Code.learner.in_(ids[start:start + CHUNK])).first()
-        if taken:
-            learner = Learner.get_by_id(taken.learner_id)
-            raise Refused(f"{learner.email} already has a seat in this pool.", code="already-seated")
+def _refuse_seated(pool: Pool, found: Sequence[Learner | LearnerRow]) -> None:
+    sql = f'SELECT "learner_id" FROM "code" WHERE "pool_id" = {int(pool.id)} AND "learner_id" IN ({{in}}) LIMIT 1'
+    taken = bulk.select_in(sql, [l.id for l in found])
+    if taken:
+        learner = Learner.get_by_id(taken[0][0])
+        raise Refused(f"{learner.email} already has a seat in this pool.", code="already-seated")
 
 
 def find(pool: Pool, email: str) -> Code:
@@ -214,7 +225,7 @@ def resend(actor: Actor, pool: Pool, email: str) -> None:
         grant = access.active_for_code(code.id)
         if grant is None:
             raise Refused(f"{email} has no active access from this seat.", code="no-access")
-        queue_confirmations(pool, [(learner, code.code, grant)])
+        queue_confirmations(pool, [(learner, code.code, grant.starts, grant.ends)])
         audit.record(actor, "seat.resend", code, after={"email": learner.email})
 
 

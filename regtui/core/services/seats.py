@@ -47,23 +47,24 @@ def shift(pool_id: int, src: str, dst: str, n: int = 1) -> None:
 def take_available(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[int]:
     """Move one available code per entry to ``dst`` (``claimed`` for a learner id,
     ``invited`` for None) and return the code ids, in order."""
+    return [code_id for code_id, _ in take_available_codes(pool_id, learner_ids, dst)]
+
+
+def take_available_codes(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[tuple[int, str]]:
+    """``take_available``, returning (code id, code text) pairs, in order."""
     n = len(learner_ids)
     if n == 0:
         return []
     lock_pool(pool_id)
     shift(pool_id, "available", dst, n)
-    code_ids = [
-        row[0]
-        for row in Code.select(Code.id)
-        .where((Code.pool == pool_id) & (Code.state == "available"))
-        .order_by(Code.id)
-        .limit(n)
-        .tuples()
-    ]
-    if len(code_ids) != n:
+    mark = "%s" if is_postgres() else "?"
+    codes = database.execute_sql(
+        f'SELECT "id", "code" FROM "code" WHERE "pool_id" = {mark} AND "state" = \'available\' ORDER BY "id" LIMIT {mark}',
+        (pool_id, n)).fetchall()
+    if len(codes) != n:
         raise Refused("The pool's codes and its counters disagree; nothing was changed.", code="seats-changed")
-    _set_codes("available", dst, list(zip(code_ids, learner_ids)))
-    return code_ids
+    _set_codes("available", dst, [(code_id, learner) for (code_id, _), learner in zip(codes, learner_ids)])
+    return [tuple(c) for c in codes]
 
 
 def move_code(pool_id: int, code_id: int, src: str, dst: str, learner_id: int | None = None) -> bool:

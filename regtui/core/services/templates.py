@@ -84,6 +84,17 @@ def render(name: str, values: dict) -> tuple[str, str]:
     return render_text(row.subject, values).replace("\n", " "), render_text(row.body, values)
 
 
+def renderer(name: str):
+    """A function values -> (subject, body) for template ``name``, read once (bulk emails)."""
+    row = get(name)
+    subject, body = Template(row.subject), Template(row.body)
+
+    def render(values: dict) -> tuple[str, str]:
+        clean = {k: "" if v is None else str(v) for k, v in values.items()}
+        return subject.safe_substitute(clean).replace("\n", " "), body.safe_substitute(clean)
+    return render
+
+
 def render_many(name: str, items):
     """Yield (subject, body) for each values dict, reading template ``name`` once (bulk emails)."""
     row = get(name)
