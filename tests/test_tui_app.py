@@ -39,6 +39,9 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    # DataTable measures its columns when the app goes idle: give it that moment
+    await pilot.pause(0.1)
+    await pilot.pause()
 
 
 def screen_text(app) -> str:

@@ -123,7 +123,9 @@ def listing(actor: Actor, search: str = "", sort: str = "name", descending: bool
     if search:
         like = f"%{search.lower()}%"
         q = q.where(fn.LOWER(Customer.name) ** like | (Customer.email_key ** like))
-    order_col = {"pools": fn.COUNT(Pool.id), "seats": fn.SUM(Pool.seats), "available": fn.SUM(Pool.available)}.get(sort) or SORTS.get(sort, Customer.name)
+    totals = {"pools": fn.COUNT(Pool.id), "seats": fn.COALESCE(fn.SUM(Pool.seats), 0),
+              "available": fn.COALESCE(fn.SUM(Pool.available), 0)}
+    order_col = totals.get(sort) or SORTS.get(sort, Customer.name)
     q = q.order_by(order_col.desc() if descending else order_col.asc(), Customer.id)
     return [CustomerRow(*r) for r in q.limit(limit).offset(offset).tuples()]
 
