@@ -16,6 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
+from regtui.tui.widgets import close_thread_db, sanitize, sentence
 
 PAGE_SIZE = 200
 
@@ -92,9 +93,9 @@ class AuditScreen(Screen):
             events = [audit.as_dict(e) for e in rows]
             self.post_message(AuditLoaded(events[:PAGE_SIZE], len(events) > PAGE_SIZE, filters))
         except Exception as exc:
-            self.post_message(AuditFailed(_sentence(exc)))
+            self.post_message(AuditFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -109,8 +110,8 @@ class AuditScreen(Screen):
             key = str(ev["id"])
             self.events[key] = ev
             table.add_row(
-                Text(ev["at"][:19].replace("T", " ")), Text(_safe(ev["operator"])), Text(_safe(ev["action"])),
-                Text(_safe(ev["record"])), Text("" if ev["batch"] is None else str(ev["batch"])),
+                Text(ev["at"][:19].replace("T", " ")), Text(sanitize(ev["operator"])), Text(sanitize(ev["action"])),
+                Text(sanitize(ev["record"])), Text("" if ev["batch"] is None else str(ev["batch"])),
                 key=key,
             )
         page = self.page_offset // PAGE_SIZE + 1
@@ -154,13 +155,13 @@ class AuditScreen(Screen):
             box.update(Text("Select an event to see its before/after.", style="dim"))
             return
         text = Text()
-        text.append(_safe(f"{ev['action']}  {ev['record']}  by {ev['operator']}  at {ev['at']}"), style="bold")
+        text.append(sanitize(f"{ev['action']}  {ev['record']}  by {ev['operator']}  at {ev['at']}"), style="bold")
         if ev["batch"] is not None:
             text.append(f"  (batch {ev['batch']})")
         for label in ("before", "after"):
             text.append(f"\n{label}: ", style="bold")
             value = ev[label]
-            text.append("—" if value is None else _safe(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False), keep_newlines=True))
+            text.append("—" if value is None else sanitize(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False), keep_newlines=True))
         box.update(text)
 
     # -- actions ---------------------------------------------------------------------------
@@ -183,28 +184,3 @@ class AuditScreen(Screen):
         if new != self.page_offset:
             self.page_offset = new
             self.action_reload()
-
-
-def _sentence(exc: Exception) -> str:
-    from regtui.core.errors import RegtuiError
-
-    if isinstance(exc, RegtuiError):
-        return str(exc)
-    return f"Something went wrong: {type(exc).__name__}: {exc}"
-
-
-def _safe(value, keep_newlines: bool = False) -> str:
-    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
-    text = "" if value is None else str(value)
-    keep = "\n\t" if keep_newlines else ""
-    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def _close_db() -> None:
-    """A worker thread's own database connection is closed when the worker ends."""
-    from regtui.core.models import database
-
-    try:
-        database.close()
-    except Exception:
-        pass

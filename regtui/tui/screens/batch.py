@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
+from regtui.tui.widgets import close_thread_db, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
 
@@ -205,14 +206,14 @@ class BatchScreen(Screen):
             from regtui.core.services import pools
 
             options = [
-                (Text(_safe(f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)")), p.id)
+                (Text(sanitize(f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)")), p.id)
                 for p in pools.listing(self.app.actor)
             ]
             self.post_message(PoolsLoaded(options))
         except Exception as exc:
-            self.post_message(BatchFailed(_sentence(exc), "pools"))
+            self.post_message(BatchFailed(sentence(exc), "pools"))
         finally:
-            _close_db()
+            close_thread_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
     def make_plan(self, path: Path, pool_id: int, action: str | None, sync: bool, skip_invalid: bool) -> None:
@@ -228,9 +229,9 @@ class BatchScreen(Screen):
             plan = make_plan(roster, snap, sync=sync, skip_invalid=skip_invalid)
             self.post_message(PlanReady(path, roster, plan))
         except Exception as exc:
-            self.post_message(BatchFailed(_sentence(exc), "plan"))
+            self.post_message(BatchFailed(sentence(exc), "plan"))
         finally:
-            _close_db()
+            close_thread_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
     def apply_plan(self, plan, roster, path: Path) -> None:
@@ -242,17 +243,17 @@ class BatchScreen(Screen):
 
             batch = apply_plan(self.app.actor, plan, progress=progress)
         except Exception as exc:
-            self.post_message(BatchFailed(_sentence(exc), "apply"))
+            self.post_message(BatchFailed(sentence(exc), "apply"))
             return
         finally:
-            _close_db()
+            close_thread_db()
         report, problem = None, None
         try:
             from batch.report import write_report
 
             report = write_report(report_path(path), roster, plan)
         except Exception as exc:
-            problem = _sentence(exc)
+            problem = sentence(exc)
         self.post_message(BatchApplied(batch, report, problem))
 
     # -- handlers --------------------------------------------------------------------------
@@ -281,8 +282,8 @@ class BatchScreen(Screen):
             style = KIND_STYLE.get(kind, "")
             table.add_row(
                 Text("" if row is None else str(row)), Text(kind, style=style),
-                Text(_safe(email), style=style if kind == "unchanged" else ""),
-                Text(_safe(name)), Text(_safe(detail), style="dim" if kind == "unchanged" else ""), key=str(n),
+                Text(sanitize(email), style=style if kind == "unchanged" else ""),
+                Text(sanitize(name)), Text(sanitize(detail), style="dim" if kind == "unchanged" else ""), key=str(n),
             )
         self._show_summary()
         errors = Text()
@@ -290,7 +291,7 @@ class BatchScreen(Screen):
             for e in problems:
                 if not e.message.startswith(f"Row {e.row}"):
                     errors.append(f"Row {e.row}: ", style=style)
-                errors.append(_safe(e.message) + "\n", style="red" if style == "bold red" else "")
+                errors.append(sanitize(e.message) + "\n", style="red" if style == "bold red" else "")
         self.query_one("#batch-errors", Static).update(errors)
         self._update_buttons()
 
@@ -309,9 +310,9 @@ class BatchScreen(Screen):
         text.append(counts + ".")
         if message.report is not None:
             text.append("\nReport: ")
-            text.append(_safe(message.report))
+            text.append(sanitize(message.report))
         elif message.report_problem:
-            text.append(_safe(f"\nNo report written: {message.report_problem}"), style="yellow")
+            text.append(sanitize(f"\nNo report written: {message.report_problem}"), style="yellow")
         self.query_one("#batch-summary", Static).update(text)
         self.notify(f"Batch {b.id} applied.", markup=False)
         self.plan = None  # applied: plan again to apply more
@@ -324,7 +325,7 @@ class BatchScreen(Screen):
         self.notify(message.sentence, severity="error", markup=False)
         if message.stage == "apply":
             summary = self.query_one("#batch-summary", Static)
-            summary.update(Text(_safe(f"Nothing was applied: {message.sentence}"), style="bold red"))
+            summary.update(Text(sanitize(f"Nothing was applied: {message.sentence}"), style="bold red"))
         self._update_buttons()
 
     @on(Button.Pressed, "#batch-plan")
@@ -387,7 +388,7 @@ class BatchScreen(Screen):
             self.notify("Nothing to apply: every row is already so.", markup=False)
             return
         question = Text("Apply ")
-        question.append(_safe(self.roster_path.name if self.roster_path else "the roster"), style="bold")
+        question.append(sanitize(self.roster_path.name if self.roster_path else "the roster"), style="bold")
         question.append(f" to pool {plan.pool_id}?\n")
         question.append(", ".join(f"{n} {k}" for k, n in plan.summary().items() if n and k not in ("unchanged", "error")))
         question.append(f"\nAvailable seats: {plan.available_before} → {plan.available_after} of {plan.seats}.")
@@ -417,7 +418,7 @@ class BatchScreen(Screen):
     def _show_summary(self) -> None:
         plan = self.plan
         text = Text()
-        text.append(_safe(self.roster_path.name), style="bold")
+        text.append(sanitize(self.roster_path.name), style="bold")
         text.append(f" → pool {plan.pool_id}" + (" (sync)" if plan.options.get("sync") else "") + ":  ")
         for kind, n in plan.summary().items():
             if n:
@@ -447,28 +448,3 @@ def _describe(change) -> str:
     from batch.plan import describe
 
     return describe(change)
-
-
-def _sentence(exc: Exception) -> str:
-    from regtui.core.errors import RegtuiError
-
-    if isinstance(exc, RegtuiError):
-        return str(exc)
-    return f"Something went wrong: {type(exc).__name__}: {exc}"
-
-
-def _safe(value, keep_newlines: bool = False) -> str:
-    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
-    text = "" if value is None else str(value)
-    keep = "\n\t" if keep_newlines else ""
-    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def _close_db() -> None:
-    """A worker thread's own database connection is closed when the worker ends."""
-    from regtui.core.models import database
-
-    try:
-        database.close()
-    except Exception:
-        pass

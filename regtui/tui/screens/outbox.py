@@ -14,6 +14,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Select, Static
+from regtui.tui.widgets import close_thread_db, sanitize, sentence
 
 PAGE_SIZE = 200
 FILTERS: list[tuple[str, str]] = [("all", "all"), ("queued", "queued"), ("sent", "sent"), ("failed", "failed"), ("sending", "sending")]
@@ -128,9 +129,9 @@ class OutboxScreen(Screen):
             ]
             self.post_message(OutboxLoaded(rows, outbox.counts(), len(emails) > PAGE_SIZE, status))
         except Exception as exc:  # shown as a sentence, never a traceback
-            self.post_message(OutboxFailed(_sentence(exc)))
+            self.post_message(OutboxFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def send_now(self) -> None:
@@ -143,9 +144,9 @@ class OutboxScreen(Screen):
             report = outbox.deliver(self.app.actor, transport)
             self.post_message(OutboxDelivered(report, where))
         except Exception as exc:
-            self.post_message(OutboxFailed(_sentence(exc)))
+            self.post_message(OutboxFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def retry(self) -> None:
@@ -154,9 +155,9 @@ class OutboxScreen(Screen):
 
             self.post_message(FailedRequeued(outbox.retry_failed(self.app.actor)))
         except Exception as exc:
-            self.post_message(OutboxFailed(_sentence(exc)))
+            self.post_message(OutboxFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     # -- handlers: own the state ---------------------------------------------------------
 
@@ -178,8 +179,8 @@ class OutboxScreen(Screen):
         for eid, created, to, subject, status, tries, sent, error in message.rows:
             table.add_row(
                 Text(str(eid)), Text(status, style=STATUS_STYLE.get(status, "")), Text(created),
-                Text(_safe(to), no_wrap=True, overflow="ellipsis"), Text(_safe(subject), no_wrap=True, overflow="ellipsis"),
-                Text(str(tries)), Text(sent), Text(_safe(error), no_wrap=True), key=str(eid),
+                Text(sanitize(to), no_wrap=True, overflow="ellipsis"), Text(sanitize(subject), no_wrap=True, overflow="ellipsis"),
+                Text(str(tries)), Text(sent), Text(sanitize(error), no_wrap=True), key=str(eid),
             )
 
     def on_outbox_delivered(self, message: OutboxDelivered) -> None:
@@ -187,7 +188,7 @@ class OutboxScreen(Screen):
         r = message.report
         text = Text(f"Delivered to {message.where}: {r.sent} sent, {r.retry} to retry, {r.failed} failed.")
         for line in r.errors[:20]:
-            text.append("\n" + _safe(line), style="red")
+            text.append("\n" + sanitize(line), style="red")
         self._report(text)
         self.notify(f"{r.sent} sent, {r.retry} to retry, {r.failed} failed.", severity="warning" if r.errors else "information", markup=False)
         self.action_reload()
@@ -260,28 +261,3 @@ class OutboxScreen(Screen):
 
     def _report(self, text: Text) -> None:
         self.query_one("#outbox-report", Static).update(text)
-
-
-def _sentence(exc: Exception) -> str:
-    from regtui.core.errors import RegtuiError
-
-    if isinstance(exc, RegtuiError):
-        return str(exc)
-    return f"Something went wrong: {type(exc).__name__}: {exc}"
-
-
-def _safe(value, keep_newlines: bool = False) -> str:
-    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
-    text = "" if value is None else str(value)
-    keep = "\n\t" if keep_newlines else ""
-    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def _close_db() -> None:
-    """A worker thread's own database connection is closed when the worker ends."""
-    from regtui.core.models import database
-
-    try:
-        database.close()
-    except Exception:
-        pass

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+from regtui.tui.widgets import close_thread_db, sanitize, sentence
 
 PREVIEW_DELAY = 0.3
 
@@ -96,9 +97,9 @@ class TemplatesScreen(Screen):
                     found[name] = (row.subject, row.body)
             self.post_message(TemplatesLoaded(dict(sorted(found.items()))))
         except Exception as exc:
-            self.post_message(TemplatesFailed(_sentence(exc)))
+            self.post_message(TemplatesFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     @work(thread=True, exclusive=True, group="templates-save")
     def save_template(self, name: str, subject: str, body: str) -> None:
@@ -108,9 +109,9 @@ class TemplatesScreen(Screen):
             row = templates.save(self.app.actor, name, subject, body)
             self.post_message(TemplateSaved(row.name, row.subject, row.body))
         except Exception as exc:
-            self.post_message(TemplatesFailed(_sentence(exc)))
+            self.post_message(TemplatesFailed(sentence(exc)))
         finally:
-            _close_db()
+            close_thread_db()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -190,15 +191,15 @@ class TemplatesScreen(Screen):
         try:
             templates.check(subject, body)
         except RegtuiError as exc:
-            shown.append(_safe(exc) + "\n\n", style="bold red")
+            shown.append(sanitize(exc) + "\n\n", style="bold red")
         try:
             r_subject, r_body = templates.preview(subject, body)
         except ValueError as exc:
-            shown.append(_safe(f"Cannot render: {exc}"), style="bold red")
+            shown.append(sanitize(f"Cannot render: {exc}"), style="bold red")
         else:
             shown.append("Subject: ", style="bold")
-            shown.append(_safe(r_subject.replace("\n", " ")) + "\n\n")
-            shown.append(_safe(r_body, keep_newlines=True))
+            shown.append(sanitize(r_subject.replace("\n", " ")) + "\n\n")
+            shown.append(sanitize(r_body, keep_newlines=True))
         self.query_one("#tpl-preview", Static).update(shown)
 
     # -- actions ---------------------------------------------------------------------------
@@ -219,28 +220,3 @@ class TemplatesScreen(Screen):
 
     def action_close(self) -> None:
         self.app.pop_screen()
-
-
-def _sentence(exc: Exception) -> str:
-    from regtui.core.errors import RegtuiError
-
-    if isinstance(exc, RegtuiError):
-        return str(exc)
-    return f"Something went wrong: {type(exc).__name__}: {exc}"
-
-
-def _safe(value, keep_newlines: bool = False) -> str:
-    """User data as plain text: control characters (terminal escape codes) shown as \\xNN."""
-    text = "" if value is None else str(value)
-    keep = "\n\t" if keep_newlines else ""
-    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def _close_db() -> None:
-    """A worker thread's own database connection is closed when the worker ends."""
-    from regtui.core.models import database
-
-    try:
-        database.close()
-    except Exception:
-        pass

@@ -22,28 +22,43 @@ def cell(value: Any) -> Text:
     return Text(sanitize(str(value)))
 
 
-def sanitize(text: str) -> str:
-    """Control characters (escape codes included) shown as visible symbols, never sent to the terminal."""
-    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+def sanitize(value: Any, keep_newlines: bool = False) -> str:
+    """User data as plain text: control characters (terminal escape codes included) shown as
+    visible \\xNN, never sent to the terminal."""
+    text = "" if value is None else str(value)
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def sentence(exc: Exception) -> str:
+    """What the user reads about a failure: the service's sentence, or a short description."""
+    if isinstance(exc, RegtuiError):
+        return str(exc)
+    return f"Unexpected {type(exc).__name__}: {exc}. Nothing more was done."
+
+
+def close_thread_db() -> None:
+    """A worker thread's own database connection is closed when the worker ends."""
+    from regtui.core.models import database
+
+    try:
+        database.close()
+    except Exception:
+        pass
 
 
 def call_service(target: MessagePump, fn: Callable[[], Any], done: Callable[[Any], Message]) -> None:
     """Run ``fn`` (in a worker thread) and post ``done(result)`` to ``target``, or ActionFailed.
 
     The worker thread's own database connection is closed afterwards."""
-    from regtui.core.models import database
-
     try:
         result = fn()
     except RegtuiError as exc:
-        target.post_message(ActionFailed(str(exc)))
+        target.post_message(ActionFailed(sentence(exc)))
     except Exception as exc:  # the user sees a sentence, the log keeps the details
         log.exception("TUI worker failed")
-        target.post_message(ActionFailed(f"Unexpected {type(exc).__name__}: {exc}. Nothing more was done."))
+        target.post_message(ActionFailed(sentence(exc)))
     else:
         target.post_message(done(result))
     finally:
-        try:
-            database.close()
-        except Exception:
-            pass
+        close_thread_db()
