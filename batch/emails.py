@@ -14,6 +14,7 @@ The identity key of an address (who the learner is) is the normalised address lo
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import Iterable, NamedTuple
 
 import email_validator
@@ -182,3 +183,44 @@ def normalize_email(addr: str) -> str:
 def email_key(addr: str) -> str:
     """The identity key of a (valid) address: its normalised form lower-cased."""
     return normalize_email(addr).lower()
+
+
+# A plain address (same shape as _FAST_LINES's first branch) ending its line: substituting it
+# away leaves nothing when every line of the joined column is one.
+_PLAIN_LINE = re.compile(
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}})+(?:\n|\Z)"
+)
+_DOMAINS = re.compile(r"@([^\n]*)")
+_ROLE_LINE = re.compile(r"\n(?:" + "|".join(map(re.escape, sorted(_ROLE_NAMES))) + r")@")
+
+
+def _bad_domain(domain: str) -> bool:
+    """The fast path's domain rules (as in _fast): True if email-validator must decide."""
+    return (len(domain) > 253 or "--" in domain or not domain or not domain[-1].isalpha() or domain[0] == "-"
+            or ".-" in domain or "-." in domain or domain[domain.rfind(".") + 1:] in _SPECIAL_USE)
+
+
+def check_email_column(addrs: list[str]) -> tuple[list, list, dict[str, str]]:
+    """Check distinct, non-empty, trimmed addresses as a column: (normalized, keys, reasons).
+
+    ``normalized[i]``/``keys[i]`` are those of ``addrs[i]`` (None when invalid); ``reasons``
+    maps each invalid address to its reason. Same verdicts as ``check_emails_fast``: when
+    every address is a plain one whose normal form is the address itself, all checks are a
+    few C-level passes over the joined column; otherwise it defers to ``check_emails_fast``.
+    """
+    if not addrs:
+        return [], [], {}
+    text = "\n".join(addrs)
+    if "\r" not in text and text.count("\n") == len(addrs) - 1 and max(map(len, addrs)) <= 254:
+        rest, plain = _PLAIN_LINE.subn("", text)
+        if not rest and plain == len(addrs):
+            lower = text.lower()
+            domains = set(_DOMAINS.findall(text))
+            if (not _ROLE_LINE.search("\n" + lower) and all(d.islower() for d in domains)
+                    and not any(map(_bad_domain, domains))):
+                # normal form = the address (domain already lower-case, no role mailbox); key = lower-cased
+                return list(addrs), (list(addrs) if lower == text else lower.split("\n")), {}
+    checks = check_emails_fast(addrs)
+    got = list(map(checks.__getitem__, addrs))
+    reasons = {a: c[2] for a, c in zip(addrs, got) if c[2] is not None}
+    return list(map(itemgetter(0), got)), list(map(itemgetter(1), got)), reasons

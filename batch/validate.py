@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from collections import Counter
-from itertools import compress, repeat
+from itertools import compress
 from operator import itemgetter
 from typing import Any, Callable
 
 from batch.dates import DATE_FORMATS, parse_date
-from batch.emails import check_emails_fast
+from batch.emails import check_email_column
 from batch.errors import RowError
 from batch.fastinit import fast_constructor
 from batch.readers import RawRoster
@@ -238,16 +238,17 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
     # email: each distinct address checked once
     col = column("email")
     emails = _text_column(col)
-    checks = check_emails_fast({e for e in emails if e})
+    distinct = list(dict.fromkeys(emails))
+    if None in distinct:
+        distinct.remove(None)
+    normalized_of, key_of, reasons = check_email_column(distinct)
     wrong_set: set[int] = set()
     if None in emails:
         wrong_set.update(i for i, e in enumerate(emails) if e is None)
     if set(map(type, col)) != {str}:
         wrong_set.update(i for i, v in enumerate(col) if type(v) is not str)
-    reasons = list(map(itemgetter(2), checks.values()))
-    if reasons.count(None) != len(reasons):
-        invalid = {e for e, c in checks.items() if c[2] is not None}
-        wrong_set.update(i for i, e in enumerate(emails) if e in invalid)
+    if reasons:
+        wrong_set.update(i for i, e in enumerate(emails) if e in reasons)
     wrong_idx = sorted(wrong_set)
     for i in wrong_idx:
         bad.add(i)
@@ -265,7 +266,7 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
         else:
             append_error(RowError(
                 "invalid-email", r, "email", v,
-                f"Row {r}: {_show(e)} is not a valid email address ({checks[e][2]}).",
+                f"Row {r}: {_show(e)} is not a valid email address ({reasons[e]}).",
             ))
     tick(2)
 
@@ -319,9 +320,13 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
     has_date_columns = "access_start" in cols or "access_end" in cols
     extend_without_date_columns: list[int] = []
     starts, ends = parsed["access_start"], parsed["access_end"]
-    got = list(map(checks.get, emails, repeat(_NO_CHECK, n)))
-    normalized_col = list(map(itemgetter(0), got))
-    key_col = list(map(itemgetter(1), got))
+    if len(distinct) == n:  # every row a different address (the usual roster)
+        normalized_col, key_col = normalized_of, key_of
+    else:
+        normalized_by = dict(zip(distinct, normalized_of))
+        key_by = dict(zip(distinct, key_of))
+        normalized_col = list(map(normalized_by.get, emails))
+        key_col = list(map(key_by.get, emails))
     pool_keys = {p: p.casefold() for p in set(pools) if p}
     if len(set(pool_keys.values())) <= 1 and None not in pools or not pool_keys:
         dup_keys: list = key_col  # one pool for every row: the email key decides
@@ -392,7 +397,7 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
                     f"Row {rownum}: access ends ({end.isoformat()}) before it starts ({start.isoformat()}).",
                 ))
                 continue
-            normalized, key, _ = checks[email]
+            normalized, key = normalized_col[i], key_col[i]
             dup_key = (key, pool_keys.get(pool))
             earlier = seen.get(dup_key)
             if earlier is not None:
@@ -428,7 +433,6 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
     return hmap, tuple(valid), tuple(errors), tuple(warnings)
 
 
-_NO_CHECK = (None, None, None)
 _PHASES = 5
 
 
