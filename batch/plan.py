@@ -12,9 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
+from batch.fastinit import fast_constructor
 from batch.snapshot import Snapshot
 
 KINDS = ("create", "assign", "invite", "revoke", "extend", "unchanged", "error")
@@ -98,10 +102,13 @@ class Plan:
             return len(self.errors)
         if kind == "unchanged":
             return len(self.unchanged)
-        return sum(1 for c in self.changes if c.kind == kind)
+        return list(map(_kind, self.changes)).count(kind)
 
     def summary(self) -> dict[str, int]:
-        return {k: self.count(k) for k in KINDS}
+        counts = Counter(map(_kind, self.changes))
+        out = {k: counts[k] for k in KINDS}
+        out["unchanged"], out["error"] = len(self.unchanged), len(self.errors)
+        return out
 
     @property
     def skip_invalid(self) -> bool:
@@ -117,7 +124,7 @@ class Plan:
     @property
     def learner_keys(self) -> tuple[str, ...]:
         """The keys whose account existence the plan relied on (create vs assign)."""
-        return tuple(sorted({c.key for c in self.changes if c.kind in ("create", "assign")}))
+        return tuple(sorted(set(compress(map(_key, self.changes), map(_NEW_SEAT_KINDS.__contains__, map(_kind, self.changes))))))
 
     @property
     def has_passwords(self) -> bool:
@@ -193,6 +200,18 @@ class Plan:
 
 
 _CHANGE_FIELDS = tuple(f for f in Change.__dataclass_fields__ if f != "password")
+# Change(*fields) for the 100,000 new seats of a big roster, without the frozen __init__'s cost.
+_new_change = fast_constructor(Change)
+_kind = attrgetter("kind")
+_key = attrgetter("key")
+_NEW_SEAT_KINDS = frozenset(("create", "assign"))
+_columns_of = attrgetter("row", "action", "email", "email_key", "first_name", "last_name", "password",
+                         "access_start", "access_end", "pool")
+
+
+def _columns(rows: Sequence) -> list[tuple]:
+    """The roster rows' fields the planner reads, as columns."""
+    return list(zip(*map(_columns_of, rows)))
 
 
 def describe(c: Change) -> str:
@@ -201,8 +220,49 @@ def describe(c: Change) -> str:
         return f"access {_span(c.old_starts, c.old_ends)} → {_span(c.starts, c.ends)}"
     if c.detail:
         return c.detail
-    return {"create": "new account and a seat", "assign": "existing account gets a seat",
-            "invite": "invitation emailed", "revoke": "seat taken back"}.get(c.kind, c.kind)
+    return _DESCRIPTIONS.get(c.kind, c.kind)
+
+
+# One mark per kind, at the start of each line of the diff.
+MARKS = {"create": "+", "assign": "+", "invite": "✉", "revoke": "-", "extend": "~", "unchanged": "=", "error": "!"}
+_DESCRIPTIONS = {"create": "new account and a seat", "assign": "existing account gets a seat",
+                 "invite": "invitation emailed", "revoke": "seat taken back"}
+
+
+def diff_text(plan: "Plan") -> str:
+    """The human diff of a plan: a line per change (row order, sync revokes last), then the
+    errors, the warnings and a summary line. Built column by column and joined once."""
+    items = plan.changes + plan.unchanged
+    rows = list(map(attrgetter("row"), items))
+    if None in rows or len(set(rows)) != len(rows):
+        items = sorted(items, key=lambda c: (c.row is None, c.row or 0, c.email))
+    elif plan.unchanged or rows != sorted(rows):
+        items = [items[i] for i in sorted(range(len(items)), key=rows.__getitem__)]
+    kinds = list(map(_kind, items))
+    heads = {k: f"{MARKS[k]} {k:<9} " for k in set(kinds)}
+    where = [f"{'row ' + str(r) if r is not None else '(sync)':<9}" for r in map(attrgetter("row"), items)]
+    firsts = list(map(attrgetter("first_name"), items))
+    lasts = list(map(attrgetter("last_name"), items))
+    if "" in firsts or "" in lasts or None in firsts or None in lasts:
+        names = ["  " + " ".join(x for x in (f, l) if x) if (f or l) else "" for f, l in zip(firsts, lasts)]
+    else:
+        names = list(map("  {} {}".format, firsts, lasts))
+    if "extend" in heads:
+        tails = list(map(describe, items))
+    else:
+        tails = [d or _DESCRIPTIONS.get(k, k) for k, d in zip(kinds, map(attrgetter("detail"), items))]
+    parts = list(map("{}{} {}{}  ({})\n".format, map(heads.__getitem__, kinds), where, map(attrgetter("email"), items),
+                     names, tails))
+    for e in plan.errors:
+        where_e = f"row {e.row}" if e.row else "plan"
+        parts.append(f"! error     {where_e:<9} {e.message} [{e.code}]\n")
+    for w in plan.warnings:
+        parts.append(f"  warning   row {w.row:<5} {w.message}\n")
+    s = plan.summary()
+    counts = ", ".join(f"{s[k]} {k}" for k in KINDS)
+    parts.append(f"Plan for pool {plan.pool_id} ({plan.file_name}): {counts}. "
+                 f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
+    return "".join(parts)
 
 
 def _span(starts: dt.date | None, ends: dt.date | None) -> str:
@@ -263,9 +323,48 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     cancel_ids: set[int] = set()
     on_roster: set[str] = set()
 
-    for r in valid:
+    # Column by column first: the rows that are plain new seats (create, this pool, no seat or
+    # invitation yet, the key once on the roster) become Changes in one pass; the others follow
+    # the rules below one by one, in row order.
+    n = len(valid)
+    (rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends,
+     row_pools) = _columns(valid) if n else ((),) * 10
+    on_roster.update(keys)
+    special: set[int] = set()
+    if actions.count("create") != n:
+        special.update(i for i, a in enumerate(actions) if a != "create")
+    other_pools = {p for p in set(row_pools) if p and str(p).strip().casefold() not in pool_refs}
+    if other_pools:
+        special.update(i for i, p in enumerate(row_pools) if p in other_pools)
+    if len(on_roster) != n:
+        counts = Counter(keys)
+        special.update(i for i, k in enumerate(keys) if counts[k] > 1)
+    held = on_roster.intersection(seated).union(on_roster.intersection(pending))
+    if held:
+        special.update(i for i, k in enumerate(keys) if k in held)
+    keep = [True] * n
+    for i in special:
+        keep[i] = False
+    pick = (lambda col: col) if not special else (lambda col: compress(col, keep))
+    fast_keys = list(pick(keys))
+    assigned = known.keys() & set(fast_keys)
+    kinds = ["assign" if k in assigned else "create" for k in fast_keys] if assigned else repeat("create")
+    fast_passwords = list(pick(passwords))
+    has_password = list(map(bool, fast_passwords)) if any(fast_passwords) else repeat(False)
+    firsts = [x or "" for x in firsts] if None in firsts else firsts
+    lasts = [x or "" for x in lasts] if None in lasts else lasts
+    slots: list = [None] * n
+    fast = map(_new_change, pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
+               pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
+               has_password, fast_passwords)
+    if not special:
+        slots = list(fast)
+    else:
+        for i, change in zip(compress(range(n), keep), fast):
+            slots[i] = change
+    for i in sorted(special):
+        r = valid[i]
         key = r.email_key
-        on_roster.add(key)
         pool_given = r.pool
         if pool_given and pool_given not in pool_ok and str(pool_given).strip().casefold() not in pool_refs:
             errors.append(_err("other-pool", r.row, "pool", pool_given,
@@ -282,12 +381,6 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
         seat = seated.get(key)
         inv = pending.get(key)
         action = r.action
-        if action == "create" and seat is None and inv is None:  # the hot path of a big roster: positional, no dicts
-            pw = r.password
-            changes.append(Change(r.row, "assign" if key in known else "create", r.email, key, r.first_name or "",
-                                  r.last_name or "", r.access_start, r.access_end, None, None, "", None, None, "",
-                                  bool(pw), pw))
-            continue
         base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
         if action == "create":
             if seat is not None:
@@ -300,23 +393,23 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
             else:
                 kind = "assign" if key in snapshot.learners else "create"
                 pw = getattr(r, "password", None)
-                changes.append(Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw,
-                                      has_password=bool(pw), **base))
+                slots[i] = Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw,
+                                  has_password=bool(pw), **base)
         elif action == "invite":
             if seat is not None:
                 unchanged.append(Change(kind="unchanged", detail="already has a seat", **base))
             elif inv is not None:
                 unchanged.append(Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base))
             else:
-                changes.append(Change(kind="invite", message=getattr(r, "message", "") or "", **base))
+                slots[i] = Change(kind="invite", message=getattr(r, "message", "") or "", **base)
         elif action == "revoke":
             if seat is not None:
-                changes.append(Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                      detail="seat taken back", **base))
+                slots[i] = Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                                  detail="seat taken back", **base)
             elif inv is not None:
                 cancel_ids.add(inv[0])
-                changes.append(Change(kind="revoke", invitation_id=inv[0], code_id=inv[1],
-                                      detail="pending invitation cancelled", **base))
+                slots[i] = Change(kind="revoke", invitation_id=inv[0], code_id=inv[1],
+                                  detail="pending invitation cancelled", **base)
             elif key in snapshot.revoked or key in snapshot.cancelled:
                 unchanged.append(Change(kind="unchanged", detail="already revoked", **base))
             else:
@@ -336,10 +429,12 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
                 unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
                                         starts=new_starts, ends=new_ends, detail="access dates already so", **base))
             else:
-                changes.append(Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                      starts=new_starts, ends=new_ends, **base))
+                slots[i] = Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                                  starts=new_starts, ends=new_ends, **base)
         else:
             errors.append(_err("unknown-action", r.row, "action", action, f"Row {r.row}: unknown action {action!r}."))
+
+    changes.extend(filter(None, slots))
 
     if sync:
         extra: list[Change] = []
@@ -361,8 +456,9 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
                                f"({max_revoke or DEFAULT_MAX_REVOKE} of {snapshot.seats} seats); check the roster is complete, "
                                "or raise --max-revoke."))
 
-    needed = sum(1 for c in changes if c.kind in SEAT_TAKING)
-    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None)
+    kinds_of = Counter(map(_kind, changes))
+    needed = sum(kinds_of[k] for k in SEAT_TAKING)
+    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None) if kinds_of["revoke"] else 0
     codes_left_pending: dict[int, int] = {}
     for inv_id, code_id in pending.values():
         if inv_id not in cancel_ids:
@@ -377,7 +473,7 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     if not valid and not rows.errors:
         errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
 
-    learner_keys = {c.key for c in changes if c.kind in ("create", "assign")}
+    learner_keys = set(compress(map(_key, changes), map(_NEW_SEAT_KINDS.__contains__, map(_kind, changes))))
     options = {"sync": sync, "max_revoke": max_revoke, "skip_invalid": skip_invalid}
     return Plan(
         pool_id=snapshot.pool_id, file_name=getattr(rows, "file_name", None) or getattr(rows, "name", "") or "", sha256=getattr(rows, "sha256", "") or "",
@@ -392,4 +488,5 @@ def keys_of(rows) -> list[str]:
     return [r.email_key for r in rows.rows]
 
 
-__all__ = ["Change", "Plan", "PlanError", "make_plan", "revoke_limit", "describe", "KINDS", "keys_of", "replace"]
+__all__ = ["Change", "Plan", "PlanError", "make_plan", "revoke_limit", "describe", "diff_text", "KINDS", "MARKS", "keys_of",
+           "replace"]

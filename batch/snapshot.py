@@ -64,8 +64,9 @@ class Snapshot:
         for key in sorted(self.pending):
             inv, code = self.pending[key]
             h.update(f"p {key}\t{inv}\t{code}\n".encode())
-        for key in sorted(set(learner_keys)):
-            h.update(f"l {key}\t{self.learners.get(key)}\n".encode())
+        keys = sorted(set(learner_keys))
+        # one string for all the keys (same bytes as a line per key): 100,000 keys in C-level passes
+        h.update("".join(map("l {}\t{}\n".format, keys, map(self.learners.get, keys))).encode())
         return h.hexdigest()
 
 
