@@ -462,9 +462,6 @@ def _db_label(url: str) -> str:
 
 # --- batch: rosters -------------------------------------------------------------------------
 
-_BATCH_MARK = {"create": "+", "assign": "+", "invite": "✉", "revoke": "-", "extend": "~", "unchanged": "=", "error": "!"}
-
-
 def _batch_gc() -> None:
     """A roster of 100,000 rows makes millions of small objects and few cycles: collect rarely."""
     import gc
@@ -528,24 +525,9 @@ def _batch_outputs(args: argparse.Namespace, rows, plan) -> None:
 
 
 def _batch_print_plan(plan, file=None) -> None:
-    from batch.plan import describe
+    from batch.plan import diff_text
 
-    out = file or sys.stdout
-    write = out.write
-    for c in sorted(plan.changes + plan.unchanged, key=lambda c: (c.row is None, c.row or 0, c.email)):
-        row = f"row {c.row}" if c.row is not None else "(sync)"
-        name = " ".join(x for x in (c.first_name, c.last_name) if x)
-        tail = describe(c)
-        write(f"{_BATCH_MARK[c.kind]} {c.kind:<9} {row:<9} {c.email}{'  ' + name if name else ''}  ({tail})\n")
-    for e in plan.errors:
-        row = f"row {e.row}" if e.row else "plan"
-        write(f"! error     {row:<9} {e.message} [{e.code}]\n")
-    for w in plan.warnings:
-        write(f"  warning   row {w.row:<5} {w.message}\n")
-    s = plan.summary()
-    parts = ", ".join(f"{s[k]} {k}" for k in ("create", "assign", "invite", "revoke", "extend", "unchanged", "error"))
-    write(f"Plan for pool {plan.pool_id} ({plan.file_name}): {parts}. "
-          f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
+    (file or sys.stdout).write(diff_text(plan))  # one write: 100,000 lines in one go
 
 
 def _batch_json(plan, extra: dict | None = None) -> None:
