@@ -7,6 +7,7 @@ chunks, so a big batch is never held twice in memory. Call inside the caller's t
 
 from __future__ import annotations
 
+import io
 from itertools import islice
 from typing import Iterable
 
@@ -102,13 +103,32 @@ def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: s
     cursor = database.cursor()
     it = iter(rows)
     total = 0
-    if is_postgres():
+    if is_postgres() and conflict:
+        # a conflict is rare (two transactions creating the same learner at once): try the quick
+        # COPY in a savepoint, and only if it meets one, INSERT ... ON CONFLICT DO NOTHING instead
+        from peewee import IntegrityError
+        from psycopg2 import IntegrityError as DriverIntegrityError
+
+        rows = list(it)
+        try:
+            with database.atomic():
+                return insert_tuples(model, names, rows)
+        except (IntegrityError, DriverIntegrityError):
+            it = iter(rows)
         from psycopg2.extras import execute_values
 
         sql = f'INSERT INTO "{table}" ({columns}) VALUES %s{tail}'
         while chunk := list(islice(it, CHUNK)):
             execute_values(cursor, sql, chunk, page_size=CHUNK)
             total += cursor.rowcount
+    elif is_postgres():
+        # COPY: several times quicker for the server than INSERT ... VALUES, and no mogrify
+        sql = f'COPY "{table}" ({columns}) FROM STDIN'
+        while chunk := list(islice(it, COPY_CHUNK)):
+            text = "".join(["\t".join(map(_copy_value, row)) + "\n" for row in chunk])
+            cursor.copy_expert(sql, io.StringIO(text), size=1 << 20)
+            total += len(chunk)
+            del text
     else:
         marks = ", ".join("?" for _ in fields)
         sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks}){tail}'
@@ -116,6 +136,24 @@ def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: s
             cursor.executemany(sql, chunk)
             total += cursor.rowcount
     return total
+
+
+COPY_CHUNK = 20_000
+
+
+def _copy_value(value) -> str:
+    """One value in COPY's text format: \\N for NULL, t/f, ISO dates, escaped text."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    return str(value)  # int; date and datetime print as ISO (YYYY-MM-DD[ HH:MM:SS])
 
 
 def select_in(sql: str, values, *, chunk: int = 5000) -> list[tuple]:
