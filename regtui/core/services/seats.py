@@ -10,6 +10,7 @@ its current state, so the number of rows it touched says who won.
 
 from __future__ import annotations
 
+import io
 from typing import Sequence
 
 from peewee import fn
@@ -98,28 +99,31 @@ def release_many(pool_id: int, code_ids: Sequence[int], src: str) -> None:
 
 
 def _set_codes(src: str, dst: str, pairs: list[tuple[int, int | None]]) -> None:
-    """UPDATE many codes at once: executemany on SQLite, a VALUES join on PostgreSQL."""
+    """UPDATE many codes at once, each only if it is still in ``src``: the (code id, learner id)
+    pairs go into a temporary table (COPY on PostgreSQL, executemany on SQLite), then one UPDATE
+    joins it; the number of rows it touched must be all of them, or nothing is changed."""
     assert src in STATES and dst in STATES
     cursor = database.cursor()
     if is_postgres():
-        from psycopg2.extras import execute_values
-
-        returned = execute_values(
-            cursor,
-            f'UPDATE "code" AS c SET state = \'{dst}\', learner_id = v.learner FROM (VALUES %s) AS v(id, learner) '
-            f"WHERE c.id = v.id AND c.state = '{src}' RETURNING c.id",
-            pairs,
-            template="(%s, %s::integer)",
-            page_size=1000,
-            fetch=True,
-        )
-        updated = len(returned)
-    else:
-        cursor.executemany(
-            'UPDATE "code" SET state = ?, learner_id = ? WHERE id = ? AND state = ?',
-            [(dst, learner, code_id, src) for code_id, learner in pairs],
-        )
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS seat_move (id integer PRIMARY KEY, learner integer) ON COMMIT DELETE ROWS")
+        cursor.execute("TRUNCATE seat_move")
+        null = "\\N"
+        text = "".join([f"{code_id}\t{null if learner is None else learner}\n" for code_id, learner in pairs])
+        cursor.copy_expert("COPY seat_move (id, learner) FROM STDIN", io.StringIO(text), size=1 << 20)
+        del text
+        cursor.execute(f"UPDATE \"code\" AS c SET state = '{dst}', learner_id = m.learner FROM seat_move AS m "
+                       f"WHERE c.id = m.id AND c.state = '{src}'")
         updated = cursor.rowcount
+        cursor.execute("TRUNCATE seat_move")
+    else:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS seat_move (id INTEGER PRIMARY KEY, learner INTEGER)")
+        cursor.execute("DELETE FROM temp.seat_move")
+        cursor.executemany("INSERT INTO temp.seat_move (id, learner) VALUES (?, ?)", pairs)
+        cursor.execute(f"UPDATE \"code\" SET state = '{dst}', "
+                       f"learner_id = (SELECT m.learner FROM temp.seat_move AS m WHERE m.id = \"code\".id) "
+                       f"WHERE id IN (SELECT id FROM temp.seat_move) AND state = '{src}'")
+        updated = cursor.rowcount
+        cursor.execute("DELETE FROM temp.seat_move")
     if updated != len(pairs):
         raise Refused("Some seats were taken meanwhile; nothing was changed.", code="seats-changed")
 
