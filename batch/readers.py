@@ -3,7 +3,8 @@
 * .xlsx (Excel, LibreOffice, openpyxl) is read with python-calamine, after a cheap check of
   the zip (sizes, compression ratio, the true inflated size of the parts calamine reads) and
   of the sheet's XML (cell references far away, which would make calamine allocate a huge
-  grid; formulas without a saved value, which calamine shows as empty cells).
+  grid, whatever the <dimension> says; a second r attribute, which calamine follows;
+  formulas without a saved value, which calamine shows as empty cells).
 * .csv/.txt: UTF-8 with or without BOM, UTF-16 with BOM (Excel "Unicode Text"), cp1252;
   comma, semicolon or tab separated (detected).
 
@@ -26,6 +27,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -320,7 +322,9 @@ class _SheetScan:
 
     Finds: references beyond the row/column limits (calamine would allocate the whole grid
     up to them, whatever the <dimension> says), rows/cells without references (bounded by
-    counting), formulas without a saved value, and text long enough to break the cell limit.
+    counting), and formulas without a saved value. A chunk of usual cells only (the common
+    case) is cleared by one search; the others get the exact scan. Cells too long are found
+    after reading, column by column.
     """
 
     def __init__(self, limits: Limits):
@@ -333,7 +337,6 @@ class _SheetScan:
         self.cells_without_ref = False
         self.max_cells_in_row = 0
         self.formula_cells: list[tuple[int, int]] = []
-        self.long_text = False
         self._tail = b""
 
     def _compile(self, prefix: bytes) -> None:
@@ -360,7 +363,18 @@ class _SheetScan:
             rb"<" + P + rb"c(\s[^>]*)?>\s*<" + P + rb"f\b[^>]*?(?:/>|>[^<]*</" + P + rb"f>)\s*(?:<" + P + rb"v\s*/>)?\s*</" + P + rb"c>"
         )
         self.re_ref = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]+)(\d+)[\"']")
-        self.re_long = re.compile(rb">[^<]{%d,}<" % (lim.max_cell_chars + 1))
+        # The common case in one C-level pass: every cell written as <c r="A123" ...> with a
+        # single-letter column, a row within the limit and only the usual other attributes
+        # (so no second r, which calamine would follow), and no formula. If that search finds
+        # nothing (and no prefixed c or f element exists), the chunk holds nothing the exact
+        # scan would act on. Only for unprefixed sheets; anything else takes the exact scan.
+        self.re_unusual = None
+        if not prefix:
+            small_row = rb"(?:\d{1,%d}|(?!%s\")\d{%d})" % (
+                len(row_limit) - 1, _at_least(str(lim.max_rows + 2), "0123456789").encode(), len(row_limit))
+            usual_cell = rb' r="[A-Z]' + small_row + rb'"(?: (?:[stv]|cm|vm|ph)="[^"<>]*+")*+/?>'
+            self.re_unusual = re.compile(rb"<(?:f[\s>/]|c(?=[\s>/])(?!" + usual_cell + rb"))")
+            self.re_prefixed = re.compile(rb":[cf][\s>/]")
 
     def feed(self, chunk: bytes) -> None:
         buf = self._tail + chunk
@@ -390,6 +404,11 @@ class _SheetScan:
         self._scan_complete(buf)
 
     def _scan_complete(self, buf: bytes) -> None:
+        if self.re_unusual is not None and not self.re_unusual.search(buf) and not self.re_prefixed.search(buf):
+            return  # only usual cells, within the limits, no formula: nothing to record
+        self._scan_exact(buf)
+
+    def _scan_exact(self, buf: bytes) -> None:
         lim = self.limits
         for m in self.re_big.finditer(buf):
             if m.group(2) is not None:
@@ -423,8 +442,6 @@ class _SheetScan:
                 ref = self.re_ref.search(m.group(1) or b"")
                 if ref:
                     self.formula_cells.append((int(ref.group(2)), _col_number(ref.group(1))))
-        if not self.long_text and self.re_long.search(buf):
-            self.long_text = True
 
     def _check(self) -> None:
         lim = self.limits
@@ -484,26 +501,6 @@ def _too_many_columns(lim: Limits) -> RosterError:
         f"{lim.max_columns} columns.",
         "too-many-columns",
     )
-
-
-def _has_long_text(chunks, limits: Limits) -> bool:
-    """True if some text node may be longer than the cell limit (its XML form is; escapes only
-    lengthen text, so a False is certain). Consumes all chunks so their true size is checked."""
-    re_long = re.compile(rb">[^<]{%d,}<" % (limits.max_cell_chars + 1))
-    found = False
-    tail = b""
-    for piece in chunks:
-        if found:
-            continue
-        buf = tail + piece
-        cut = buf.rfind(b">")
-        if cut < 0:
-            tail = buf
-            continue
-        found = re_long.search(buf, 0, cut + 1) is not None or found
-        # keep the open text node (from the last '>') for the next chunk
-        tail = buf[cut:]
-    return found
 
 
 def _too_many_rows(lim: Limits) -> RosterError:
@@ -566,12 +563,10 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
             if width > limits.max_columns:
                 raise _too_many_columns(limits)
             scan.check_cells(height, width)
-        long_text = scan.long_text
-        if "xl/sharedstrings.xml" in members:
-            long_text = _has_long_text(inflater.chunks(members["xl/sharedstrings.xml"]), limits) or long_text
-        if "xl/styles.xml" in members:
-            for _ in inflater.chunks(members["xl/styles.xml"]):
-                pass
+        for other in ("xl/sharedstrings.xml", "xl/styles.xml"):  # their true size, before calamine inflates them
+            if other in members:
+                for _ in inflater.chunks(members[other]):
+                    pass
     except zipfile.BadZipFile:
         raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
 
@@ -611,31 +606,57 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
     if first + len(grid) - 1 - header_row > limits.max_rows:
         raise _too_many_rows(limits)
 
-    rows: list[RawRow] = []
+    # Column by column: integral floats become ints, cells longer than the limit are found,
+    # then the rows are put back together and blank ones dropped.
+    body = grid[h + 1:]
+    start_row = first + h + 1
+    columns = list(zip(*body)) if body else []
     issues: list[CellIssue] = []
     max_chars = limits.max_cell_chars
-    append = rows.append
-    new_row = tuple.__new__
-    for rownum, cells in zip(range(first + h + 1, first + len(grid)), grid[h + 1:]):
-        if float in map(type, cells):
-            cells = [_int_if_integral(v) if type(v) is float else v for v in cells]
-        if formula_at and rownum in formula_at:
-            for c in formula_at.pop(rownum):
-                if 0 <= c < width:
-                    issues.append(CellIssue(rownum, c, "formula-no-value", None))
-        if long_text:
-            for c, v in enumerate(cells):
-                if type(v) is str and len(v) > max_chars:
-                    issues.append(CellIssue(rownum, c, "cell-too-long", v))
-        c0 = cells[0]
-        if not (c0 and (type(c0) is not str or not c0.isspace())) and _is_blank(cells):
-            continue
-        append(new_row(RawRow, (rownum, tuple(cells))))
-    for rownum, cols in formula_at.items():
-        issues.extend(CellIssue(rownum, c, "formula-no-value", None) for c in cols if 0 <= c < width)
+    long_cells: list[tuple[int, int, str]] = []
+    for c, col in enumerate(columns):
+        types = set(map(type, col))
+        if float in types:
+            columns[c] = col = tuple([_int_if_integral(v) if type(v) is float else v for v in col])
+        if str in types:
+            strs = col if len(types) == 1 else [v for v in col if type(v) is str]
+            if max(map(len, strs)) > max_chars:
+                long_cells.extend((start_row + i, c, v) for i, v in enumerate(col) if type(v) is str and len(v) > max_chars)
+    cells_of = list(zip(*columns)) if columns else [()] * len(body)
+
+    # Cells the reader flags: formulas without a value (positions relative to the grid), then
+    # cells too long, row by row; formulas outside the rows read come last.
+    formula_at: dict[int, list[int]] = {}
+    for r, c in scan.formula_cells:
+        formula_at.setdefault(r, []).append(c - 1 - col0)
+    if formula_at or long_cells:
+        flagged = [(r, 0, c, "formula-no-value", None) for r in range(start_row, start_row + len(body))
+                   for c in formula_at.pop(r, ()) if 0 <= c < width] if formula_at else []
+        flagged += [(r, 1, c, "cell-too-long", v) for r, c, v in long_cells]
+        flagged.sort(key=lambda f: (f[0], f[1]))
+        issues = [CellIssue(r, c, code, v) for r, _, c, code, v in flagged]
+        for rownum, cols in formula_at.items():
+            issues.extend(CellIssue(rownum, c, "formula-no-value", None) for c in cols if 0 <= c < width)
+
+    # Blank rows: only those whose first cell is blank can be.
+    rownums = range(start_row, start_row + len(body))
+    first_col = columns[0] if columns else ()
+    maybe_blank = [i for i, v in enumerate(first_col) if not v or (type(v) is str and v.isspace())] \
+        if ("" in first_col or None in first_col or any(map(_blank_text, set(first_col)))) else []
+    blank = [i for i in maybe_blank if _is_blank(cells_of[i])]
+    if blank:
+        keep = [True] * len(body)
+        for i in blank:
+            keep[i] = False
+        rownums, cells_of = compress(rownums, keep), compress(cells_of, keep)
+    rows = list(map(tuple.__new__, repeat(RawRow), zip(rownums, cells_of)))
     if not rows:
         raise _header_only()
     return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits)
+
+
+def _blank_text(v: Any) -> bool:
+    return type(v) is str and v.isspace()
 
 
 def _int_if_integral(v: float) -> int | float:
