@@ -95,9 +95,10 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
         keys = [learners.normalise_email(s.email)[1] for s in specs]
     _refuse_repeats(keys)
     dates = dates or [(None, None)] * len(specs)
+    today = access.today()
     for starts, ends in dates:
         if ends:
-            access.check_dates(starts or access.today(), ends)
+            access.check_dates(starts or today, ends)
     with database.atomic():
         found = learners.ensure_rows(actor.name, specs, keys=keys, batch_id=batch_id, audit_creates=batch_id is None)
         _refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
