@@ -203,15 +203,16 @@ _CHANGE_FIELDS = tuple(f for f in Change.__dataclass_fields__ if f != "password"
 # Change(*fields) for the 100,000 new seats of a big roster, without the frozen __init__'s cost.
 _new_change = fast_constructor(Change)
 _kind = attrgetter("kind")
+_row = attrgetter("row")
 _key = attrgetter("key")
 _NEW_SEAT_KINDS = frozenset(("create", "assign"))
-_columns_of = attrgetter("row", "action", "email", "email_key", "first_name", "last_name", "password",
-                         "access_start", "access_end", "pool")
+_COLUMNS = ("row", "action", "email", "email_key", "first_name", "last_name", "password", "access_start", "access_end",
+            "pool")
 
 
-def _columns(rows: Sequence) -> list[tuple]:
+def _columns(rows: Sequence) -> list[list]:
     """The roster rows' fields the planner reads, as columns."""
-    return list(zip(*map(_columns_of, rows)))
+    return [list(map(attrgetter(name), rows)) for name in _COLUMNS]
 
 
 def describe(c: Change) -> str:
@@ -233,26 +234,34 @@ def diff_text(plan: "Plan") -> str:
     """The human diff of a plan: a line per change (row order, sync revokes last), then the
     errors, the warnings and a summary line. Built column by column and joined once."""
     items = plan.changes + plan.unchanged
-    rows = list(map(attrgetter("row"), items))
+    rows = list(map(_row, items))
     if None in rows or len(set(rows)) != len(rows):
         items = sorted(items, key=lambda c: (c.row is None, c.row or 0, c.email))
+        rows = list(map(_row, items))
     elif plan.unchanged or rows != sorted(rows):
         items = [items[i] for i in sorted(range(len(items)), key=rows.__getitem__)]
+        rows = list(map(_row, items))
     kinds = list(map(_kind, items))
     heads = {k: f"{MARKS[k]} {k:<9} " for k in set(kinds)}
-    where = [f"{'row ' + str(r) if r is not None else '(sync)':<9}" for r in map(attrgetter("row"), items)]
     firsts = list(map(attrgetter("first_name"), items))
     lasts = list(map(attrgetter("last_name"), items))
-    if "" in firsts or "" in lasts or None in firsts or None in lasts:
-        names = ["  " + " ".join(x for x in (f, l) if x) if (f or l) else "" for f, l in zip(firsts, lasts)]
+    details = list(map(attrgetter("detail"), items))
+    plain_names = not ("" in firsts or "" in lasts or None in firsts or None in lasts)
+    if plain_names and None not in rows and "extend" not in heads and details.count("") == len(details):
+        # the usual big plan: every line from one format, kinds decide the mark and the words
+        tails = {k: _DESCRIPTIONS.get(k, k) for k in heads}
+        lines = map("{}row {:<5} {}  {} {}  ({})\n".format, map(heads.__getitem__, kinds), rows,
+                    map(attrgetter("email"), items), firsts, lasts, map(tails.__getitem__, kinds))
     else:
-        names = list(map("  {} {}".format, firsts, lasts))
-    if "extend" in heads:
+        where = [f"{'row ' + str(r) if r is not None else '(sync)':<9}" for r in rows]
+        if plain_names:
+            names = list(map("  {} {}".format, firsts, lasts))
+        else:
+            names = ["  " + " ".join(x for x in (f, l) if x) if (f or l) else "" for f, l in zip(firsts, lasts)]
         tails = list(map(describe, items))
-    else:
-        tails = [d or _DESCRIPTIONS.get(k, k) for k, d in zip(kinds, map(attrgetter("detail"), items))]
-    parts = list(map("{}{} {}{}  ({})\n".format, map(heads.__getitem__, kinds), where, map(attrgetter("email"), items),
-                     names, tails))
+        lines = map("{}{} {}{}  ({})\n".format, map(heads.__getitem__, kinds), where, map(attrgetter("email"), items),
+                    names, tails)
+    parts = list(lines)
     for e in plan.errors:
         where_e = f"row {e.row}" if e.row else "plan"
         parts.append(f"! error     {where_e:<9} {e.message} [{e.code}]\n")
@@ -328,7 +337,7 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     # the rules below one by one, in row order.
     n = len(valid)
     (rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends,
-     row_pools) = _columns(valid) if n else ((),) * 10
+     row_pools) = _columns(valid)
     on_roster.update(keys)
     special: set[int] = set()
     if actions.count("create") != n:
