@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,20 +54,12 @@ def read_roster(
     Raises ``RosterError`` (a UsageError, exit code 2, one sentence) when the file as a whole
     cannot be read; problems with rows, cells or columns come back as ``errors``.
     """
-    # Reading and validating make a few hundred thousand small, acyclic objects: the cyclic
-    # garbage collector would walk them again and again for nothing (about a third of the time).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        raw = read_raw(path, sheet=sheet, limits=limits)
-        header, rows, errors, warnings = validate(
-            raw,
-            default_action=default_action,
-            default_pool=default_pool,
-            date_format=date_format,
-            progress=progress,
-        )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    raw = read_raw(path, sheet=sheet, limits=limits)
+    header, rows, errors, warnings = validate(
+        raw,
+        default_action=default_action,
+        default_pool=default_pool,
+        date_format=date_format,
+        progress=progress,
+    )
     return RosterRows(Path(path).name, raw.sha256, header, rows, errors, warnings, raw)
