@@ -119,11 +119,22 @@ def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action
         codes = _code_texts([s.code_id for s in seatings])
     grants = access.grant_many(session, [(s.learner.id, s.code_id, s.starts, s.ends) for s in seatings])
     queue_confirmations(pool, [(s.learner, codes[s.code_id], starts, ends) for s, (_, starts, ends) in zip(seatings, grants)])
-    iso = _iso_cache()
     audit.record_rows(actor_name, action, "access", (
-        (aid, None, {"code": codes[s.code_id], "email": s.learner.email, "learner_id": s.learner.id,
-                     "new_account": s.new_account, "pool": pool.id, "starts": iso(starts), "ends": iso(ends)})
-        for s, (aid, starts, ends) in zip(seatings, grants)), batch_id=batch_id)
+        (aid, None, _assign_event(codes[s.code_id], s.learner.email, s.learner.id, s.new_account, pool.id, starts, ends))
+        for s, (aid, starts, ends) in zip(seatings, grants)), batch_id=batch_id, encoded=True)
+
+
+_json = audit.json_string
+
+
+def _assign_event(code: str, email: str, learner_id: int, new_account: bool, pool_id: int, starts: dt.date,
+                  ends: dt.date | None) -> str:
+    """The ``after`` of a seat's event, as the JSON text ``audit`` would write for the dict (keys
+    sorted), built directly: 100,000 of them in a batch."""
+    return (f'{{"code": {_json(code)}, "email": {_json(email)}, '
+            f'"ends": {_json(ends.isoformat()) if ends else "null"}, "learner_id": {int(learner_id)}, '
+            f'"new_account": {"true" if new_account else "false"}, "pool": {int(pool_id)}, '
+            f'"starts": {_json(starts.isoformat())}}}')
 
 
 def _iso_cache():
