@@ -17,9 +17,9 @@ import re
 from operator import itemgetter
 from typing import Iterable, NamedTuple
 
-import email_validator
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+# email-validator is imported on first use (the slow path): its import compiles a few dozen
+# regular expressions, a visible share of a roster plan's start-up. The two lists the fast path
+# needs are copied here; tests/test_batch_emails_constants.py checks they match the library.
 
 # Pinned so that a module-level setting elsewhere (email_validator.TEST_ENVIRONMENT = True,
 # ...) cannot change what a roster accepts.
@@ -42,8 +42,11 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _FAST = re.compile(
     rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@((?:{_LABEL}\.)+(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)?[A-Za-z])"
 )
-_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
-_ROLE_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+# email_validator.SPECIAL_USE_DOMAIN_NAMES (single labels: the last label is compared)
+_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+# email_validator.rfc_constants.CASE_INSENSITIVE_MAILBOX_NAMES (RFC 2142 role mailboxes)
+_ROLE_NAMES = frozenset({"info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster",
+                         "hostmaster", "usenet", "news", "webmaster", "www", "uucp", "ftp"})
 
 
 class EmailCheck(NamedTuple):
@@ -76,7 +79,14 @@ def _fast(addr: str) -> str | None:
     return local + "@" + domain
 
 
-def _reason(addr: str, err: EmailNotValidError) -> str:
+def validate_email(addr: str, **options):
+    """``email_validator.validate_email``, imported on first use."""
+    from email_validator import validate_email as validate
+
+    return validate(addr, **options)
+
+
+def _reason(addr: str, err: Exception) -> str:
     """A short reason for a HR person, to go in parentheses after the address."""
     if "@" not in addr:
         return "there is no @"
@@ -92,6 +102,8 @@ def check_email(addr: str) -> EmailCheck:
     """Check one address (already trimmed)."""
     normalized = _fast(addr)
     if normalized is None:
+        from email_validator import EmailNotValidError
+
         try:
             normalized = validate_email(addr, **VALIDATOR_OPTIONS).normalized
         except EmailNotValidError as err:
