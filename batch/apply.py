@@ -46,8 +46,9 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
     with database.atomic():
         progress("check", 0, total)
         seats.lock_pool(pool.id)
-        now = snapshots.take(pool.id, plan.learner_keys)
-        if now.fingerprint_for(plan.learner_keys) != plan.fingerprint:
+        keys = plan.learner_keys  # computed on each use: once here
+        now = snapshots.take(pool.id, keys)
+        if now.fingerprint_for(keys) != plan.fingerprint:
             raise Refused("The pool changed since this plan was made (seats, invitations or accounts); "
                           "nothing was applied. Make the plan again and review it.", code="stale")
         counts = {k: v for k, v in plan.summary().items()}
