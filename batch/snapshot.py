@@ -66,7 +66,10 @@ class Snapshot:
             h.update(f"p {key}\t{inv}\t{code}\n".encode())
         keys = sorted(set(learner_keys))
         # one string for all the keys (same bytes as a line per key): 100,000 keys in C-level passes
-        h.update("".join(map("l {}\t{}\n".format, keys, map(self.learners.get, keys))).encode())
+        if keys and self.learners.keys().isdisjoint(keys):  # all new learners: every line ends in None
+            h.update(("l " + "\tNone\nl ".join(keys) + "\tNone\n").encode())
+        else:
+            h.update("".join(map("l {}\t{}\n".format, keys, map(self.learners.get, keys))).encode())
         return h.hexdigest()
 
 
