@@ -494,7 +494,32 @@ def _batch_pool_ref(args: argparse.Namespace, rows) -> str:
                      "give --pool or split the file.")
 
 
-def _batch_make_plan(args: argparse.Namespace, actor):
+def _batch_start_read(args: argparse.Namespace) -> Callable[[], Any]:
+    """Read the roster in a thread while the caller opens the database (python-calamine lets go
+    of the GIL while it parses); the returned function waits for the rows or raises what reading raised."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["rows"] = _batch_read(args)
+        except BaseException as exc:  # handed to the caller, raised there
+            box["error"] = exc
+
+    reader = threading.Thread(target=read, name="roster-reader", daemon=True)
+    reader.start()
+
+    def rows():
+        reader.join()
+        if "error" in box:
+            raise box.pop("error")
+        return box["rows"]
+
+    return rows
+
+
+def _batch_make_plan(args: argparse.Namespace, actor, read_rows: Callable[[], Any] | None = None):
     from batch import snapshot
     from batch.plan import keys_of, make_plan, revoke_limit
     from regtui.core.services import pools
@@ -506,7 +531,7 @@ def _batch_make_plan(args: argparse.Namespace, actor):
             revoke_limit(args.max_revoke, 0)
         except ValueError:
             raise UsageError(f"--max-revoke {args.max_revoke!r}: give a number like 25 or a percentage like 10%.") from None
-    rows = _batch_read(args)
+    rows = read_rows() if read_rows is not None else _batch_read(args)
     pool = pools.get(actor, _batch_pool_ref(args, rows))
     snap = snapshot.take(pool, keys_of(rows))
     plan = make_plan(rows, snap, sync=args.sync, max_revoke=args.max_revoke, skip_invalid=args.skip_invalid)
@@ -539,8 +564,9 @@ def _batch_json(plan, extra: dict | None = None) -> None:
 
 def cmd_batch_plan(args: argparse.Namespace) -> int:
     _batch_gc()
+    read_rows = _batch_start_read(args)  # reading overlaps opening the database
     actor = _setup(args)
-    rows, plan = _batch_make_plan(args, actor)
+    rows, plan = _batch_make_plan(args, actor, read_rows)
     _batch_outputs(args, rows, plan)
     if args.json:
         _batch_json(plan)
