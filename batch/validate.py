@@ -154,7 +154,8 @@ def validate(
 def _text_column(col: list) -> list:
     """Trimmed text or None for each cell (fast path for all-text columns)."""
     try:
-        return [v or None for v in map(str.strip, col)]
+        stripped = list(map(str.strip, col))
+        return [v or None for v in stripped] if "" in stripped else stripped
     except TypeError:
         return [_text(v) or None for v in col]
 
