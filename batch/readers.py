@@ -516,6 +516,11 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
     inflater = _Inflater(data, limits)
     try:
         parts = _sheet_parts(inflater, members)
+        # calamine reads these when it opens the workbook: their true size first
+        for other in ("xl/sharedstrings.xml", "xl/styles.xml"):
+            if other in members:
+                for _ in inflater.chunks(members[other]):
+                    pass
     except zipfile.BadZipFile:
         raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
 
@@ -563,10 +568,6 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
             if width > limits.max_columns:
                 raise _too_many_columns(limits)
             scan.check_cells(height, width)
-        for other in ("xl/sharedstrings.xml", "xl/styles.xml"):  # their true size, before calamine inflates them
-            if other in members:
-                for _ in inflater.chunks(members[other]):
-                    pass
     except zipfile.BadZipFile:
         raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
 
