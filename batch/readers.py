@@ -385,28 +385,26 @@ class _SheetScan:
                 return
             self.prefix = (m.group(1) or b"") if m else b""
             self._compile(self.prefix)
+        # Scan up to the end of the last complete cell or row; keep the rest for the next chunk
+        # (an element split across chunks). Searches take bounds: no copies of the chunk.
         cut = buf.rfind(b">") + 1
-        self._tail = buf[cut:]
-        self._scan(buf[:cut] if cut else b"")
-
-    def _scan(self, buf: bytes) -> None:
-        if not buf:
+        last = max(buf.rfind(b"</" + self.prefix + b"row>", 0, cut), buf.rfind(b"</" + self.prefix + b"c>", 0, cut))
+        if last > 0:
+            end = buf.index(b">", last) + 1
+        elif cut < 16 * MB:
+            self._tail = buf
             return
-        # An element split across chunks: keep everything after the last complete cell/row.
-        cut = max(buf.rfind(b"</" + self.prefix + b"row>"), buf.rfind(b"</" + self.prefix + b"c>"))
-        if cut > 0:
-            end = buf.index(b">", cut) + 1
-            self._tail = buf[end:] + self._tail
-            buf = buf[:end]
-        elif len(buf) < 16 * MB:
-            self._tail = buf + self._tail
-            return
-        self._scan_complete(buf)
+        else:
+            end = cut
+        self._tail = buf[end:]
+        if end:
+            self._scan_complete(buf, end)
 
-    def _scan_complete(self, buf: bytes) -> None:
-        if self.re_unusual is not None and not self.re_unusual.search(buf) and not self.re_prefixed.search(buf):
+    def _scan_complete(self, buf: bytes, end: int) -> None:
+        if (self.re_unusual is not None and not self.re_unusual.search(buf, 0, end)
+                and not self.re_prefixed.search(buf, 0, end)):
             return  # only usual cells, within the limits, no formula: nothing to record
-        self._scan_exact(buf)
+        self._scan_exact(buf[:end] if end < len(buf) else buf)
 
     def _scan_exact(self, buf: bytes) -> None:
         lim = self.limits
@@ -453,7 +451,7 @@ class _SheetScan:
     def finish(self) -> None:
         """Refuse what is certain now (references past the limits); compute the grid's bound."""
         if self._tail.strip():
-            self._scan_complete(self._tail)
+            self._scan_complete(self._tail, len(self._tail))
         self._tail = b""
         self._check()
         lim = self.limits
