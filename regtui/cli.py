@@ -462,12 +462,13 @@ def _db_label(url: str) -> str:
 
 # --- batch: rosters -------------------------------------------------------------------------
 
-def _batch_gc() -> None:
-    """A roster of 100,000 rows makes millions of small objects and few cycles: collect rarely."""
+def _batch_gc(young: int = 200_000) -> None:
+    """A roster of 100,000 rows makes millions of small objects and few cycles: collect rarely
+    (a young collection every ``young`` new container objects)."""
     import gc
 
     gc.freeze()
-    gc.set_threshold(200_000, 50, 1000)
+    gc.set_threshold(young, 50, 1000)
 
 
 def _batch_read(args: argparse.Namespace):
@@ -563,7 +564,7 @@ def _batch_json(plan, extra: dict | None = None) -> None:
 
 
 def cmd_batch_plan(args: argparse.Namespace) -> int:
-    _batch_gc()
+    _batch_gc(1_000_000)  # a plan holds little but the roster and its changes: one or two collections
     read_rows = _batch_start_read(args)  # reading overlaps opening the database
     actor = _setup(args)
     rows, plan = _batch_make_plan(args, actor, read_rows)
