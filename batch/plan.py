@@ -250,8 +250,9 @@ def diff_text(plan: "Plan") -> str:
     if plain_names and None not in rows and "extend" not in heads and details.count("") == len(details):
         # the usual big plan: every line from one format, kinds decide the mark and the words
         tails = {k: _DESCRIPTIONS.get(k, k) for k in heads}
-        lines = map("{}row {:<5} {}  {} {}  ({})\n".format, map(heads.__getitem__, kinds), rows,
-                    map(attrgetter("email"), items), firsts, lasts, map(tails.__getitem__, kinds))
+        lines = [f"{h}row {r:<5} {e}  {f} {la}  ({t})\n" for h, r, e, f, la, t in zip(
+            map(heads.__getitem__, kinds), rows, map(attrgetter("email"), items), firsts, lasts,
+            map(tails.__getitem__, kinds))]
     else:
         where = [f"{'row ' + str(r) if r is not None else '(sync)':<9}" for r in rows]
         if plain_names:
