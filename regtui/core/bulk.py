@@ -87,6 +87,8 @@ def new_ids(model, n: int) -> list[int]:
         seq = database.execute_sql("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
         cursor = database.execute_sql("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (seq, n))
         return [row[0] for row in cursor.fetchall()]
+    if not database.in_transaction():
+        raise RuntimeError("bulk.new_ids reserves ids under the transaction's write lock: call it inside one")
     top = database.execute_sql(f'SELECT max("id") FROM "{table}"').fetchone()[0] or 0
     return list(range(top + 1, top + 1 + n))
 

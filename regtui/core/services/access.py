@@ -39,12 +39,13 @@ def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None
         text[value] = out_value = value.isoformat() if sqlite else value
         return out_value
 
-    for aid, (learner_id, code_id, starts, ends) in zip(bulk.new_ids(Access, len(grants)), grants):
-        starts = starts or start_default
-        ends = ends if ends is not None else default_end(session, starts)
-        out.append((aid, starts, ends))
-        rows.append((aid, learner_id, session.id, code_id, bind(starts), bind(ends), "active"))
-    bulk.insert_tuples(Access, ["id", "learner", "session", "code", "starts", "ends", "status"], rows)
+    with database.atomic():  # ids are reserved under the write lock
+        for aid, (learner_id, code_id, starts, ends) in zip(bulk.new_ids(Access, len(grants)), grants):
+            starts = starts or start_default
+            ends = ends if ends is not None else default_end(session, starts)
+            out.append((aid, starts, ends))
+            rows.append((aid, learner_id, session.id, code_id, bind(starts), bind(ends), "active"))
+        bulk.insert_tuples(Access, ["id", "learner", "session", "code", "starts", "ends", "status"], rows)
     return out
 
 

@@ -110,6 +110,12 @@ def ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[st
         keys = [key for _, key in normalised]
     for spec in specs:
         check_names(spec)
+    with database.atomic():  # ids are reserved under the write lock: a savepoint if the caller has a transaction
+        return _ensure_rows(actor_name, specs, keys, batch_id, audit_creates)
+
+
+def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[str], batch_id: int | None,
+                 audit_creates: bool) -> list[tuple[LearnerRow, bool]]:
     existing = rows_by_keys(keys)
     new_rows: dict[str, LearnerRow] = {}
     values: list[tuple] = []
@@ -160,11 +166,12 @@ def password_links(learners: Sequence) -> dict[int, tuple[str, dt.datetime]]:
     (url, expires). Token ids are reserved first, so nothing is read back. Call inside a transaction."""
     now = utcnow()
     expires = now + LINK_LIFETIME
-    ids = bulk.new_ids(PasswordToken, len(learners))
-    nonces = [tokens.new_nonce() for _ in ids]
     created, until = bulk.db_datetime(now), bulk.db_datetime(expires)
-    bulk.insert_tuples(PasswordToken, ["id", "learner", "nonce", "created_at", "expires_at"],
-                       ((tid, l.id, nonce, created, until) for tid, l, nonce in zip(ids, learners, nonces)))
+    with database.atomic():  # ids are reserved under the write lock
+        ids = bulk.new_ids(PasswordToken, len(learners))
+        nonces = [tokens.new_nonce() for _ in ids]
+        bulk.insert_tuples(PasswordToken, ["id", "learner", "nonce", "created_at", "expires_at"],
+                           ((tid, l.id, nonce, created, until) for tid, l, nonce in zip(ids, learners, nonces)))
     site = config.site_url()
     make = _token_maker(PASSWORD_PURPOSE)
     return {l.id: (f"{site}/set-password/{make(tid, nonce)}", expires) for tid, l, nonce in zip(ids, learners, nonces)}
