@@ -26,7 +26,7 @@ import re
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -85,6 +85,9 @@ class RawRoster:
     encoding: str | None = None
     delimiter: str | None = None
     limits: Limits = Limits()
+    # The same cells by column (one tuple per column, in row order), when the reader has them;
+    # validation reads columns. Not part of the roster's value.
+    columns: tuple[tuple, ...] | None = field(default=None, repr=False, compare=False)
 
 
 def _fmt(n: int) -> str:
@@ -648,10 +651,12 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
         for i in blank:
             keep[i] = False
         rownums, cells_of = compress(rownums, keep), compress(cells_of, keep)
+        columns = [tuple(compress(col, keep)) for col in columns]
     rows = list(map(tuple.__new__, repeat(RawRow), zip(rownums, cells_of)))
     if not rows:
         raise _header_only()
-    return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits)
+    return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits,
+                     columns=tuple(columns))
 
 
 def _blank_text(v: Any) -> bool:

@@ -169,7 +169,10 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
     rows = raw.rows
     n = len(rows)
     tick = _ticker(progress, n)
-    cells = [r[1] for r in rows]
+    by_column = raw.columns
+    if by_column is not None and (len(by_column) < len(raw.header) or any(len(c) != n for c in by_column)):
+        by_column = None
+    cells = [r[1] for r in rows] if by_column is None else None
     rownums = [r[0] for r in rows]
     bad: set[int] = set()
     append_error = errors.append
@@ -178,7 +181,9 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
 
     def column(name: str) -> list | None:
         i = cols.get(name)
-        return None if i is None else list(map(itemgetter(i), cells))
+        if i is None:
+            return None
+        return list(by_column[i]) if by_column is not None else list(map(itemgetter(i), cells))
 
     # Problems the reader saw in single cells.
     used = {i: name for name, i in cols.items()}
