@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from batch.errors import RosterError
 
@@ -101,8 +101,12 @@ def _mb(n: int) -> str:
 # --------------------------------------------------------------------------- entry point
 
 
-def read_raw(path: str | os.PathLike, *, sheet: str | None = None, limits: Limits | None = None) -> RawRoster:
-    """Read ``path`` into a RawRoster, choosing the reader by the file's content."""
+def read_raw(path: str | os.PathLike, *, sheet: str | None = None, limits: Limits | None = None,
+             on_parse: Callable[[], Any] | None = None) -> RawRoster:
+    """Read ``path`` into a RawRoster, choosing the reader by the file's content.
+
+    ``on_parse`` is called when the checks are done and python-calamine starts parsing an
+    .xlsx (it lets go of the GIL then: a caller may do other work meanwhile)."""
     limits = limits or Limits()
     p = Path(path)
     try:
@@ -136,7 +140,7 @@ def read_raw(path: str | os.PathLike, *, sheet: str | None = None, limits: Limit
             )
         raise RosterError("This is an old .xls file; save it as .xlsx or .csv and upload again.", "old-xls")
     if data.startswith(ZIP_MAGICS):
-        return _read_xlsx(p.name, data, sha, sheet, limits)
+        return _read_xlsx(p.name, data, sha, sheet, limits, on_parse)
     if data.startswith(b"%PDF"):
         raise RosterError("This is a PDF, not a spreadsheet; upload the roster as .xlsx or .csv.", "not-a-roster")
     return _read_csv(p.name, data, sha, limits)
@@ -510,7 +514,8 @@ def _too_many_rows(lim: Limits) -> RosterError:
     )
 
 
-def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limits) -> RawRoster:
+def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limits,
+               on_parse: Callable[[], Any] | None = None) -> RawRoster:
     import python_calamine as pc
 
     zf, members = _open_zip(data, limits)
@@ -573,6 +578,8 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
         raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
 
     try:
+        if on_parse is not None:
+            on_parse()
         ws = wb.get_sheet_by_name(chosen.name)
         start = ws.start
         grid = ws.to_python(skip_empty_area=True) if start is not None else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from batch.errors import RowError
 from batch.readers import Limits, RawRoster, read_raw
@@ -48,13 +49,14 @@ def read_roster(
     date_format: str | None = None,
     limits: Limits | None = None,
     progress: ProgressFn | None = None,
+    on_parse: Callable[[], Any] | None = None,
 ) -> RosterRows:
     """Read and validate a roster (.xlsx, .csv, .txt).
 
     Raises ``RosterError`` (a UsageError, exit code 2, one sentence) when the file as a whole
     cannot be read; problems with rows, cells or columns come back as ``errors``.
     """
-    raw = read_raw(path, sheet=sheet, limits=limits)
+    raw = read_raw(path, sheet=sheet, limits=limits, on_parse=on_parse)
     header, rows, errors, warnings = validate(
         raw,
         default_action=default_action,

@@ -471,7 +471,7 @@ def _batch_gc(young: int = 200_000) -> None:
     gc.set_threshold(young, 50, 1000)
 
 
-def _batch_read(args: argparse.Namespace):
+def _batch_read(args: argparse.Namespace, on_parse: Callable[[], Any] | None = None):
     try:
         from batch import read_roster
     except ImportError:
@@ -480,7 +480,8 @@ def _batch_read(args: argparse.Namespace):
 
     with progress.bar(progress.wanted(getattr(args, "json", False)), "reading") as bar:
         return read_roster(args.roster, sheet=args.sheet, default_action=args.action, default_pool=args.pool,
-                           date_format=args.date_format, progress=lambda done, total: bar("rows", done, total))
+                           date_format=args.date_format, progress=lambda done, total: bar("rows", done, total),
+                           on_parse=on_parse)
 
 
 def _batch_pool_ref(args: argparse.Namespace, rows) -> str:
@@ -496,20 +497,25 @@ def _batch_pool_ref(args: argparse.Namespace, rows) -> str:
 
 
 def _batch_start_read(args: argparse.Namespace) -> Callable[[], Any]:
-    """Read the roster in a thread while the caller opens the database (python-calamine lets go
-    of the GIL while it parses); the returned function waits for the rows or raises what reading raised."""
+    """Read the roster in a thread; return once python-calamine parses the sheet (it lets go of
+    the GIL then), so that the caller opens the database meanwhile. The returned function waits
+    for the rows or raises what reading raised."""
     import threading
 
     box: dict[str, Any] = {}
+    parsing = threading.Event()
 
     def read() -> None:
         try:
-            box["rows"] = _batch_read(args)
+            box["rows"] = _batch_read(args, on_parse=parsing.set)
         except BaseException as exc:  # handed to the caller, raised there
             box["error"] = exc
+        finally:
+            parsing.set()
 
     reader = threading.Thread(target=read, name="roster-reader", daemon=True)
     reader.start()
+    parsing.wait()
 
     def rows():
         reader.join()
