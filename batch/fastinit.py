@@ -10,7 +10,8 @@ equal to and hashing like one made by ``__init__``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def fast_constructor(cls: type) -> Callable[..., Any]:

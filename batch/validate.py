@@ -7,8 +7,8 @@ once (memo dicts), so the cost per row is a handful of dict look-ups.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
 from typing import Any, Callable

@@ -508,7 +508,7 @@ def _batch_start_read(args: argparse.Namespace) -> Callable[[], Any]:
     def read() -> None:
         try:
             box["rows"] = _batch_read(args, on_parse=parsing.set)
-        except BaseException as exc:  # handed to the caller, raised there
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
             box["error"] = exc
         finally:
             parsing.set()
