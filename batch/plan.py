@@ -230,6 +230,12 @@ _DESCRIPTIONS = {"create": "new account and a seat", "assign": "existing account
                  "invite": "invitation emailed", "revoke": "seat taken back"}
 
 
+def _without_row(message: str, row: int | None) -> str:
+    """The sentence without its "Row N: " opening, which the diff already shows in a column."""
+    prefix = f"Row {row}: "
+    return message[len(prefix):] if row and message.startswith(prefix) else message
+
+
 def diff_text(plan: "Plan") -> str:
     """The human diff of a plan: a line per change (row order, sync revokes last), then the
     errors, the warnings and a summary line. Built column by column and joined once."""
@@ -265,9 +271,9 @@ def diff_text(plan: "Plan") -> str:
     parts = list(lines)
     for e in plan.errors:
         where_e = f"row {e.row}" if e.row else "plan"
-        parts.append(f"! error     {where_e:<9} {e.message} [{e.code}]\n")
+        parts.append(f"! error     {where_e:<9} {_without_row(e.message, e.row)} [{e.code}]\n")
     for w in plan.warnings:
-        parts.append(f"  warning   row {w.row:<5} {w.message}\n")
+        parts.append(f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n")
     s = plan.summary()
     counts = ", ".join(f"{s[k]} {k}" for k in KINDS)
     parts.append(f"Plan for pool {plan.pool_id} ({plan.file_name}): {counts}. "
