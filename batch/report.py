@@ -33,74 +33,55 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _header_and_rows(rows) -> tuple[list[str], list[tuple[int, Sequence[Any]]]]:
-    """The roster's header and raw rows, wherever the reader keeps them."""
-    raw = getattr(rows, "raw", None)
-    header = getattr(raw, "header", None) or getattr(rows, "header", None) or getattr(rows, "raw_header", None)
-    raw_rows = getattr(raw, "rows", None) if raw is not None else None
-    if raw_rows is None:
-        raw_rows = getattr(rows, "raw_rows", None)
-    if header is None or raw_rows is None:  # fall back to the valid rows' fields
-        names = ["action", "email", "first_name", "last_name", "access_start", "access_end", "pool", "message"]
-        return names, [(r.row, [getattr(r, n, None) for n in names]) for r in rows.rows]
-    out = []
-    for r in raw_rows:
-        if hasattr(r, "cells"):
-            out.append((r.row, list(r.cells)))
-        else:
-            out.append((r[0], list(r[1])))
-    return [str(h) for h in header], out
-
-
-def _column_index(rows, header: Sequence[str], column: str | None) -> int | None:
+def _column_index(rows, column: str | None) -> int | None:
+    """The 0-based position in the roster's rows of a canonical column, or of a header as written."""
     if column is None:
         return None
-    mapping = getattr(getattr(rows, "header", None), "columns", None) or getattr(rows, "columns", None)
-    if isinstance(mapping, Mapping):
-        hit = mapping.get(column)
-        if isinstance(hit, int):
-            return hit
-        if isinstance(hit, str) and hit in header:
-            return list(header).index(hit)
-        for idx, name in mapping.items():  # index -> canonical name
-            if name == column and isinstance(idx, int):
-                return idx
+    if column in rows.header.columns:
+        return rows.header.columns[column]
     from batch.schema import header_key
 
     want = header_key(column)
-    for i, h in enumerate(header):
-        if header_key(h) == want:
-            return i
-    return None
+    return next((i for i, h in enumerate(rows.raw.header) if header_key(str(h)) == want), None)
+
+
+def statuses_of(rows, plan=None) -> dict[int, tuple[str, str]]:
+    """spreadsheet row -> (status, message): the plan's verdict, else the reader's errors;
+    a row with only a warning (an exact duplicate, say) says so too."""
+    out: dict[int, tuple[str, str]] = plan.rows_status() if plan is not None else {}
+    if plan is None:
+        for e in rows.errors:
+            if e.row > 1:
+                prev = out.get(e.row)
+                out[e.row] = ("error", f"{prev[1]} {e.message}" if prev else e.message)
+    for w in rows.warnings:
+        if w.row > 1 and w.row not in out:
+            out[w.row] = ("warning", w.message)
+    return out
 
 
 def write_report(path: str | os.PathLike, rows, plan=None, *, statuses: Mapping[int, tuple[str, str]] | None = None) -> Path:
     """Write the roster's rows with status and message to ``path`` (.xlsx, or .csv/.txt)."""
     path = Path(path)
-    header, raw_rows = _header_and_rows(rows)
+    header = [str(h) for h in rows.raw.header]
     if statuses is None:
-        statuses = plan.rows_status() if plan is not None else {}
-        if plan is None:
-            merged: dict[int, tuple[str, str]] = {}
-            for e in rows.errors:
-                if e.row > 1:
-                    merged[e.row] = ("error", (merged[e.row][1] + " " if e.row in merged else "") + e.message)
-            statuses = merged
+        statuses = statuses_of(rows, plan)
     errors = plan.errors if plan is not None else rows.errors
     bad_cells: dict[int, set[int]] = {}
     for e in errors:
-        idx = _column_index(rows, header, e.column)
+        idx = _column_index(rows, e.column)
         if idx is not None and e.row > 1:
             bad_cells.setdefault(e.row, set()).add(idx)
     lines = []
-    for rownum, cells in raw_rows:
-        status, message = statuses.get(rownum, ("", ""))
-        lines.append((rownum, list(cells) + [""] * (len(header) - len(cells)), status, message))
+    for raw in rows.raw.rows:
+        status, message = statuses.get(raw.row, ("", ""))
+        cells = list(raw.cells)
+        lines.append((raw.row, cells + [""] * (len(header) - len(cells)), status, message))
     if plan is not None:  # sync revokes of learners not on the roster get their own lines
         for c in plan.changes:
             if c.row is None:
                 cells = [""] * len(header)
-                idx = _column_index(rows, header, "email")
+                idx = _column_index(rows, "email")
                 if idx is not None:
                     cells[idx] = c.email
                 from batch.plan import describe

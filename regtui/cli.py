@@ -550,10 +550,14 @@ def _batch_outputs(args: argparse.Namespace, rows, plan) -> None:
         from pathlib import Path
 
         Path(args.out).write_text(plan.to_json(), encoding="utf-8")
+        if not getattr(args, "json", False):
+            print(f"Plan saved to {args.out}: `regtui batch apply {args.out}` applies exactly it.", file=sys.stderr)
     if getattr(args, "report", None) and rows is not None:
         from batch.report import write_report
 
-        write_report(args.report, rows, plan)
+        written = write_report(args.report, rows, plan)
+        if not getattr(args, "json", False):
+            print(f"Report with a status for every row: {written}", file=sys.stderr)
 
 
 def _batch_print_plan(plan, file=None) -> None:

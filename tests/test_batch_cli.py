@@ -206,6 +206,21 @@ def test_report_keeps_formula_like_cells_as_text(db, admin, cli, tmp_path):
     assert not any(c[:1] in ("=", "+", "-", "@", "\t", "\r") for c in cells)
 
 
+def test_report_of_a_messy_roster_says_what_to_fix_on_every_row(db, admin, cli, tmp_path):
+    pool = make_pool(admin, 10)
+    database.close()
+    report = tmp_path / "fixes.xlsx"
+    r = cli("batch", "plan", str(ROSTERS / "messy.csv"), "--pool", str(pool.id), "--report", str(report))
+    assert r.returncode == 1
+    assert f"Report with a status for every row: {report}" in r.stderr
+    ws = openpyxl.load_workbook(report).active
+    status = {row[0].value: (row[-2].value, row[-1].value) for row in ws.iter_rows(min_row=2)}
+    assert status[5][0] == "error" and "bob@@example.com" in status[5][1]
+    assert status[7][0] == "error" and "could be 3 April or March 4" in status[7][1]
+    assert status[8] == ("warning", "Row 8: the same as row 4; it counts once.")
+    assert status[2][0] == "create" and status[9][0] == "invite"
+
+
 def test_batch_plan_does_not_import_textual(db, admin, cli):
     pool = make_pool(admin, 20)
     database.close()
