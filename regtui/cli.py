@@ -578,11 +578,12 @@ def cmd_batch_plan(args: argparse.Namespace) -> int:
     read_rows = _batch_start_read(args)  # reading overlaps opening the database
     actor = _setup(args)
     rows, plan = _batch_make_plan(args, actor, read_rows)
-    _batch_outputs(args, rows, plan)
     if args.json:
         _batch_json(plan)
     else:
         _batch_print_plan(plan)
+        sys.stdout.flush()
+    _batch_outputs(args, rows, plan)
     return 1 if plan.errors else 0
 
 
