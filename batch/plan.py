@@ -13,10 +13,10 @@ import datetime as dt
 import json
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from batch.fastinit import fast_constructor
 from batch.snapshot import Snapshot

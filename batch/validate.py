@@ -128,7 +128,6 @@ def validate(
 
     hmap, errors, warnings = map_header(raw.header, schema)
     cols = hmap.columns
-    title = hmap.title
     errors = list(errors)
     warnings = list(warnings)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import mailbox
 
-import pytest
 from rich.text import Text
 from textual.app import App
 from textual.widgets import DataTable

@@ -16,7 +16,7 @@ from peewee import JOIN
 
 from regtui.core import bulk
 from regtui.core.errors import NotFound, Refused
-from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
+from regtui.core.models import Access, Code, Learner, Pool, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
 from regtui.core.services.learners import LearnerRow, LearnerSpec
 from regtui.core.services.operators import Actor, require
