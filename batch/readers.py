@@ -711,7 +711,7 @@ def _header_only() -> RosterError:
 # --------------------------------------------------------------------------- csv / txt
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+def decode_text(data: bytes) -> tuple[str, str]:
     """(text, encoding name). BOMs decide; else UTF-16 by its NUL bytes; else UTF-8; else cp1252."""
     if data.startswith(b"\xef\xbb\xbf"):
         enc = "utf-8-sig"
@@ -750,7 +750,7 @@ def _decode(data: bytes) -> tuple[str, str]:
     return text, enc
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
     """Tab, semicolon or comma: the one that splits the header into the most columns, with
     the sample's rows agreeing on that number (quotes respected)."""
     lines: list[str] = []
@@ -779,7 +779,7 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_csv(name: str, data: bytes, sha: str, limits: Limits) -> RawRoster:
-    text, enc = _decode(data)
+    text, enc = decode_text(data)
     if not text.strip():
         raise RosterError("The file is empty.", "empty-file")
     if text[:4].lower() == "sep=" and text[5:6] in ("\r", "\n", ""):
@@ -787,7 +787,7 @@ def _read_csv(name: str, data: bytes, sha: str, limits: Limits) -> RawRoster:
         delim = text[4]
         text = text[5:].lstrip("\r\n") if text[5:6] == "\r" else text[6:]
     else:
-        delim = _sniff_delimiter(text)
+        delim = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     max_rows = limits.max_rows
     max_chars = limits.max_cell_chars

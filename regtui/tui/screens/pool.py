@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,26 +23,6 @@ from regtui.tui.widgets.forms import Field, FormScreen, TextScreen
 
 GRID_FIELDS = ("email", "first", "last", "password")
 START_ROWS = 3
-
-
-def read_addresses(path: str) -> list[str]:
-    """Every cell that looks like an address, from a CSV (or plain text) file, in order, once each."""
-    file = Path(path.strip()).expanduser()
-    raw = file.read_bytes()
-    for encoding in ("utf-8-sig", "utf-16", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
-    seen: dict[str, None] = {}
-    for row in csv.reader(text.splitlines(), dialect):
-        for value in row:
-            value = value.strip()
-            if "@" in value and " " not in value:
-                seen.setdefault(value, None)
-    return list(seen)
 
 
 class PoolScreen(Screen):
@@ -262,17 +239,9 @@ class PoolScreen(Screen):
 
     @work(thread=True, group="read-file")
     def import_addresses(self, path: str) -> None:
-        from regtui.core.errors import UsageError
+        from batch.addresses import addresses_in
 
-        def read():
-            try:
-                return read_addresses(path)
-            except OSError as exc:
-                raise UsageError(f"Cannot read {path.strip()}: {exc.strerror or exc}.") from None
-            except (csv.Error, UnicodeError) as exc:
-                raise UsageError(f"{path.strip()} is not a readable CSV file: {exc}.") from None
-
-        call_service(self, read, lambda addresses: AddressesImported(addresses, path))
+        call_service(self, lambda: addresses_in(path.strip()), lambda addresses: AddressesImported(addresses, path))
 
     def on_addresses_imported(self, message: AddressesImported) -> None:
         area = self.query_one("#addresses", TextArea)
