@@ -94,28 +94,22 @@ class RegtuiApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def _open_other(self, name: str) -> None:
-        module_name, class_name = OTHER_SCREENS[name]
-        try:
-            screen_class = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            self.notify(f"The {name} screen is not available in this version.", severity="warning")
-            return
-        if type(self.screen).__name__ == class_name:
-            return
-        self.push_screen(screen_class())
+    def _open(self, module_name: str, class_name: str) -> None:
+        """Push a screen (imported when first wanted, so the app starts quickly) unless it is on top."""
+        if type(self.screen).__name__ != class_name:
+            self.push_screen(getattr(importlib.import_module(module_name), class_name)())
 
     def action_batch(self) -> None:
-        self._open_other("batch")
+        self._open(*OTHER_SCREENS["batch"])
 
     def action_outbox(self) -> None:
-        self._open_other("outbox")
+        self._open(*OTHER_SCREENS["outbox"])
 
     def action_audit(self) -> None:
-        self._open_other("audit")
+        self._open(*OTHER_SCREENS["audit"])
 
     def action_templates(self) -> None:
-        self._open_other("templates")
+        self._open(*OTHER_SCREENS["templates"])
 
     # --- actions of the customers screen, reachable from anywhere ---------------------------
 
