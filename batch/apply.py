@@ -8,7 +8,6 @@ oversubscribe it: the first wins whole, the second is refused whole.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Callable
 
@@ -16,7 +15,7 @@ from batch import snapshot as snapshots
 from batch.plan import Plan
 from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
-from regtui.core.services import access, audit, invitations, pools, registrations, seats
+from regtui.core.services import access, batches, invitations, pools, registrations, seats
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import Actor, require
 
@@ -53,9 +52,8 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
                           "nothing was applied. Make the plan again and review it.", code="stale")
         counts = {k: v for k, v in plan.summary().items()}
         skipped = len(plan.errors) if plan.skip_invalid else 0
-        batch = Batch.create(file_name=plan.file_name, sha256=plan.sha256, operator=actor.name, pool=pool.id,
-                             counts=json.dumps(counts), plan=plan.to_json(),
-                             outcome="applied-partly" if skipped else "applied")
+        batch = batches.open_batch(actor, pool, file_name=plan.file_name, sha256=plan.sha256, counts=counts,
+                                   plan_json=plan.to_json(), outcome="applied-partly" if skipped else "applied")
         bid = batch.id
 
         revokes = [c for c in plan.changes if c.kind == "revoke" and c.invitation_id is None]
@@ -102,25 +100,6 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
             done += len(extends)
             progress("extend", done, total)
 
-        audit.record(actor, "batch.apply", batch, after={"file": plan.file_name, "sha256": plan.sha256, "pool": pool.id,
-                                                         "counts": counts, "outcome": batch.outcome}, batch_id=bid)
+        batches.close_batch(actor, batch)
     progress("done", total, total)
     return batch
-
-
-def history(actor: Actor, limit: int = 100) -> list[dict]:
-    """Applied batches, newest first (managers see their own customer's pools only)."""
-    from regtui.core.models import Order, Pool
-
-    q = Batch.select().order_by(Batch.id.desc()).limit(limit)
-    out = []
-    for b in q:
-        if actor.role == "manager":
-            if b.pool_id is None:
-                continue
-            owner = Order.select(Order.customer).join(Pool).where(Pool.id == b.pool_id).scalar()
-            if owner != actor.customer_id:
-                continue
-        out.append({"id": b.id, "file_name": b.file_name, "sha256": b.sha256, "operator": b.operator, "pool": b.pool_id,
-                    "counts": json.loads(b.counts or "{}"), "outcome": b.outcome, "applied_at": b.applied_at.isoformat()})
-    return out

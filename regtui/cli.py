@@ -645,7 +645,7 @@ def cmd_batch_template(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_history(args: argparse.Namespace) -> int:
-    from batch.apply import history
+    from regtui.core.services.batches import history
 
     actor = _setup(args)
     data = history(actor, limit=args.limit)

@@ -10,7 +10,8 @@ import pytest
 
 from batch import read_roster
 from batch import snapshot as snapshots
-from batch.apply import apply_plan, history
+from batch.apply import apply_plan
+from regtui.core.services.batches import history
 from batch.plan import Plan, keys_of, make_plan
 from regtui.core.errors import NotAllowed, Refused
 from regtui.core.models import Access, AuditEvent, Batch, Learner, OutboxEmail, Pool
