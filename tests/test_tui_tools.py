@@ -328,7 +328,7 @@ def test_batch_path_suggester_completes_roster_files(tmp_path):
     assert run(s.get_suggestion(str(tmp_path / "rosters" / "n"))) is None
 
 
-def test_outbox_is_read_only_for_a_manager(admin):
+def test_outbox_is_closed_to_a_manager(admin):
     from textual.widgets import Button
 
     from regtui.core.models import Customer
@@ -345,6 +345,8 @@ def test_outbox_is_read_only_for_a_manager(admin):
         app = ToolApp(manager, OutboxScreen)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
+            assert any(n.severity == "error" and "Reading the outbox" in n.message for n in app._notifications)
+            assert app.screen.query_one("#outbox-table").row_count == 0
             assert app.screen.query_one("#outbox-send", Button).disabled
             assert app.screen.query_one("#outbox-retry", Button).disabled
             await pilot.press("s")

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
     "orders.add": (STAFF, "Adding an order"),
     "audit.view": (STAFF, "Reading the audit log"),
     "mail.send": (STAFF, "Sending the outbox"),
+    "mail.view": (STAFF, "Reading the outbox (every customer's emails)"),
     "access.view": (STAFF, "Viewing a learner's content access"),
     "seats.assign": (EVERYONE, "Assigning seats"),
     "seats.invite": (EVERYONE, "Inviting learners"),

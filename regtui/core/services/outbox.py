@@ -176,3 +176,12 @@ def counts() -> dict[str, int]:
     for status, n in OutboxEmail.select(OutboxEmail.status, fn.COUNT(OutboxEmail.id)).group_by(OutboxEmail.status).tuples():
         out[status] = n
     return out
+
+
+def listing(actor: Actor, status: str | None = None, limit: int = 200, offset: int = 0) -> list[OutboxEmail]:
+    """A page of the outbox, newest first, optionally of one status."""
+    require(actor, "mail.view")
+    q = OutboxEmail.select().order_by(OutboxEmail.id.desc())
+    if status:
+        q = q.where(OutboxEmail.status == status)
+    return list(q.limit(limit).offset(offset))

@@ -116,13 +116,9 @@ class OutboxScreen(Screen):
     @work(thread=True, exclusive=True, group="outbox-load")
     def load_page(self, status: str, offset: int) -> None:
         try:
-            from regtui.core.models import OutboxEmail
             from regtui.core.services import outbox
 
-            q = OutboxEmail.select().order_by(OutboxEmail.id.desc())
-            if status != "all":
-                q = q.where(OutboxEmail.status == status)
-            emails = list(q.limit(PAGE_SIZE + 1).offset(offset))
+            emails = outbox.listing(self.app.actor, None if status == "all" else status, PAGE_SIZE + 1, offset)
             rows = [
                 (e.id, _when(e.created_at), e.to, e.subject, e.status, e.attempts, _when(e.sent_at), e.last_error or "")
                 for e in emails[:PAGE_SIZE]
