@@ -449,8 +449,10 @@ def test_assign_by_ticking_existing_learners(demo_admin):
             known.select(first)
             await pilot.click("#assign-seats")
             await settle(pilot)
-            assert Code.get((Code.pool == pool.id) & (Code.learner == first)).state == "claimed"
-            assert Code.get((Code.pool == other.id) & (Code.learner == first)).state == "claimed"
+            learner = Learner.get(Learner.email == first)
+            assert Code.get((Code.pool == pool.id) & (Code.learner == learner.id)).state == "claimed"
+            assert Code.get((Code.pool == other.id) & (Code.learner == learner.id)).state == "claimed"
+            assert Learner.select().where(Learner.email_key == learner.email_key).count() == 1
     run(go())
 
 

@@ -62,7 +62,7 @@ class PoolScreen(Screen):
                         yield Button("Add row", id="add-row", compact=True)
                         yield Button("Assign seats", id="assign-seats", variant="primary", compact=True)
                     yield Label("…or tick learners who already hold a seat of this customer")
-                    yield SelectionList[int](id="known")
+                    yield SelectionList[str](id="known")
             with TabPane("Invite", id="invite"):
                 with VerticalScroll():
                     yield Label("Addresses, one per line")
@@ -170,7 +170,7 @@ class PoolScreen(Screen):
             done.move_cursor(row=keep)
         known = self.query_one("#known", SelectionList)
         known.clear_options()
-        known.add_options([Selection(Text(sanitize(f"{l['email']}  {l['first']} {l['last']}".rstrip())), l["id"])
+        known.add_options([Selection(Text(sanitize(f"{l['email']}  {l['first']} {l['last']}".rstrip())), l["email"])
                            for l in message.learners])
         self.query_one("#tabs", TabbedContent).get_tab("pending").label = f"Pending ({len(message.invitations)})"
         self.query_one("#tabs", TabbedContent).get_tab("completed").label = f"Completed ({len(message.registrations)})"
@@ -207,21 +207,14 @@ class PoolScreen(Screen):
         self.assign_seats(specs, ticked)
 
     @work(thread=True, group="write")
-    def assign_seats(self, specs: list, learner_ids: set[int]) -> None:
-        from regtui.core.models import Learner
+    def assign_seats(self, specs: list, ticked_emails: set[str]) -> None:
         from regtui.core.services import pools, registrations
         from regtui.core.services.learners import LearnerSpec
 
         actor = self.app.actor
-
-        def run():
-            chosen = list(specs)
-            if learner_ids:
-                chosen += [LearnerSpec(l.email, l.first_name, l.last_name)
-                           for l in Learner.select().where(Learner.id.in_(sorted(learner_ids)))]
-            return registrations.assign(actor, pools.get(actor, self.pool_id), chosen)
-
-        call_service(self, run, lambda seatings: SeatsAssigned(len(seatings)))
+        chosen = list(specs) + [LearnerSpec(email) for email in sorted(ticked_emails)]  # existing learners: found by address
+        call_service(self, lambda: registrations.assign(actor, pools.get(actor, self.pool_id), chosen),
+                     lambda seatings: SeatsAssigned(len(seatings)))
 
     def on_seats_assigned(self, message: SeatsAssigned) -> None:
         for field in self.query("#grid Input").results(Input):
