@@ -155,6 +155,28 @@ def test_command_palette_lists_actions(demo_admin):
     run(go())
 
 
+def test_command_palette_lists_the_current_screens_actions(demo_admin):
+    pool = pool_of("Northwind Traders", "PYDATA-2027-03")
+
+    async def go():
+        app = RegtuiApp(actor=demo_admin, db_label="test.db")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = await open_pool(pilot, pool)
+            await pilot.press("3")
+            await pilot.pause()
+            screen.query_one("#pending-table", DataTable).focus()
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"copy link")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, TextScreen)
+            assert app.clipboard.startswith("http://127.0.0.1:8080/claim/")
+    run(go())
+
+
 @pytest.mark.parametrize("key,module,cls", [("b", "batch", "BatchScreen"), ("o", "outbox", "OutboxScreen"),
                                             ("a", "audit", "AuditScreen"), ("t", "templates", "TemplatesScreen")])
 def test_other_screens_open_by_key(demo_admin, key, module, cls):

@@ -33,18 +33,31 @@ OTHER_SCREENS = {
 
 
 class RegtuiCommands(Provider):
-    """Every action of the app, for the command palette."""
+    """Every action of the app, and of the screen the palette was opened on, for the command palette."""
+
+    def _commands(self):
+        seen = set()
+        for title, help_text, action in ACTIONS:
+            seen.add(action)
+            yield title, help_text, partial(self.app.run_action, action)
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not (active.enabled and binding.description) or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            yield (binding.description, f"{type(self.screen).__name__.removesuffix('Screen')} · key {key}",
+                   partial(self.app.run_action, binding.action, active.node))
 
     async def discover(self) -> Hits:
-        for title, help_text, action in ACTIONS:
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+        for title, help_text, run in self._commands():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, action in ACTIONS:
+        for title, help_text, run in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), text=title, help=help_text)
+                yield Hit(score, matcher.highlight(title), run, text=title, help=help_text)
 
 
 class RegtuiApp(App):
