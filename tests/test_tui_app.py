@@ -39,9 +39,14 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-    # DataTable measures its columns when the app goes idle: give it that moment
-    await pilot.pause(0.1)
-    await pilot.pause()
+    # DataTable measures its columns only when the app goes idle: wait until the screen stops changing
+    previous = None
+    for _ in range(40):
+        await pilot.pause(0.05)
+        current = pilot.app.export_screenshot()
+        if current == previous:
+            break
+        previous = current
 
 
 def screen_text(app) -> str:
