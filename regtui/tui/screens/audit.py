@@ -16,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
 PAGE_SIZE = 200
 
@@ -63,7 +63,7 @@ class AuditScreen(Screen):
             yield Input(placeholder="batch id", id="audit-batch", restrict=r"[0-9]*")
             yield Input(placeholder="record, e.g. pool:3", id="audit-record")
         yield Static("", id="audit-status", markup=False)
-        yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="audit-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="audit-detail-box"):
             yield Static("Select an event to see its before/after.", id="audit-detail", markup=False)
         yield Footer()

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
-from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
 
@@ -187,7 +187,7 @@ class BatchScreen(Screen):
                 yield Button("Apply (F6)", id="batch-apply", variant="error", disabled=True)
         yield Static("Choose a roster file and a pool, then Plan.", id="batch-summary", markup=False)
         yield ProgressBar(id="batch-progress", show_eta=False)
-        yield DataTable(id="batch-diff", cursor_type="row", zebra_stripes=True)
+        yield Table(id="batch-diff", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="batch-errors-box"):
             yield Static("", id="batch-errors", markup=False)
         yield Footer()

@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
 from regtui.tui.messages import AccessExtended, AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import call_service, cell, sanitize
+from regtui.tui.widgets import Table, call_service, cell, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen
 
 
@@ -51,17 +51,17 @@ class CustomerScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Loading…", id="customer-title", markup=False)
-        pools = DataTable(id="pools", cursor_type="row")
+        pools = Table(id="pools", cursor_type="row")
         pools.add_columns("Order", "Date", "Product", "Session", "Seats", "Avail", "Pending", "Claimed")
         yield pools
         yield Label("Registration code users", classes="section")
         with Horizontal(id="lower"):
-            users = DataTable(id="users", cursor_type="row")
+            users = Table(id="users", cursor_type="row")
             users.add_columns("Email", "First", "Last", "Session", "Code")
             yield users
             with Vertical(id="access-panel"):
                 yield Static("Content access", id="access-title", markup=False)
-                access = DataTable(id="access", cursor_type="row")
+                access = Table(id="access", cursor_type="row")
                 access.add_columns("Session", "Starts", "Ends", "Status")
                 yield access
         with Horizontal(id="user-buttons"):

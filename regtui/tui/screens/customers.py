@@ -10,7 +10,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from regtui.tui.messages import ActionFailed, CustomerCreated, CustomersLoaded, CustomerSynced
-from regtui.tui.widgets import call_service, cell
+from regtui.tui.widgets import Table, call_service, cell
 from regtui.tui.widgets.forms import Field, FormScreen
 
 PAGE = 100
@@ -45,7 +45,7 @@ class CustomersScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="/ filter by name or email", id="filter")
-        table = DataTable(id="customers", cursor_type="row", zebra_stripes=True)
+        table = Table(id="customers", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table

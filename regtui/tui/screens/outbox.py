@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Select, Static
-from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
 PAGE_SIZE = 200
 FILTERS: list[tuple[str, str]] = [("all", "all"), ("queued", "queued"), ("sent", "sent"), ("failed", "failed"), ("sending", "sending")]
@@ -89,7 +89,7 @@ class OutboxScreen(Screen):
             yield Select(FILTERS, value="all", allow_blank=False, id="outbox-filter")
             yield Button("Send now (s)", id="outbox-send", variant="primary")
             yield Button("Retry failed (r)", id="outbox-retry")
-        yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="outbox-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="outbox-report", markup=False)
         yield Footer()
 

@@ -18,7 +18,7 @@ from regtui.tui.messages import (
     InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned,
 )
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import call_service, cell, sanitize
+from regtui.tui.widgets import Table, call_service, cell, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen, TextScreen
 
 GRID_FIELDS = ("email", "first", "last", "password")
@@ -75,7 +75,7 @@ class PoolScreen(Screen):
                         yield Button("Send invitations", id="send", variant="primary", compact=True)
             with TabPane("Pending", id="pending"):
                 with Vertical():
-                    table = DataTable(id="pending-table", cursor_type="row")
+                    table = Table(id="pending-table", cursor_type="row")
                     table.add_columns("Email", "Code", "Sent", "Expires")
                     yield table
                     with Horizontal(classes="buttons"):
@@ -86,7 +86,7 @@ class PoolScreen(Screen):
                         yield Button("Invite instead", id="invite-instead", compact=True)
             with TabPane("Completed", id="completed"):
                 with Vertical():
-                    table = DataTable(id="completed-table", cursor_type="row")
+                    table = Table(id="completed-table", cursor_type="row")
                     table.add_columns("Email", "First", "Last", "Code", "Starts", "Ends")
                     yield table
                     with Horizontal(classes="buttons"):

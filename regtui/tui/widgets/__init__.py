@@ -6,13 +6,31 @@ import logging
 from typing import Any, Callable
 
 from rich.text import Text
+from textual import events
 from textual.message import Message
+from textual.widgets import DataTable
 from textual.message_pump import MessagePump
 
 from regtui.core.errors import RegtuiError
 from regtui.tui.messages import ActionFailed
 
 log = logging.getLogger("regtui.tui")
+
+
+class Table(DataTable):
+    """A DataTable that repaints with the right column widths once it has measured new rows.
+
+    DataTable measures its columns when it goes idle, but rows it rendered before that stay in
+    its render caches, whose keys do not include the widths, so a list could stay squeezed to its
+    header widths until the next change (Textual issue #4470). Dropping those caches after the
+    measurement fixes it."""
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        measuring = self._require_update_dimensions or bool(self._updated_cells)
+        await super()._on_idle(event)
+        if measuring:
+            self._clear_caches()
+            self.refresh(layout=True)
 
 
 def cell(value: Any) -> Text:
