@@ -17,23 +17,11 @@ import re
 from operator import itemgetter
 from typing import Iterable, NamedTuple
 
+from regtui.core.emailrules import VALIDATOR_OPTIONS
+
 # email-validator is imported on first use (the slow path): its import compiles a few dozen
 # regular expressions, a visible share of a roster plan's start-up. The two lists the fast path
 # needs are copied here; tests/test_batch_emails_constants.py checks they match the library.
-
-# Pinned so that a module-level setting elsewhere (email_validator.TEST_ENVIRONMENT = True,
-# ...) cannot change what a roster accepts.
-VALIDATOR_OPTIONS = dict(
-    check_deliverability=False,
-    allow_smtputf8=True,
-    allow_empty_local=False,
-    allow_quoted_local=False,
-    allow_domain_literal=False,
-    allow_display_name=False,
-    strict=False,
-    test_environment=False,
-    globally_deliverable=True,
-)
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from regtui import config
 from regtui.core import bulk
+from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
 from regtui.core.errors import Refused
 from regtui.core.models import Learner, PasswordToken, database, utcnow
 from regtui.core.services import audit, passwords, tokens
@@ -35,14 +36,14 @@ def normalise_email(raw: str) -> tuple[str, str]:
     """(address as given, trimmed; identity key). Raises Refused for an invalid address."""
     given = (raw or "").strip()
     try:
-        valid = validate_email(given, check_deliverability=False)
+        valid = validate_email(given, **VALIDATOR_OPTIONS)
     except EmailNotValidError as exc:
         raise Refused(f"{given!r} is not a valid email address: {exc}", code="invalid-email") from None
     return given, email_key(valid.normalized)
 
 
 def email_key(normalised: str) -> str:
-    return normalised.lower()
+    return identity_key(normalised)
 
 
 def find(email: str) -> Learner | None:
