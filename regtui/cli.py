@@ -158,13 +158,10 @@ def cmd_customer_add(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from regtui.core.errors import NotFound
     from regtui.core.services import customers, learners
 
     actor = _setup(args)
-    learner = learners.find(args.email)
-    if learner is None:
-        raise NotFound(f"There is no learner {args.email}.")
+    learner = learners.get(args.email)
     row, created = customers.sync_to_ecommerce(actor, learner)
     print(f"{'Created' if created else 'Linked'} customer {row.name} (id {row.id}) for {learner.email}.")
     return 0
@@ -334,14 +331,10 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    from regtui.core.errors import NotFound
     from regtui.core.services import access, learners
 
     actor = _setup(args)
-    learner = learners.find(args.email)
-    if learner is None:
-        raise NotFound(f"There is no learner {args.email}.")
-    rows = access.for_learner(actor, learner)
+    rows = access.for_learner(actor, learners.get(args.email))
     data = [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status, "code_id": a.code_id} for a in rows]
     return _emit(args, data, lambda: _table([(d["id"], d["session"], d["starts"], d["ends"] or "open", d["status"]) for d in data],
                                             ["access", "session", "starts", "ends", "status"]))

@@ -81,7 +81,7 @@ def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *
     """Put one available code per address on hold and email each a claim link."""
     require(actor, "seats.invite", customer_id(pool))
     normalised = [learners.normalise_email(e) for e in emails] if keys is None else list(zip(emails, keys))
-    registrations._refuse_repeats([k for _, k in normalised])
+    registrations.refuse_repeats([k for _, k in normalised])
     with database.atomic():
         _refuse_known(pool, [k for _, k in normalised])
         code_ids = seats.take_available(pool.id, [None] * len(normalised), "invited")
@@ -196,7 +196,7 @@ def assign_pending(actor: Actor, inv: Invitation, spec: LearnerSpec | None = Non
     with database.atomic():
         _require_pending(inv)
         [(learner, created)] = learners.ensure(actor.name, [spec], keys=[key])
-        registrations._refuse_seated(pool, [learner])
+        registrations.refuse_seated(pool, [learner])
         return _claim(actor.name, pool, inv, learner, created, action="seat.assign-pending")
 
 
@@ -244,7 +244,7 @@ def accept(token: str, first_name: str = "", last_name: str = "", password: str 
         if existing is not None and not existing.password_hash:
             learners.store_password(learner, passwords.hash_password(password))
             learner = Learner.get_by_id(learner.id)
-        registrations._refuse_seated(pool, [learner])
+        registrations.refuse_seated(pool, [learner])
         _claim(f"learner:{inv.email}", pool, inv, learner, created, action="invitation.accept")
     return learner
 

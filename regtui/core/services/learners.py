@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from regtui import config
 from regtui.core import bulk
 from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
-from regtui.core.errors import Refused
+from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Learner, PasswordToken, database, utcnow
 from regtui.core.services import audit, passwords, tokens
 
@@ -49,6 +49,14 @@ def email_key(normalised: str) -> str:
 def find(email: str) -> Learner | None:
     _, key = normalise_email(email)
     return Learner.get_or_none(Learner.email_key == key)
+
+
+def get(email: str) -> Learner:
+    """The learner with this address, or NotFound with a sentence."""
+    learner = find(email)
+    if learner is None:
+        raise NotFound(f"There is no learner account for {email.strip()}.")
+    return learner
 
 
 def by_keys(keys: Iterable[str]) -> dict[str, Learner]:

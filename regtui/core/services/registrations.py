@@ -93,7 +93,7 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
     require(actor, "seats.assign", customer_id(pool))
     if keys is None:
         keys = [learners.normalise_email(s.email)[1] for s in specs]
-    _refuse_repeats(keys)
+    refuse_repeats(keys)
     dates = dates or [(None, None)] * len(specs)
     today = access.today()
     for starts, ends in dates:
@@ -101,7 +101,7 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
             access.check_dates(starts or today, ends)
     with database.atomic():
         found = learners.ensure_rows(actor.name, specs, keys=keys, batch_id=batch_id, audit_creates=batch_id is None)
-        _refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
+        refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
         _refuse_invited(pool, keys)
         taken = seats.take_available_codes(pool.id, [l.id for l, _ in found], "claimed")
         seatings = [Seating(l, c, s, e, created) for (l, created), (c, _), (s, e) in zip(found, taken, dates)]
@@ -176,7 +176,7 @@ def queue_confirmations(pool: Pool, items: Sequence[tuple[Learner | LearnerRow, 
     outbox.queue_many(templates.CONFIRMATION, values())
 
 
-def _refuse_repeats(keys: Sequence[str]) -> None:
+def refuse_repeats(keys: Sequence[str]) -> None:
     seen: set[str] = set()
     for key in keys:
         if key in seen:
@@ -194,7 +194,7 @@ def _refuse_invited(pool: Pool, keys: Sequence[str]) -> None:
                       code="already-invited")
 
 
-def _refuse_seated(pool: Pool, found: Sequence[Learner | LearnerRow]) -> None:
+def refuse_seated(pool: Pool, found: Sequence[Learner | LearnerRow]) -> None:
     sql = f'SELECT "learner_id" FROM "code" WHERE "pool_id" = {int(pool.id)} AND "learner_id" IN ({{in}}) LIMIT 1'
     taken = bulk.select_in(sql, [l.id for l in found])
     if taken:

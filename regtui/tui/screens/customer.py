@@ -158,13 +158,10 @@ class CustomerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="access")
     def load_access(self, email: str) -> None:
-        from regtui.core.errors import NotFound
         from regtui.core.services import access, learners
 
         def read():
-            learner = learners.find(email)
-            if learner is None:
-                raise NotFound(f"There is no learner account for {email}.")
+            learner = learners.get(email)
             return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status}
                     for a in access.for_learner(self.app.actor, learner)]
 

@@ -206,14 +206,10 @@ class CustomersScreen(Screen):
 
     @work(thread=True, group="write")
     def sync_customer(self, email: str) -> None:
-        from regtui.core.errors import NotFound
         from regtui.core.services import customers, learners
 
         def sync():
-            learner = learners.find(email)
-            if learner is None:
-                raise NotFound(f"There is no learner account for {email.strip()}.")
-            return customers.sync_to_ecommerce(self.app.actor, learner)
+            return customers.sync_to_ecommerce(self.app.actor, learners.get(email))
 
         call_service(self, sync, lambda result: CustomerSynced(result[0].id, result[0].name, result[1]))
 
