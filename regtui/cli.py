@@ -563,7 +563,9 @@ def _batch_json(plan, extra: dict | None = None) -> None:
     data = plan.report_json()
     if extra:
         data.update(extra)
-    sys.stdout.write(json.dumps(data, indent=1, default=_json_default) + "\n")
+    import orjson
+
+    sys.stdout.write(orjson.dumps(data, default=_json_default, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def cmd_batch_plan(args: argparse.Namespace) -> int:
