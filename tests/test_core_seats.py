@@ -10,7 +10,7 @@ import re
 import pytest
 
 from regtui.core.errors import NotAllowed, NotFound, Refused, UsageError
-from regtui.core.models import Access, Code, Customer, Invitation, Learner, Order, Pool
+from regtui.core.models import Access, Code, Customer, Invitation, Learner, Order, Pool, utcnow
 from regtui.core.services import (
     access,
     customers,
@@ -388,8 +388,27 @@ def test_resend_confirmation(admin):
     sent = mails("r@example.com")
     assert len(sent) == 2
     tokens = [set_password_token(m.body) for m in sent]
-    assert tokens[0] != tokens[1]
+    assert tokens[0] == tokens[1], "a learner has one live set-password link: every email carries it"
     check(pool)
+
+
+def test_a_resend_renews_a_live_link_and_replaces_an_expired_one(admin):
+    pool = make_pool(admin, 2)
+    registrations.assign(admin, pool, [LearnerSpec("r@example.com", "R", "S")])
+    learner = Learner.get(Learner.email_key == "r@example.com")
+    Learner.update(password_link_expires_at=utcnow() + dt.timedelta(days=1)).where(Learner.id == learner.id).execute()
+    registrations.resend(admin, pool, "r@example.com")
+    renewed = Learner.get_by_id(learner.id).password_link_expires_at
+    assert renewed > utcnow() + dt.timedelta(days=13)
+
+    Learner.update(password_link_expires_at=utcnow() - dt.timedelta(seconds=1)).where(Learner.id == learner.id).execute()
+    registrations.resend(admin, pool, "r@example.com")
+    first, second, third = (set_password_token(m.body) for m in mails("r@example.com"))
+    assert first == second != third
+    with pytest.raises(Refused) as err:
+        learners.set_password(first, "an old link's password")
+    assert err.value.code == "bad-link"
+    assert learners.set_password(third, "the newest link works").password_hash
 
 
 def test_extend_is_for_admins_and_checks_dates(admin):

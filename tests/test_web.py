@@ -25,7 +25,6 @@ from regtui.core.models import (
     Invitation,
     Learner,
     OutboxEmail,
-    PasswordToken,
     Pool,
     database,
     utcnow,
@@ -108,7 +107,7 @@ def assert_counters(pool: Pool) -> None:
 def dump() -> dict:
     """Every table a claim or set-password touches, as plain tuples."""
     return {m.__name__: list(m.select().order_by(m.id).tuples())
-            for m in (Pool, Code, Invitation, Learner, Access, PasswordToken, OutboxEmail, AuditEvent)}
+            for m in (Pool, Code, Invitation, Learner, Access, OutboxEmail, AuditEvent)}
 
 
 def token_of(link: str) -> str:
@@ -407,7 +406,7 @@ def test_set_password_bad_and_expired_links(site, admin):
         assert site.post(f"/set-password/{bad}", {"password": PASSWORD, "confirm": PASSWORD}).status == 404
     assert dump() == before
 
-    PasswordToken.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(PasswordToken.id == int(token.split(".")[0])).execute()
+    Learner.update(password_link_expires_at=utcnow() - dt.timedelta(seconds=1)).where(Learner.id == int(token.split(".")[0])).execute()
     before = dump()
     r = site.get(url)
     assert r.status == 410 and "expired" in r.body

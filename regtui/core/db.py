@@ -47,8 +47,24 @@ def _create_tables() -> None:
     database.create_tables(ALL_MODELS, safe=True)
 
 
+def _password_link_on_learner() -> None:
+    """Schema 2: a learner's set-password link lives on the learner row (one live link, reused
+    by every email until used or expired) instead of a row per email in ``password_token``. Links
+    sent before the upgrade stop working; their learners ask for a new one (resend)."""
+    from peewee import CharField, DateTimeField
+    from playhouse.migrate import migrate as run, SchemaMigrator
+
+    have = {c.name for c in database.get_columns("learner", schema=_schema())}
+    wanted = [("password_link_nonce", CharField(null=True)), ("password_link_expires_at", DateTimeField(null=True)),
+              ("password_link_used_at", DateTimeField(null=True))]
+    migrator = SchemaMigrator.from_database(database.obj)
+    run(*(migrator.add_column("learner", name, field) for name, field in wanted if name not in have))
+    database.execute_sql('DROP TABLE IF EXISTS "password_token"')
+
+
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
+    (2, _password_link_on_learner),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -54,7 +54,11 @@ class Session(BaseModel):
 
 
 class Learner(BaseModel):
-    """A learning-portal user. ``email_key`` is the case-insensitive identity."""
+    """A learning-portal user. ``email_key`` is the case-insensitive identity.
+
+    A learner who was given no password has one live set-password link at a time: only its
+    ``password_link_nonce`` is stored (the link is an HMAC of it, see services.tokens); every
+    email that needs the link carries that same one until it is used or expires."""
 
     email = CharField()
     email_key = CharField(unique=True)
@@ -63,6 +67,9 @@ class Learner(BaseModel):
     password_hash = CharField(null=True)
     must_set_password = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+    password_link_nonce = CharField(null=True)
+    password_link_expires_at = DateTimeField(null=True)
+    password_link_used_at = DateTimeField(null=True)
 
 
 class Customer(BaseModel):
@@ -161,16 +168,6 @@ class Invitation(BaseModel):
     learner = ForeignKeyField(Learner, null=True, on_delete="SET NULL")
 
 
-class PasswordToken(BaseModel):
-    """A single-use set-password link for a learner who was given no password."""
-
-    learner = ForeignKeyField(Learner, backref="password_tokens", on_delete="CASCADE")
-    nonce = CharField()
-    created_at = DateTimeField(default=utcnow)
-    expires_at = DateTimeField()
-    used_at = DateTimeField(null=True)
-
-
 class EmailTemplate(BaseModel):
     name = CharField(unique=True)
     subject = CharField()
@@ -233,7 +230,6 @@ ALL_MODELS = [
     Code,
     Access,
     Invitation,
-    PasswordToken,
     EmailTemplate,
     Batch,
     AuditEvent,

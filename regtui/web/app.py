@@ -204,10 +204,9 @@ def _claim(token: str):
 
 def _set_password(token: str):
     try:
-        row = learners.check_password_token(token)
+        learner = learners.check_password_token(token)
     except Refused as exc:
         return _ended(exc, "set-password")
-    learner = Learner.get_by_id(row.learner_id)
     if request.method == "GET":
         return render_template("set_password.html", token=token, learner=learner)
     try:
@@ -216,5 +215,5 @@ def _set_password(token: str):
         if exc.code in FIXABLE_CODES:
             return render_template("set_password.html", token=token, learner=learner, error=str(exc)), 400
         return _ended(exc, "set-password")
-    log.info("password set through link %s", row.id)
+    log.info("password set through the link of learner %s", learner.id)
     return render_template("password_set.html", learner=learner)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
 from email_validator import EmailNotValidError, validate_email
+from peewee import fn
 
 from regtui import config
 from regtui.core import bulk
 from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
 from regtui.core.errors import NotFound, Refused
-from regtui.core.models import Learner, PasswordToken, database, utcnow
+from regtui.core.models import Learner, database, utcnow
 from regtui.core.services import audit, passwords, tokens
 
 LINK_LIFETIME = dt.timedelta(days=14)
@@ -74,13 +75,15 @@ def describe(learner: Learner) -> dict:
 
 
 class LearnerRow(NamedTuple):
-    """A learner as the bulk paths carry it: the columns they need, no model object."""
+    """A learner as the bulk paths carry it: the columns they need, no model object.
+    ``new_link_nonce``: the set-password link's nonce when the row was just created with one."""
 
     id: int
     email: str
     first_name: str
     last_name: str
     must_set_password: bool
+    new_link_nonce: str | None = None
 
 
 _ROW_SQL = ('SELECT "email_key", "id", "email", "first_name", "last_name", "must_set_password" '
@@ -133,16 +136,22 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
         if key not in existing and key not in todo:  # the first spec of a key wins
             todo[key] = spec
     if todo:
-        now = bulk.db_datetime(utcnow())
+        created = utcnow()
+        now, link_expires = bulk.db_datetime(created), bulk.db_datetime(created + LINK_LIFETIME)
+        new_nonce = tokens.new_nonce
         for lid, (key, spec) in zip(bulk.new_ids(Learner, len(todo)), todo.items()):
-            row = LearnerRow(lid, spec.email.strip(), spec.first_name.strip(), spec.last_name.strip(), not spec.password)
+            # an account without a password is born with its set-password link
+            nonce = None if spec.password else new_nonce()
+            row = LearnerRow(lid, spec.email.strip(), spec.first_name.strip(), spec.last_name.strip(), not spec.password, nonce)
             new_rows[key] = row
             values.append((lid, row.email, key, row.first_name, row.last_name,
-                           passwords.hash_password(spec.password) if spec.password else None, row.must_set_password, now))
+                           passwords.hash_password(spec.password) if spec.password else None, row.must_set_password, now,
+                           nonce, nonce and link_expires))
         # another transaction may have just created the same learner (e.g. two claim pages at
         # once): keep theirs rather than fail on the unique key, and read those back
         inserted = bulk.insert_tuples(Learner, ["id", "email", "email_key", "first_name", "last_name", "password_hash",
-                                                "must_set_password", "created_at"], values, conflict="email_key")
+                                                "must_set_password", "created_at", "password_link_nonce",
+                                                "password_link_expires_at"], values, conflict="email_key")
         del values
         if inserted != len(new_rows):
             theirs = rows_by_keys(new_rows)
@@ -166,24 +175,46 @@ def check_names(spec: LearnerSpec) -> None:
 
 
 def password_link(learner: Learner) -> tuple[str, dt.datetime]:
-    """Issue a single-use set-password link (call inside a transaction)."""
+    """The learner's set-password link and until when it works (call inside a transaction)."""
     return password_links([learner])[learner.id]
 
 
 def password_links(learners: Sequence) -> dict[int, tuple[str, dt.datetime]]:
-    """Issue one single-use set-password link per learner (anything with an ``id``): learner id ->
-    (url, expires). Token ids are reserved first, so nothing is read back. Call inside a transaction."""
+    """The set-password link of each learner (anything with an ``id``): learner id -> (url,
+    expires). A learner has one live link at a time: an unused, unexpired one is sent again with
+    its expiry renewed, otherwise a new one replaces it. Rows that ``ensure_rows`` just created
+    carry their new link already and cost no query. Call inside a transaction."""
     now = utcnow()
     expires = now + LINK_LIFETIME
-    created, until = bulk.db_datetime(now), bulk.db_datetime(expires)
-    with database.atomic():  # ids are reserved under the write lock
-        ids = bulk.new_ids(PasswordToken, len(learners))
-        nonces = [tokens.new_nonce() for _ in ids]
-        bulk.insert_tuples(PasswordToken, ["id", "learner", "nonce", "created_at", "expires_at"],
-                           ((tid, l.id, nonce, created, until) for tid, l, nonce in zip(ids, learners, nonces)))
-    site = config.site_url()
     make = _token_maker(PASSWORD_PURPOSE)
-    return {l.id: (f"{site}/set-password/{make(tid, nonce)}", expires) for tid, l, nonce in zip(ids, learners, nonces)}
+    site = config.site_url()
+    nonces = {l.id: l.new_link_nonce for l in learners if getattr(l, "new_link_nonce", None)}
+    others = [l.id for l in learners if l.id not in nonces]
+    if others:
+        nonces.update(_renew_links(others, now, expires))
+    return {lid: (f"{site}/set-password/{make(lid, nonce)}", expires) for lid, nonce in nonces.items()}
+
+
+def _renew_links(learner_ids: Sequence[int], now: dt.datetime, expires: dt.datetime) -> dict[int, str]:
+    """learner id -> nonce of a live link, renewed until ``expires``; a new one where none is live."""
+    mark = bulk.param()
+    current = bulk.select_in('SELECT "id", "password_link_nonce", "password_link_expires_at", "password_link_used_at" '
+                             'FROM "learner" WHERE "id" IN ({in})', learner_ids)
+    until = bulk.db_datetime(expires)
+    nonces = {lid: nonce for lid, nonce, ends, used in current if nonce and used is None and _as_datetime(ends) > now}
+    fresh = [(tokens.new_nonce(), until, lid) for lid in dict.fromkeys(learner_ids) if lid not in nonces]
+    cursor = database.cursor()
+    cursor.executemany(f'UPDATE "learner" SET "password_link_expires_at" = {mark} WHERE "id" = {mark}',
+                       [(until, lid) for lid in nonces])
+    cursor.executemany(f'UPDATE "learner" SET "password_link_nonce" = {mark}, "password_link_expires_at" = {mark}, '
+                       f'"password_link_used_at" = NULL WHERE "id" = {mark}', fresh)
+    nonces.update((lid, nonce) for nonce, _, lid in fresh)
+    return nonces
+
+
+def _as_datetime(value) -> dt.datetime:
+    """A DATETIME as the driver returns it: a datetime (psycopg2) or its ISO text (sqlite3)."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
 
 
 def _token_maker(purpose: str):
@@ -204,47 +235,44 @@ def _token_maker(purpose: str):
     return make
 
 
-def _url(tok: PasswordToken) -> str:
-    return f"{config.site_url()}/set-password/{tokens.make(PASSWORD_PURPOSE, tok.id, tok.nonce)}"
-
-
-def check_password_token(token: str) -> PasswordToken:
-    """The token's record if it may still be used; Refused with a clear sentence otherwise."""
-    tid = tokens.parse_id(token)
-    row = PasswordToken.get_or_none(PasswordToken.id == tid) if tid is not None else None
-    if row is None or not tokens.matches(token, PASSWORD_PURPOSE, row.id, row.nonce):
-        raise Refused("This link is not valid. Check that you copied the whole link from the email.", code="bad-link")
-    if row.used_at is not None:
+def check_password_token(token: str) -> Learner:
+    """The learner whose set-password link this is, if it may still be used; Refused with a clear sentence otherwise."""
+    lid = tokens.parse_id(token)
+    learner = Learner.get_or_none(Learner.id == lid) if lid is not None else None
+    nonce = learner.password_link_nonce if learner else None
+    if nonce is None or not tokens.matches(token, PASSWORD_PURPOSE, learner.id, nonce):
+        raise Refused("This link is not valid. Check that you copied the whole link from the latest email.", code="bad-link")
+    if learner.password_link_used_at is not None:
         raise Refused("This link has already been used. Ask for a new one if you still need to set your password.", code="used-link")
-    if row.expires_at < utcnow():
+    if learner.password_link_expires_at < utcnow():
         raise Refused("This link has expired. Ask for a new one.", code="expired-link")
-    return row
+    return learner
 
 
 def set_password(token: str, password: str) -> Learner:
     """Use a set-password link: single use, enforced by a conditional UPDATE."""
     with database.atomic():
-        row = check_password_token(token)
+        learner = check_password_token(token)
         password_hash = passwords.hash_password(password)
         used = (
-            PasswordToken.update(used_at=utcnow())
-            .where((PasswordToken.id == row.id) & PasswordToken.used_at.is_null())
+            Learner.update(password_link_used_at=utcnow())
+            .where((Learner.id == learner.id) & (Learner.password_link_nonce == learner.password_link_nonce)
+                   & Learner.password_link_used_at.is_null())
             .execute()
         )
         if not used:
             raise Refused("This link has already been used.", code="used-link")
-        learner = Learner.get_by_id(row.learner_id)
         store_password(learner, password_hash)
         audit.record(f"learner:{learner.email}", "learner.set-password", learner)
     return Learner.get_by_id(learner.id)
 
 
 def store_password(learner: Learner, password_hash: str) -> None:
-    """Set the password and void every other set-password link the learner was sent,
-    so an older email cannot reset it later. Call inside a transaction."""
-    Learner.update(password_hash=password_hash, must_set_password=False).where(Learner.id == learner.id).execute()
-    PasswordToken.update(used_at=utcnow()).where(
-        (PasswordToken.learner == learner.id) & PasswordToken.used_at.is_null()).execute()
+    """Set the password and void the learner's set-password link, so no email sent earlier
+    can reset it later. Call inside a transaction."""
+    Learner.update(password_hash=password_hash, must_set_password=False,
+                   password_link_used_at=fn.COALESCE(Learner.password_link_used_at, utcnow())).where(
+        Learner.id == learner.id).execute()
 
 
 def search(text: str = "", limit: int = 100, offset: int = 0) -> list[Learner]:
