@@ -20,6 +20,7 @@ from regtui.core.services import (
     orders,
     passwords,
     registrations,
+    templates,
 )
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import Actor
@@ -538,3 +539,31 @@ def test_customers_are_found_by_id_email_or_an_unambiguous_name(admin):
     with pytest.raises(NotFound):
         customers.find("Nobody")
     assert customers.find("two@acme.example.com").email == "two@acme.example.com"
+
+
+def test_confirmations_rendered_by_the_database_read_as_the_template_says(admin):
+    """A seat's confirmation is rendered in SQL; it must read exactly as the Python renderer
+    (string.Template's safe_substitute) would write it, odd placeholders and quotes included."""
+    templates.save(admin, templates.CONFIRMATION, "Seat for ${first_name} in $session\nnow",
+                   "Hi $first_name $last_name <$email> 100% ?sure '$$5' ${code} $unknown\n"
+                   "$product/$session: $access_start..$access_end\n$set_password\nÉté ✓\n")
+    pool = make_pool(admin, 3)
+    registrations.assign(admin, pool, [LearnerSpec("o'neil@example.com", "Ann % ?", "O'Neil $x")],
+                         dates=[(dt.date(2027, 1, 2), None)])
+    [mail] = mails("o'neil@example.com")
+    learner = Learner.get(Learner.email_key == "o'neil@example.com")
+    code = Code.get(Code.learner == learner.id)
+    grant = Access.get(Access.code == code.id)
+    url = f"http://127.0.0.1:8080/set-password/{set_password_token(mail.body)}"
+    subject, body = templates.render(templates.CONFIRMATION, {
+        "first_name": "Ann % ?", "last_name": "O'Neil $x", "email": "o'neil@example.com", "code": code.code,
+        "product": pool.session.product.name, "session": pool.session.name, "access_start": "2027-01-02",
+        "access_end": grant.ends.isoformat() if grant.ends else "open-ended",
+        "set_password": f"Set your password here (the link works once): {url}"})
+    assert (mail.subject, mail.body) == (subject, body)
+    assert "$unknown\n" in mail.body and "'$5'" in mail.body
+
+    registrations.resend(admin, pool, "o'neil@example.com")
+    first, again = mails("o'neil@example.com")
+    assert (again.subject, again.body) == (first.subject, first.body)
+    assert again.message_id != first.message_id

@@ -8,8 +8,9 @@ chunks, so a big batch is never held twice in memory. Call inside the caller's t
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from itertools import islice
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from regtui.core.db import is_postgres
 from regtui.core.models import database
@@ -125,13 +126,7 @@ def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: s
             execute_values(cursor, sql, chunk, page_size=CHUNK)
             total += cursor.rowcount
     elif is_postgres():
-        # COPY: several times quicker for the server than INSERT ... VALUES, and no mogrify
-        sql = f'COPY "{table}" ({columns}) FROM STDIN'
-        while chunk := list(islice(it, COPY_CHUNK)):
-            text = "".join(["\t".join(map(_copy_value, row)) + "\n" for row in chunk])
-            cursor.copy_expert(sql, io.StringIO(text), size=1 << 20)
-            total += len(chunk)
-            del text
+        total = _copy(cursor, f'"{table}"', columns, it)
     else:
         marks = ", ".join("?" for _ in fields)
         sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks}){tail}'
@@ -142,6 +137,19 @@ def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: s
 
 
 COPY_CHUNK = 20_000
+
+
+def _copy(cursor, table: str, columns: str, rows: Iterator[tuple]) -> int:
+    """COPY ``rows`` into ``table`` on PostgreSQL: several times quicker for the server than
+    INSERT ... VALUES, and no mogrify."""
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    total = 0
+    while chunk := list(islice(rows, COPY_CHUNK)):
+        text = "".join(["\t".join(map(_copy_value, row)) + "\n" for row in chunk])
+        cursor.copy_expert(sql, io.StringIO(text), size=1 << 20)
+        total += len(chunk)
+        del text
+    return total
 
 
 def _copy_value(value) -> str:
@@ -171,3 +179,45 @@ def select_in(sql: str, values, *, chunk: int = 5000) -> list[tuple]:
         cursor = database.execute_sql(sql.replace("{in}", ", ".join(mark for _ in part)), part)
         out.extend(cursor.fetchall())
     return out
+
+
+# --- staged rows: set-based writes ----------------------------------------------------------
+
+
+@contextmanager
+def staged(name: str, columns: dict[str, str], rows: Iterable[tuple]) -> Iterator[str]:
+    """A temporary table holding ``rows`` (``columns``: name -> SQL type, in the rows' order), so
+    that the writes derived from them run in the database as INSERT ... SELECT, with no Python
+    per row. Yields the table's name for use in SQL; emptied on exit. Call inside a transaction."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    cursor = database.cursor()
+    if is_postgres():
+        table = f'pg_temp."{name}"'
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" '
+                       f'({", ".join(f"{c} {t}" for c, t in columns.items())}) ON COMMIT DELETE ROWS')
+        cursor.execute(f"TRUNCATE {table}")
+        _copy(cursor, table, cols, iter(rows))
+    else:
+        table = f'temp."{name}"'
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({", ".join(f"{c} {t}" for c, t in columns.items())})')
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)})", rows)
+    yield table
+    database.cursor().execute(f"DELETE FROM {table}")  # on failure the transaction's rollback empties it
+
+
+def sql_date(expr: str) -> str:
+    """An ISO date text expression as a value for a DATE column."""
+    return f"CAST({expr} AS date)" if is_postgres() else expr
+
+
+def sql_json_object(pairs: dict[str, str]) -> str:
+    """SQL building the JSON text of an object from (key -> SQL expression); for the values,
+    see ``sql_json_bool``. Keys are code, never user input."""
+    args = ", ".join(f"'{key}', {expr}" for key, expr in pairs.items())
+    return f"jsonb_build_object({args})::text" if is_postgres() else f"json_object({args})"
+
+
+def sql_json_bool(expr: str) -> str:
+    """A boolean column as a JSON true/false inside ``sql_json_object`` (SQLite keeps 0/1)."""
+    return expr if is_postgres() else f"json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
-from regtui.core.db import is_postgres
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Learner, Session, database, utcnow
 from regtui.core.services import audit
@@ -20,33 +19,27 @@ def default_end(session: Session, starts: dt.date) -> dt.date | None:
     return starts + dt.timedelta(days=session.access_days) if session.access_days else None
 
 
-def grant_many(session: Session, grants: Sequence[tuple[int, int, dt.date | None, dt.date | None]]) -> list[tuple[int, dt.date, dt.date | None]]:
-    """Insert one active access per (learner id, code id, starts, ends); None dates take the
-    session's defaults (starts today, ends after the session's access length). Returns
-    (access id, starts, ends) per grant, in order (ids reserved first, nothing read back).
-    Call inside a transaction."""
-    from regtui.core import bulk
-
+def resolve_dates(session: Session, dates: Sequence[tuple[dt.date | None, dt.date | None]]) -> list[tuple[dt.date, dt.date | None]]:
+    """The access dates of each grant: None takes the session's defaults (starts today, ends
+    after the session's access length)."""
     start_default = today()
-    out: list[tuple[int, dt.date, dt.date | None]] = []
-    rows = []
-    sqlite = not is_postgres()
-    text: dict = {None: None}  # date -> bound value, each distinct date converted once
-
-    def bind(value):
-        if value in text:
-            return text[value]
-        text[value] = out_value = value.isoformat() if sqlite else value
-        return out_value
-
-    with database.atomic():  # ids are reserved under the write lock
-        for aid, (learner_id, code_id, starts, ends) in zip(bulk.new_ids(Access, len(grants)), grants):
-            starts = starts or start_default
-            ends = ends if ends is not None else default_end(session, starts)
-            out.append((aid, starts, ends))
-            rows.append((aid, learner_id, session.id, code_id, bind(starts), bind(ends), "active"))
-        bulk.insert_tuples(Access, ["id", "learner", "session", "code", "starts", "ends", "status"], rows)
+    out = []
+    for starts, ends in dates:
+        starts = starts or start_default
+        out.append((starts, ends if ends is not None else default_end(session, starts)))
     return out
+
+
+def grant_staged(session: Session, table: str) -> int:
+    """One active access per staged seating row (learner_id, code_id, starts, ends as ISO text;
+    see registrations.complete), inserted by the database. Call inside a transaction."""
+    from regtui.core.bulk import sql_date
+
+    cursor = database.cursor()
+    cursor.execute(f'INSERT INTO "access" ("learner_id", "session_id", "code_id", "starts", "ends", "status") '
+                   f"SELECT s.learner_id, {int(session.id)}, s.code_id, {sql_date('s.starts')}, {sql_date('s.ends')}, "
+                   f"'active' FROM {table} AS s ORDER BY s.ord")
+    return cursor.rowcount
 
 
 def revoke_for_codes(code_ids: Sequence[int]) -> None:

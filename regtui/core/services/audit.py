@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any, Iterable
 
-from regtui.core.models import AuditEvent, utcnow
+from regtui.core.models import AuditEvent, database, utcnow
 
 if TYPE_CHECKING:
     from regtui.core.services.operators import Actor
@@ -70,6 +70,23 @@ def record_rows(actor_name: str, action: str, record_type: str, items: Iterable[
     rows = ((now, actor_name, action, record_type, rid, dump(before), dump(after), batch_id)
             for rid, before, after in items)
     return bulk.insert_tuples(AuditEvent, ["at", "operator", "action", "record_type", "record_id", "before", "after", "batch"], rows)
+
+
+def record_selected(actor_name: str, action: str, record_type: str, *, record_id: str, after: dict[str, str],
+                    source: str, ordinal: str, batch_id: int | None = None) -> int:
+    """One event per row of ``source`` (a FROM clause over staged rows, see ``bulk.staged``),
+    written by one INSERT ... SELECT: ``record_id`` and the values of ``after`` (JSON key -> SQL
+    expression, see ``bulk.sql_json_object``) are SQL over ``source``; ``ordinal`` orders them."""
+    from regtui.core import bulk
+
+    mark = bulk.param()
+    cursor = database.cursor()
+    cursor.execute(
+        f'INSERT INTO "audit_event" ("at", "operator", "action", "record_type", "record_id", "before", "after", "batch_id") '
+        f"SELECT {mark}, {mark}, {mark}, {mark}, {record_id}, NULL, {bulk.sql_json_object(after)}, {mark} "
+        f"FROM {source} ORDER BY {ordinal}",
+        [bulk.db_datetime(utcnow()), actor_name, action, record_type, batch_id])
+    return cursor.rowcount
 
 
 def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:

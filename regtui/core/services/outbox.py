@@ -51,6 +51,29 @@ def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
     return bulk.insert_tuples(OutboxEmail, ["created_at", "to", "subject", "body", "message_id", "status", "attempts"], rows())
 
 
+def queue_selected(template: str, *, to: str, columns: dict[str, str], constants: dict, source: str,
+                   ordinal: str) -> int:
+    """Queue one email per row of ``source`` (a FROM clause over staged rows, see
+    ``bulk.staged``), rendered by the database in one INSERT ... SELECT: ``to`` and ``columns``
+    (placeholder -> SQL expression) are SQL over ``source``, ``constants`` the same for every
+    email, ``ordinal`` a distinct integer per row (it orders the emails and makes their Message-IDs).
+    The same text as ``queue_many`` gives for the same values."""
+    from regtui.core import bulk
+
+    mark = bulk.param()
+    subject, subject_params, body, body_params = templates.sql_renderer(template)(columns, constants)
+    # one random prefix for the batch and the row's ordinal: unique everywhere, and the
+    # Message-ID index grows at its end
+    prefix = f"{time.time_ns() // 1000:x}.{os.urandom(12).hex()}"
+    cursor = database.cursor()
+    cursor.execute(
+        f'INSERT INTO "outbox_email" ("created_at", "to", "subject", "body", "message_id", "status", "attempts") '
+        f"SELECT {mark}, {to}, {subject}, {body}, '<' || {mark} || '.' || CAST({ordinal} AS TEXT) || '@regtui>', "
+        f"'queued', 0 FROM {source} ORDER BY {ordinal}",
+        [bulk.db_datetime(utcnow()), *subject_params, *body_params, prefix])
+    return cursor.rowcount
+
+
 _LINK = re.compile(r"(/(?:claim|set-password)/)[0-9]+\.[A-Za-z0-9_-]+")
 
 

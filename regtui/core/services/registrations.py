@@ -106,35 +106,52 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
         taken = seats.take_available_codes(pool.id, [l.id for l, _ in found], "claimed")
         seatings = [Seating(l, c, s, e, created) for (l, created), (c, _), (s, e) in zip(found, taken, dates)]
         del found
-        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id, codes=dict(taken))
+        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id)
     return seatings
 
 
-def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None,
-             codes: dict[int, str] | None = None) -> None:
-    """After codes were claimed: grant access, queue confirmations, write one audit event per seat
-    (on the access granted; ``codes``: code id -> code text, when the caller has them)."""
+def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None) -> None:
+    """After codes were claimed: grant access, queue confirmations, write one audit event per
+    seat (on the access granted). The seatings are staged once and the three writes run in the
+    database, whether there is one seat or a hundred thousand."""
+    dates = access.resolve_dates(pool.session, [(s.starts, s.ends) for s in seatings])
+    lines = _set_password_lines([s.learner for s in seatings if s.learner.must_set_password])
+    iso = _iso_cache()
+    rows = ((n, s.learner.id, s.code_id, iso(starts), iso(ends), bool(s.new_account), lines.get(s.learner.id, ""))
+            for n, (s, (starts, ends)) in enumerate(zip(seatings, dates)))
+    with bulk.staged("seating", SEATING, rows) as table:
+        access.grant_staged(pool.session, table)
+        _queue_confirmations(pool, table)
+        audit.record_selected(
+            actor_name, action, "access", record_id='a."id"', ordinal="s.ord", batch_id=batch_id,
+            after={"code": 'c."code"', "email": 'l."email"', "ends": "s.ends", "learner_id": 'l."id"',
+                   "new_account": bulk.sql_json_bool("s.new_account"), "pool": str(int(pool.id)), "starts": "s.starts"},
+            source=f'{_SEATING_JOINS.format(table=table)} JOIN "access" AS a ON a."code_id" = s.code_id AND a."status" = \'active\'')
+
+
+# a staged seat: its ordinal, who, which code, the access dates as ISO text, whether the account
+# is new, and the set-password sentence of its confirmation ("" when none is needed)
+SEATING = {"ord": "INTEGER", "learner_id": "INTEGER", "code_id": "INTEGER", "starts": "TEXT", "ends": "TEXT",
+           "new_account": "BOOLEAN", "set_password": "TEXT"}
+_SEATING_JOINS = ('{table} AS s JOIN "learner" AS l ON l."id" = s.learner_id '
+                  'JOIN "code" AS c ON c."id" = s.code_id')
+
+
+def _queue_confirmations(pool: Pool, table: str) -> None:
+    """The confirmation email of each staged seat, rendered by the database."""
     session = pool.session
-    if codes is None:
-        codes = _code_texts([s.code_id for s in seatings])
-    grants = access.grant_many(session, [(s.learner.id, s.code_id, s.starts, s.ends) for s in seatings])
-    queue_confirmations(pool, [(s.learner, codes[s.code_id], starts, ends) for s, (_, starts, ends) in zip(seatings, grants)])
-    audit.record_rows(actor_name, action, "access", (
-        (aid, None, _assign_event(codes[s.code_id], s.learner.email, s.learner.id, s.new_account, pool.id, starts, ends))
-        for s, (aid, starts, ends) in zip(seatings, grants)), batch_id=batch_id, encoded=True)
+    outbox.queue_selected(
+        templates.CONFIRMATION, to='l."email"', source=_SEATING_JOINS.format(table=table), ordinal="s.ord",
+        columns={"first_name": 'l."first_name"', "last_name": 'l."last_name"', "email": 'l."email"', "code": 'c."code"',
+                 "access_start": "s.starts", "access_end": "COALESCE(s.ends, 'open-ended')",
+                 "set_password": "s.set_password"},
+        constants={"product": session.product.name, "session": session.name})
 
 
-_json = audit.json_string
-
-
-def _assign_event(code: str, email: str, learner_id: int, new_account: bool, pool_id: int, starts: dt.date,
-                  ends: dt.date | None) -> str:
-    """The ``after`` of a seat's event, as the JSON text ``audit`` would write for the dict (keys
-    sorted), built directly: 100,000 of them in a batch."""
-    return (f'{{"code": {_json(code)}, "email": {_json(email)}, '
-            f'"ends": {_json(ends.isoformat()) if ends else "null"}, "learner_id": {int(learner_id)}, '
-            f'"new_account": {"true" if new_account else "false"}, "pool": {int(pool_id)}, '
-            f'"starts": {_json(starts.isoformat())}}}')
+def _set_password_lines(needing: Sequence[Learner | LearnerRow]) -> dict[int, str]:
+    """learner id -> the confirmation's sentence with their set-password link."""
+    links = learners.password_links(needing) if needing else {}
+    return {lid: f"Set your password here (the link works once): {url}" for lid, (url, _) in links.items()}
 
 
 def _iso_cache():
@@ -148,32 +165,6 @@ def _iso_cache():
             seen[value] = text = value.isoformat()
             return text
     return iso
-
-
-def _code_texts(code_ids: Sequence[int]) -> dict[int, str]:
-    return dict(bulk.select_in('SELECT "id", "code" FROM "code" WHERE "id" IN ({in})', code_ids))
-
-
-def queue_confirmations(pool: Pool, items: Sequence[tuple[Learner | LearnerRow, str, dt.date, dt.date | None]]) -> None:
-    """Queue the confirmation email of each (learner, code text, access starts, access ends);
-    learners with no password get a set-password link in it."""
-    needs_link = [l for l, _, _, _ in items if l.must_set_password]
-    links = learners.password_links(needs_link) if needs_link else {}
-    del needs_link
-    session = pool.session
-    product, session_name = session.product.name, session.name
-    iso = _iso_cache()
-
-    def values():
-        for learner, code, starts, ends in items:
-            link = links.get(learner.id)
-            yield learner.email, {
-                "first_name": learner.first_name, "last_name": learner.last_name, "email": learner.email,
-                "product": product, "session": session_name, "code": code,
-                "access_start": iso(starts), "access_end": iso(ends) if ends else "open-ended",
-                "set_password": f"Set your password here (the link works once): {link[0]}" if link else "",
-            }
-    outbox.queue_many(templates.CONFIRMATION, values())
 
 
 def refuse_repeats(keys: Sequence[str]) -> None:
@@ -237,7 +228,11 @@ def resend(actor: Actor, pool: Pool, email: str) -> None:
         grant = access.active_for_code(code.id)
         if grant is None:
             raise Refused(f"{email} has no active access from this seat.", code="no-access")
-        queue_confirmations(pool, [(learner, code.code, grant.starts, grant.ends)])
+        line = _set_password_lines([learner] if learner.must_set_password else [])
+        row = (0, learner.id, code.id, grant.starts.isoformat(), grant.ends and grant.ends.isoformat(), False,
+               line.get(learner.id, ""))
+        with bulk.staged("seating", SEATING, [row]) as table:
+            _queue_confirmations(pool, table)
         audit.record(actor, "seat.resend", code, after={"email": learner.email})
 
 

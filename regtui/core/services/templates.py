@@ -96,6 +96,38 @@ def renderer(name: str):
     return render
 
 
+def sql_renderer(name: str):
+    """Template ``name`` as SQL, for emails rendered by the database in an INSERT ... SELECT (a
+    batch's confirmations). Returns ``fill(columns, constants)`` -> (subject SQL, its parameters,
+    body SQL, its parameters): a placeholder named in ``columns`` becomes that SQL expression (of
+    text; NULL counts as empty), one in ``constants`` a bound value, any other stays as typed,
+    exactly as ``renderer`` does; literal text is always bound, never spliced into the SQL."""
+    from regtui.core.bulk import param
+
+    row = get(name)
+    subject, body = _compile(row.subject), _compile(row.body)
+    mark = param()
+
+    def sql(parts, columns: dict[str, str], constants: dict) -> tuple[str, list]:
+        pieces, params = [], []
+        for typed, placeholder in parts:
+            if placeholder in columns:
+                pieces.append(f"COALESCE({columns[placeholder]}, '')")
+                continue
+            if placeholder in constants:
+                value = constants[placeholder]
+                typed = "" if value is None else str(value)
+            pieces.append(mark)
+            params.append(typed)
+        return " || ".join(pieces) or "''", params
+
+    def fill(columns: dict[str, str], constants: dict) -> tuple[str, list, str, list]:
+        subject_sql, subject_params = sql(subject, columns, constants)
+        body_sql, body_params = sql(body, columns, constants)
+        return f"REPLACE({subject_sql}, {mark}, ' ')", [*subject_params, "\n"], body_sql, body_params
+    return fill
+
+
 def _compile(text: str) -> list[tuple[str, str | None]]:
     """``text`` as (literal, None) and (as typed, placeholder name) parts."""
     parts: list[tuple[str, str | None]] = []
