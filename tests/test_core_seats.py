@@ -567,3 +567,7 @@ def test_confirmations_rendered_by_the_database_read_as_the_template_says(admin)
     first, again = mails("o'neil@example.com")
     assert (again.subject, again.body) == (first.subject, first.body)
     assert again.message_id != first.message_id
+
+    access.extend(admin, grant.id, open_ended=True)
+    registrations.resend(admin, pool, "o'neil@example.com")
+    assert "2027-01-02..open-ended\n" in mails("o'neil@example.com")[-1].body

@@ -197,6 +197,10 @@ def staged(name: str, columns: dict[str, str], rows: Iterable[tuple]) -> Iterato
                        f'({", ".join(f"{c} {t}" for c, t in columns.items())}) ON COMMIT DELETE ROWS')
         cursor.execute(f"TRUNCATE {table}")
         _copy(cursor, table, cols, iter(rows))
+        # a temporary table has no statistics until analysed: without them the planner takes it
+        # for a few rows and joins 100,000 of them by nested loops; and sorts them in memory
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
     else:
         table = f'temp."{name}"'
         cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({", ".join(f"{c} {t}" for c, t in columns.items())})')

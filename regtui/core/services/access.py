@@ -31,13 +31,13 @@ def resolve_dates(session: Session, dates: Sequence[tuple[dt.date | None, dt.dat
 
 
 def grant_staged(session: Session, table: str) -> int:
-    """One active access per staged seating row (learner_id, code_id, starts, ends as ISO text;
-    see registrations.complete), inserted by the database. Call inside a transaction."""
+    """One active access per staged seating row (access_id, learner_id, code_id, starts, ends as
+    ISO text; see registrations.complete), inserted by the database. Call inside a transaction."""
     from regtui.core.bulk import sql_date
 
     cursor = database.cursor()
-    cursor.execute(f'INSERT INTO "access" ("learner_id", "session_id", "code_id", "starts", "ends", "status") '
-                   f"SELECT s.learner_id, {int(session.id)}, s.code_id, {sql_date('s.starts')}, {sql_date('s.ends')}, "
+    cursor.execute(f'INSERT INTO "access" ("id", "learner_id", "session_id", "code_id", "starts", "ends", "status") '
+                   f"SELECT s.access_id, s.learner_id, {int(session.id)}, s.code_id, {sql_date('s.starts')}, {sql_date('s.ends')}, "
                    f"'active' FROM {table} AS s ORDER BY s.ord")
     return cursor.rowcount
 

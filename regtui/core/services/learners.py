@@ -138,10 +138,10 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
     if todo:
         created = utcnow()
         now, link_expires = bulk.db_datetime(created), bulk.db_datetime(created + LINK_LIFETIME)
-        new_nonce = tokens.new_nonce
-        for lid, (key, spec) in zip(bulk.new_ids(Learner, len(todo)), todo.items()):
+        nonces = tokens.new_nonces(len(todo))
+        for lid, (key, spec), nonce in zip(bulk.new_ids(Learner, len(todo)), todo.items(), nonces):
             # an account without a password is born with its set-password link
-            nonce = None if spec.password else new_nonce()
+            nonce = None if spec.password else nonce
             row = LearnerRow(lid, spec.email.strip(), spec.first_name.strip(), spec.last_name.strip(), not spec.password, nonce)
             new_rows[key] = row
             values.append((lid, row.email, key, row.first_name, row.last_name,

@@ -9,8 +9,9 @@ events written, all in the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from peewee import JOIN
 
@@ -56,6 +57,7 @@ class Seating(NamedTuple):
     starts: dt.date | None = None
     ends: dt.date | None = None
     new_account: bool = False
+    code: str | None = None  # the code's text, when the caller has it
 
 
 def listing(actor: Actor, pool: Pool, search: str = "", limit: int | None = None, offset: int = 0) -> list[Registration]:
@@ -103,46 +105,70 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
         found = learners.ensure_rows(actor.name, specs, keys=keys, batch_id=batch_id, audit_creates=batch_id is None)
         refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
         _refuse_invited(pool, keys)
-        taken = seats.take_available_codes(pool.id, [l.id for l, _ in found], "claimed")
-        seatings = [Seating(l, c, s, e, created) for (l, created), (c, _), (s, e) in zip(found, taken, dates)]
+        taken = seats.pick_available(pool.id, len(found), "claimed")
+        seatings = [Seating(l, c, s, e, created, text) for (l, created), (c, text), (s, e) in zip(found, taken, dates)]
         del found
-        complete(actor.name, pool, seatings, action="seat.assign", batch_id=batch_id)
+        with _staged(pool, seatings) as table:
+            seats.move_staged("available", "claimed", table, len(seatings))
+            _complete_staged(actor.name, pool, table, action="seat.assign", batch_id=batch_id)
     return seatings
 
 
 def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action: str, batch_id: int | None = None) -> None:
     """After codes were claimed: grant access, queue confirmations, write one audit event per
-    seat (on the access granted). The seatings are staged once and the three writes run in the
-    database, whether there is one seat or a hundred thousand."""
-    dates = access.resolve_dates(pool.session, [(s.starts, s.ends) for s in seatings])
+    seat (on the access granted)."""
+    with _staged(pool, seatings) as table:
+        _complete_staged(actor_name, pool, table, action=action, batch_id=batch_id)
+
+
+@contextmanager
+def _staged(pool: Pool, seatings: Sequence[Seating], *, resend: bool = False) -> Iterator[str]:
+    """The seatings as a staged table (see bulk.staged) holding all that the writes that follow
+    need, so they run in the database without joins, whether there is one seat or a hundred
+    thousand: access ids reserved and dates resolved (for a ``resend``, the access exists: its
+    dates are final and no end means open-ended), code texts, and the set-password sentence of
+    those who need one."""
+    dates = [(s.starts, s.ends) for s in seatings]
+    access_ids = [None] * len(seatings) if resend else bulk.new_ids(Access, len(seatings))
+    if not resend:
+        dates = access.resolve_dates(pool.session, dates)
+    texts = _code_texts([s.code_id for s in seatings if s.code is None])
     lines = _set_password_lines([s.learner for s in seatings if s.learner.must_set_password])
     iso = _iso_cache()
-    rows = ((n, s.learner.id, s.code_id, iso(starts), iso(ends), bool(s.new_account), lines.get(s.learner.id, ""))
-            for n, (s, (starts, ends)) in enumerate(zip(seatings, dates)))
+    rows = ((s.code_id, n, aid, s.code or texts[s.code_id], s.learner.id, s.learner.email, s.learner.first_name,
+             s.learner.last_name, iso(starts), iso(ends), bool(s.new_account), lines.get(s.learner.id, ""))
+            for n, (s, aid, (starts, ends)) in enumerate(zip(seatings, access_ids, dates)))
     with bulk.staged("seating", SEATING, rows) as table:
-        access.grant_staged(pool.session, table)
-        _queue_confirmations(pool, table)
-        audit.record_selected(
-            actor_name, action, "access", record_id='a."id"', ordinal="s.ord", batch_id=batch_id,
-            after={"code": 'c."code"', "email": 'l."email"', "ends": "s.ends", "learner_id": 'l."id"',
-                   "new_account": bulk.sql_json_bool("s.new_account"), "pool": str(int(pool.id)), "starts": "s.starts"},
-            source=f'{_SEATING_JOINS.format(table=table)} JOIN "access" AS a ON a."code_id" = s.code_id AND a."status" = \'active\'')
+        yield table
 
 
-# a staged seat: its ordinal, who, which code, the access dates as ISO text, whether the account
-# is new, and the set-password sentence of its confirmation ("" when none is needed)
-SEATING = {"ord": "INTEGER", "learner_id": "INTEGER", "code_id": "INTEGER", "starts": "TEXT", "ends": "TEXT",
-           "new_account": "BOOLEAN", "set_password": "TEXT"}
-_SEATING_JOINS = ('{table} AS s JOIN "learner" AS l ON l."id" = s.learner_id '
-                  'JOIN "code" AS c ON c."id" = s.code_id')
+def _complete_staged(actor_name: str, pool: Pool, table: str, *, action: str, batch_id: int | None) -> None:
+    access.grant_staged(pool.session, table)
+    _queue_confirmations(pool, table)
+    audit.record_selected(
+        actor_name, action, "access", record_id="s.access_id", ordinal="s.ord", batch_id=batch_id, source=f"{table} AS s",
+        after={"code": "s.code", "email": "s.email", "ends": "s.ends", "learner_id": "s.learner_id",
+               "new_account": bulk.sql_json_bool("s.new_account"), "pool": str(int(pool.id)), "starts": "s.starts"})
+
+
+# a staged seat: its code (the key) and the code's text, its ordinal, the access to grant, the
+# learner, the access dates as ISO text, whether the account is new, and the set-password
+# sentence of its confirmation ("" when none is needed)
+SEATING = {"code_id": "INTEGER PRIMARY KEY", "ord": "INTEGER", "access_id": "INTEGER", "code": "TEXT",
+           "learner_id": "INTEGER", "email": "TEXT", "first_name": "TEXT", "last_name": "TEXT",
+           "starts": "TEXT", "ends": "TEXT", "new_account": "BOOLEAN", "set_password": "TEXT"}
+
+
+def _code_texts(code_ids: Sequence[int]) -> dict[int, str]:
+    return dict(bulk.select_in('SELECT "id", "code" FROM "code" WHERE "id" IN ({in})', code_ids)) if code_ids else {}
 
 
 def _queue_confirmations(pool: Pool, table: str) -> None:
     """The confirmation email of each staged seat, rendered by the database."""
     session = pool.session
     outbox.queue_selected(
-        templates.CONFIRMATION, to='l."email"', source=_SEATING_JOINS.format(table=table), ordinal="s.ord",
-        columns={"first_name": 'l."first_name"', "last_name": 'l."last_name"', "email": 'l."email"', "code": 'c."code"',
+        templates.CONFIRMATION, to="s.email", source=f"{table} AS s", ordinal="s.ord",
+        columns={"first_name": "s.first_name", "last_name": "s.last_name", "email": "s.email", "code": "s.code",
                  "access_start": "s.starts", "access_end": "COALESCE(s.ends, 'open-ended')",
                  "set_password": "s.set_password"},
         constants={"product": session.product.name, "session": session.name})
@@ -228,10 +254,8 @@ def resend(actor: Actor, pool: Pool, email: str) -> None:
         grant = access.active_for_code(code.id)
         if grant is None:
             raise Refused(f"{email} has no active access from this seat.", code="no-access")
-        line = _set_password_lines([learner] if learner.must_set_password else [])
-        row = (0, learner.id, code.id, grant.starts.isoformat(), grant.ends and grant.ends.isoformat(), False,
-               line.get(learner.id, ""))
-        with bulk.staged("seating", SEATING, [row]) as table:
+        seating = Seating(learner, code.id, grant.starts, grant.ends, code=code.code)
+        with _staged(pool, [seating], resend=True) as table:
             _queue_confirmations(pool, table)
         audit.record(actor, "seat.resend", code, after={"email": learner.email})
 

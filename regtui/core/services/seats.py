@@ -10,11 +10,11 @@ its current state, so the number of rows it touched says who won.
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 from peewee import fn
 
+from regtui.core import bulk
 from regtui.core.db import is_postgres
 from regtui.core.errors import Refused
 from regtui.core.models import Code, Pool, database
@@ -53,7 +53,23 @@ def take_available(pool_id: int, learner_ids: Sequence[int | None], dst: str) ->
 
 def take_available_codes(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[tuple[int, str]]:
     """``take_available``, returning (code id, code text) pairs, in order."""
-    n = len(learner_ids)
+    codes = pick_available(pool_id, len(learner_ids), dst)
+    if codes:
+        moves = [(code_id, learner) for (code_id, _), learner in zip(codes, learner_ids)]
+        with bulk.staged("seat_move", SEAT_MOVE, moves) as table:
+            move_staged("available", dst, table, len(moves))
+    return codes
+
+
+# a staged code move: which code (its key, which the UPDATE looks rows up by), and to whom (NULL
+# for an invitation)
+SEAT_MOVE = {"code_id": "INTEGER PRIMARY KEY", "learner_id": "INTEGER"}
+
+
+def pick_available(pool_id: int, n: int, dst: str) -> list[tuple[int, str]]:
+    """Move ``n`` seats of the pool's counters from available to ``dst`` (or refuse) and return
+    ``n`` available codes as (id, code text), in order: the caller moves exactly those with
+    ``move_staged`` in the same transaction."""
     if n == 0:
         return []
     lock_pool(pool_id)
@@ -64,8 +80,24 @@ def take_available_codes(pool_id: int, learner_ids: Sequence[int | None], dst: s
         (pool_id, n)).fetchall()
     if len(codes) != n:
         raise Refused("The pool's codes and its counters disagree; nothing was changed.", code="seats-changed")
-    _set_codes("available", dst, [(code_id, learner) for (code_id, _), learner in zip(codes, learner_ids)])
     return [tuple(c) for c in codes]
+
+
+def move_staged(src: str, dst: str, table: str, n: int) -> None:
+    """Move each staged code (columns ``code_id``, ``learner_id``; see ``bulk.staged``) from
+    ``src`` to ``dst``, each only if it is still in ``src``: one UPDATE, which must touch all
+    ``n`` of them, or nothing is changed."""
+    assert src in STATES and dst in STATES
+    cursor = database.cursor()
+    if is_postgres():
+        cursor.execute(f"UPDATE \"code\" AS c SET state = '{dst}', learner_id = m.learner_id FROM {table} AS m "
+                       f"WHERE c.id = m.code_id AND c.state = '{src}'")
+    else:  # UPDATE ... FROM needs SQLite 3.33; Python 3.11 may bring an older one
+        cursor.execute(f"UPDATE \"code\" SET state = '{dst}', "
+                       f"learner_id = (SELECT m.learner_id FROM {table} AS m WHERE m.code_id = \"code\".id) "
+                       f"WHERE id IN (SELECT code_id FROM {table}) AND state = '{src}'")
+    if cursor.rowcount != n:
+        raise Refused("Some seats were taken meanwhile; nothing was changed.", code="seats-changed")
 
 
 def move_code(pool_id: int, code_id: int, src: str, dst: str, learner_id: int | None = None) -> bool:
@@ -96,36 +128,6 @@ def release_many(pool_id: int, code_ids: Sequence[int], src: str) -> None:
     if moved != len(code_ids):
         raise Refused("Some of those seats changed meanwhile; nothing was changed.", code="seats-changed")
     shift(pool_id, src, "available", moved)
-
-
-def _set_codes(src: str, dst: str, pairs: list[tuple[int, int | None]]) -> None:
-    """UPDATE many codes at once, each only if it is still in ``src``: the (code id, learner id)
-    pairs go into a temporary table (COPY on PostgreSQL, executemany on SQLite), then one UPDATE
-    joins it; the number of rows it touched must be all of them, or nothing is changed."""
-    assert src in STATES and dst in STATES
-    cursor = database.cursor()
-    if is_postgres():
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS seat_move (id integer PRIMARY KEY, learner integer) ON COMMIT DELETE ROWS")
-        cursor.execute("TRUNCATE seat_move")
-        null = "\\N"
-        text = "".join([f"{code_id}\t{null if learner is None else learner}\n" for code_id, learner in pairs])
-        cursor.copy_expert("COPY seat_move (id, learner) FROM STDIN", io.StringIO(text), size=1 << 20)
-        del text
-        cursor.execute(f"UPDATE \"code\" AS c SET state = '{dst}', learner_id = m.learner FROM seat_move AS m "
-                       f"WHERE c.id = m.id AND c.state = '{src}'")
-        updated = cursor.rowcount
-        cursor.execute("TRUNCATE seat_move")
-    else:
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS seat_move (id INTEGER PRIMARY KEY, learner INTEGER)")
-        cursor.execute("DELETE FROM temp.seat_move")
-        cursor.executemany("INSERT INTO temp.seat_move (id, learner) VALUES (?, ?)", pairs)
-        cursor.execute(f"UPDATE \"code\" SET state = '{dst}', "
-                       f"learner_id = (SELECT m.learner FROM temp.seat_move AS m WHERE m.id = \"code\".id) "
-                       f"WHERE id IN (SELECT id FROM temp.seat_move) AND state = '{src}'")
-        updated = cursor.rowcount
-        cursor.execute("DELETE FROM temp.seat_move")
-    if updated != len(pairs):
-        raise Refused("Some seats were taken meanwhile; nothing was changed.", code="seats-changed")
 
 
 def counts(pool_id: int) -> dict[str, int]:

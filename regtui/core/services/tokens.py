@@ -24,6 +24,13 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_BYTES)
 
 
+def new_nonces(n: int) -> list[str]:
+    """``n`` nonces from one read of the system's random source (a batch makes 100,000)."""
+    text = secrets.token_hex(NONCE_BYTES * n)
+    width = 2 * NONCE_BYTES
+    return [text[i:i + width] for i in range(0, len(text), width)]
+
+
 @lru_cache(maxsize=4)
 def _key_at(path: str) -> bytes:
     from pathlib import Path
