@@ -50,7 +50,8 @@ def _create_tables() -> None:
 def _password_link_on_learner() -> None:
     """Schema 2: a learner's set-password link lives on the learner row (one live link, reused
     by every email until used or expired) instead of a row per email in ``password_token``. Links
-    sent before the upgrade stop working; their learners ask for a new one (resend)."""
+    sent before the upgrade stop working; their learners ask for a new one (resend). Three
+    unneeded indexes go."""
     from peewee import CharField, DateTimeField
     from playhouse.migrate import migrate as run, SchemaMigrator
 
@@ -60,6 +61,9 @@ def _password_link_on_learner() -> None:
     migrator = SchemaMigrator.from_database(database.obj)
     run(*(migrator.add_column("learner", name, field) for name, field in wanted if name not in have))
     database.execute_sql('DROP TABLE IF EXISTS "password_token"')
+    # indexes no query needs, which every batch paid for on each row (see models.py)
+    for index in ("code_pool_id", "access_session_id", "audit_event_at"):
+        database.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
 
 
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [

@@ -120,7 +120,8 @@ class Pool(BaseModel):
 class Code(BaseModel):
     """One seat of a pool: available, invited or claimed (then ``learner`` holds it)."""
 
-    pool = ForeignKeyField(Pool, backref="codes", on_delete="CASCADE")
+    # no index of its own: the (pool, learner) and (pool, state) indexes below start with it
+    pool = ForeignKeyField(Pool, backref="codes", on_delete="CASCADE", index=False)
     code = CharField(unique=True)
     state = CharField(
         default="available",
@@ -136,7 +137,8 @@ class Access(BaseModel):
     """A learner's content access to a session, and the code it came from."""
 
     learner = ForeignKeyField(Learner, backref="accesses", on_delete="CASCADE")
-    session = ForeignKeyField(Session, on_delete="RESTRICT")
+    # not indexed: nothing looks accesses up by session, and a session with accesses is never deleted
+    session = ForeignKeyField(Session, on_delete="RESTRICT", index=False)
     code = ForeignKeyField(Code, null=True, on_delete="SET NULL")
     starts = DateField()
     ends = DateField(null=True)
@@ -189,7 +191,7 @@ class Batch(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    at = DateTimeField(default=utcnow, index=True)
+    at = DateTimeField(default=utcnow)  # events are listed by id, which follows time
     operator = CharField(index=True)
     action = CharField()
     record_type = CharField()
