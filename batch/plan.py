@@ -180,12 +180,15 @@ class Plan:
                 or data.get("change_fields") != list(_CHANGE_FIELDS)):
             raise ValueError("not a regtui plan file")
         dates = [i for i, name in enumerate(_CHANGE_FIELDS) if name in _DATE_FIELDS]
+        parsed: dict[str, dt.date] = {}  # a plan has few distinct dates
 
         def change(values: list) -> Change:
+            if len(values) != len(_CHANGE_FIELDS):
+                raise ValueError("a change has the wrong number of fields")
             for i in dates:
-                if values[i]:
-                    values[i] = dt.date.fromisoformat(values[i])
-            return Change(*values)
+                if text := values[i]:
+                    values[i] = parsed.get(text) or parsed.setdefault(text, dt.date.fromisoformat(text))
+            return _new_change(*values)
 
         seats = data["seats"]
         return cls(

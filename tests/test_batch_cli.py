@@ -135,6 +135,28 @@ def test_saved_plan_applies_exactly_and_a_stale_one_changes_nothing(db, admin, c
     assert check(pool) == {"available": 4, "invited": 0, "claimed": 16}
 
 
+def test_a_damaged_or_foreign_plan_file_is_refused_in_one_sentence(db, admin, cli, tmp_path):
+    make_pool(admin, 20)
+    database.close()
+    plan_file = tmp_path / "plan.json"
+    assert cli("batch", "plan", str(ROSTERS / "good.xlsx"), "--out", str(plan_file)).returncode == 0
+    saved = json.loads(plan_file.read_text())
+    short_row = dict(saved, changes=[saved["changes"][0][:-3]] + saved["changes"][1:])
+    reopen()
+    before = dump()
+    database.close()
+    for name, text in (("garbage.json", "{not json"), ("list.json", "[1, 2]"), ("short.json", json.dumps(short_row)),
+                       ("renamed.json", json.dumps(dict(saved, change_fields=saved["change_fields"][::-1])))):
+        bad = tmp_path / name
+        bad.write_text(text)
+        r = cli("batch", "apply", str(bad), "--yes")
+        assert r.returncode == 2, (name, r.stderr)
+        assert "is not a plan file made by `regtui batch plan --out`" in r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    reopen()
+    assert dump() == before
+
+
 def test_sync_with_max_revoke(db, admin, cli, tmp_path):
     pool = make_pool(admin, 10)
     database.close()

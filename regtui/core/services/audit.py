@@ -22,8 +22,6 @@ def _json_default(value: Any) -> str:
 _encode = json.JSONEncoder(default=_json_default, sort_keys=True).encode
 
 
-json_string = json.encoder.encode_basestring_ascii  # a str as JSON text, as _dump writes it
-
 
 def _dump(value: Any) -> str | None:
     if value is None:
@@ -59,15 +57,13 @@ def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, An
 
 
 def record_rows(actor_name: str, action: str, record_type: str, items: Iterable[tuple[int | None, Any, Any]], *,
-                batch_id: int | None = None, encoded: bool = False) -> int:
+                batch_id: int | None = None) -> int:
     """The bulk path of ``record_many``: one event per (record id, before, after), for records
-    of one type given by id (no model objects), written as tuples. With ``encoded`` before and
-    after are JSON text already, in ``_dump``'s form. Returns the number written."""
+    of one type given by id (no model objects), written as tuples. Returns the number written."""
     from regtui.core import bulk
 
     now = bulk.db_datetime(utcnow())
-    dump = (lambda v: v) if encoded else _dump
-    rows = ((now, actor_name, action, record_type, rid, dump(before), dump(after), batch_id)
+    rows = ((now, actor_name, action, record_type, rid, _dump(before), _dump(after), batch_id)
             for rid, before, after in items)
     return bulk.insert_tuples(AuditEvent, ["at", "operator", "action", "record_type", "record_id", "before", "after", "batch"], rows)
 

@@ -48,17 +48,12 @@ def shift(pool_id: int, src: str, dst: str, n: int = 1) -> None:
 def take_available(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[int]:
     """Move one available code per entry to ``dst`` (``claimed`` for a learner id,
     ``invited`` for None) and return the code ids, in order."""
-    return [code_id for code_id, _ in take_available_codes(pool_id, learner_ids, dst)]
-
-
-def take_available_codes(pool_id: int, learner_ids: Sequence[int | None], dst: str) -> list[tuple[int, str]]:
-    """``take_available``, returning (code id, code text) pairs, in order."""
     codes = pick_available(pool_id, len(learner_ids), dst)
     if codes:
         moves = [(code_id, learner) for (code_id, _), learner in zip(codes, learner_ids)]
         with bulk.staged("seat_move", SEAT_MOVE, moves) as table:
             move_staged("available", dst, table, len(moves))
-    return codes
+    return [code_id for code_id, _ in codes]
 
 
 # a staged code move: which code (its key, which the UPDATE looks rows up by), and to whom (NULL

@@ -161,15 +161,6 @@ def _fill(parts: list[tuple[str, str | None]], values: dict) -> str:
     return "".join(out)
 
 
-def render_many(name: str, items):
-    """Yield (subject, body) for each values dict, reading template ``name`` once (bulk emails)."""
-    row = get(name)
-    subject, body = Template(row.subject), Template(row.body)
-    for values in items:
-        clean = {k: "" if v is None else str(v) for k, v in values.items()}
-        yield subject.safe_substitute(clean).replace("\n", " "), body.safe_substitute(clean)
-
-
 def preview(subject: str, body: str) -> tuple[str, str]:
     return render_text(subject, SAMPLE_VALUES), render_text(body, SAMPLE_VALUES)
 
