@@ -11,7 +11,11 @@ from playhouse.db_url import connect as connect_url
 from regtui.core.errors import UsageError
 from regtui.core.models import ALL_MODELS, SchemaVersion, database
 
+# A new database gets 16 KiB pages (existing ones keep theirs): a 100,000-row batch apply wrote
+# its pages about 10% quicker than with the default 4 KiB (bench/README.md). It must come first:
+# it only takes effect before the file's first write.
 SQLITE_PRAGMAS = {
+    "page_size": 16384,
     "journal_mode": "wal",
     "foreign_keys": 1,
     "busy_timeout": 30000,
