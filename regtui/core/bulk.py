@@ -188,7 +188,10 @@ def select_in(sql: str, values, *, chunk: int = 5000) -> list[tuple]:
 def staged(name: str, columns: dict[str, str], rows: Iterable[tuple]) -> Iterator[str]:
     """A temporary table holding ``rows`` (``columns``: name -> SQL type, in the rows' order), so
     that the writes derived from them run in the database as INSERT ... SELECT, with no Python
-    per row. Yields the table's name for use in SQL; emptied on exit. Call inside a transaction."""
+    per row. Yields the table's name for use in SQL; emptied on exit. Call inside a transaction (on
+    PostgreSQL the table empties at commit), and use one name for one purpose at a time."""
+    if not database.in_transaction():
+        raise RuntimeError("bulk.staged keeps its rows for one transaction: call it inside one")
     cols = ", ".join(f'"{c}"' for c in columns)
     cursor = database.cursor()
     if is_postgres():
