@@ -117,8 +117,11 @@ def sql_renderer(name: str):
             if placeholder in constants:
                 value = constants[placeholder]
                 typed = "" if value is None else str(value)
-            pieces.append(mark)
-            params.append(typed)
+            if pieces and pieces[-1] == mark:  # text next to text: one parameter (SQL nests each ||)
+                params[-1] += typed
+            else:
+                pieces.append(mark)
+                params.append(typed)
         return " || ".join(pieces) or "''", params
 
     def fill(columns: dict[str, str], constants: dict) -> tuple[str, list, str, list]:
