@@ -1,0 +1,393 @@
+"""The commands other than the roster ones: set-up, catalog, customers, pools and seats, mail,
+templates, the claim pages and the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from regtui import config
+from regtui.cli.common import emit, print_table, read_text, setup
+from regtui.core.errors import UsageError
+
+
+# --- init, operators -------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from regtui.core import db
+    from regtui.core.services import operators, templates
+
+    db.open_database(config.database_url(args.db))
+    before, after = db.migrate()
+    templates.seed()
+    me = operators.login_name()
+    made = operators.make_first_admin(me)
+    print(f"Database ready at schema {after}" + (f" (was {before})." if before else " (new)."))
+    if made:
+        print(f"{me} is an admin.")
+    if args.demo:
+        from regtui.core.services import demo
+
+        summary = demo.fill(operators.current())
+        print(f"Demo data: {summary}.")
+    return 0
+
+
+def cmd_operators(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, operators
+
+    actor = setup(args)
+    if args.op_action in ("add", "remove") and not args.name:
+        raise UsageError(f"`regtui operators {args.op_action}` needs the operator's NAME.")
+    if args.op_action == "add":
+        customer = customers.find(args.customer) if args.customer else None
+        row = operators.set_operator(actor, args.name, args.role, customer)
+        print(f"{row.name} is {row.role}" + (f" of {customer.name}." if customer else "."))
+        return 0
+    if args.op_action == "remove":
+        operators.remove_operator(actor, args.name)
+        print(f"{args.name} is no longer an operator.")
+        return 0
+    rows = operators.list_operators(actor)
+    data = [{"name": r.name, "role": r.role, "customer_id": r.customer_id} for r in rows]
+    return emit(args, data, lambda: print_table([(r["name"], r["role"], r["customer_id"] or "") for r in data], ["name", "role", "customer"]))
+
+
+# --- catalog, customers, orders ------------------------------------------------------------
+
+def cmd_product_add(args: argparse.Namespace) -> int:
+    from regtui.core.services import catalog
+
+    row = catalog.add_product(setup(args), args.code, args.name)
+    print(f"Product {row.code} added (id {row.id}).")
+    return 0
+
+
+def cmd_session_add(args: argparse.Namespace) -> int:
+    from regtui.core.services import catalog
+
+    actor = setup(args)
+    product = catalog.find_product(args.product)
+    row = catalog.add_session(actor, product, args.code, args.name, starts=args.starts,
+                              access_days=None if args.open else args.access_days, generate_codes=not args.no_codes)
+    print(f"Session {row.code} added (id {row.id}).")
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from regtui.core.services import catalog
+
+    setup(args)
+    data = [{"id": s.id, "code": s.code, "name": s.name, "product": s.product.name, "generate_codes": s.generate_codes,
+             "access_days": s.access_days} for s in catalog.list_sessions()]
+    return emit(args, data, lambda: print_table([(d["id"], d["code"], d["name"], d["product"], d["access_days"] or "open") for d in data],
+                                            ["id", "code", "name", "product", "access days"]))
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers
+
+    actor = setup(args)
+    rows = customers.listing(actor, search=args.search or "", limit=args.limit)
+    data = [{"id": r.id, "name": r.name, "email": r.email, "pools": r.pools, "seats": r.seats, "available": r.available} for r in rows]
+    return emit(args, data, lambda: print_table([list(d.values()) for d in data], ["id", "name", "email", "pools", "seats", "available"]))
+
+
+def cmd_customer_add(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers
+
+    actor = setup(args)
+    if args.with_account:
+        row = customers.new_with_account(actor, args.name, args.email, args.first or "", args.last or "")
+        print(f"Customer {row.name} (id {row.id}) and its learner account created; a set-password link is in the outbox.")
+    else:
+        row = customers.add(actor, args.name, args.email)
+        print(f"Customer {row.name} added (id {row.id}).")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, learners
+
+    actor = setup(args)
+    learner = learners.get(args.email)
+    row, created = customers.sync_to_ecommerce(actor, learner)
+    print(f"{'Created' if created else 'Linked'} customer {row.name} (id {row.id}) for {learner.email}.")
+    return 0
+
+
+def cmd_order_add(args: argparse.Namespace) -> int:
+    from regtui.core.services import catalog, customers, orders
+
+    actor = setup(args)
+    customer = customers.find(args.customer)
+    session = catalog.find_session(args.session)
+    order, pools = orders.add(actor, customer, [orders.OrderLine(session, args.seats)], number=args.number)
+    data = {"order": order.number, "customer": customer.name, "session": session.code, "seats": args.seats,
+            "pool": pools[0].id if pools else None}
+    return emit(args, data, lambda: print(
+        f"Order {order.number}: {args.seats} seats of {session.code} for {customer.name}"
+        + (f"; pool {pools[0].id}." if pools else " (no pool: a single seat or a session without codes).")))
+
+
+# --- pools, seats ----------------------------------------------------------------------
+
+def cmd_pools(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, pools
+
+    actor = setup(args)
+    customer = customers.find(args.customer) if args.customer else None
+    rows = pools.listing(actor, customer)
+    data = [r.as_dict() for r in rows]
+    return emit(args, data, lambda: print_table(
+        [(r.id, r.customer, r.order, r.session, r.seats, r.available, r.pending, r.claimed) for r in rows],
+        ["pool", "customer", "order", "session", "seats", "available", "pending", "claimed"]))
+
+
+def cmd_registrations(args: argparse.Namespace) -> int:
+    from regtui.core.services import pools, registrations
+
+    actor = setup(args)
+    rows = registrations.listing(actor, pools.get(actor, args.pool), search=args.search or "")
+    data = [r.as_dict() for r in rows]
+    return emit(args, data, lambda: print_table([(d["email"], d["first_name"], d["last_name"], d["code"], d["access_start"], d["access_end"] or "open")
+                                             for d in data], ["email", "first", "last", "code", "access from", "until"]))
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, registrations
+
+    actor = setup(args)
+    customer = customers.find(args.customer)
+    rows = registrations.of_customer(actor, customer.id, search=args.search or "")
+    data = [r.as_dict() for r in rows]
+    return emit(args, data, lambda: print_table(
+        [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"], d["access_start"], d["access_end"] or "open") for d in data],
+        ["email", "first", "last", "pool", "session", "access", "from", "until"]))
+
+
+def cmd_invites(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, pools
+
+    actor = setup(args)
+    rows = invitations.listing(actor, pools.get(actor, args.pool))
+    data = [r.as_dict() for r in rows]
+    return emit(args, data, lambda: print_table([(r.id, r.email, r.code, r.created_at.date(), r.expires_at.date()) for r in rows],
+                                            ["id", "email", "code", "sent", "expires"]))
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n") or None
+    if getattr(args, "ask_password", False):
+        return getpass.getpass("Password for the new learner: ") or None
+    return None
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from regtui.core.services import pools, registrations
+    from regtui.core.services.learners import LearnerSpec
+
+    actor = setup(args)
+    pool = pools.get(actor, args.pool)
+    spec = LearnerSpec(args.email, args.first or "", args.last or "", _password(args))
+    [seat] = registrations.assign(actor, pool, [spec], dates=[(args.start, args.end)])
+    print(f"{seat.learner.email} has a seat in pool {pool.id}" + (" (new account)." if seat.new_account else "."))
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, pools
+
+    actor = setup(args)
+    pool = pools.get(actor, args.pool)
+    if args.instead:
+        inv = _pending(actor, pool, args.instead)
+        if len(args.emails) != 1:
+            raise UsageError("--instead takes exactly one new address.")
+        new = invitations.invite_instead(actor, inv, args.emails[0], args.message, keep_others=args.keep)
+        print(f"Invited {new.email} to code of {inv.email}.")
+        return 0
+    invs = invitations.invite(actor, pool, args.emails, args.message or "")
+    data = [{"id": i.id, "email": i.email, "link": invitations.link(i)} for i in invs]
+    return emit(args, data, lambda: print(f"Invited {len(invs)}: " + ", ".join(i.email for i in invs) + ". The emails are in the outbox."))
+
+
+def _pending(actor, pool, email: str):
+    from regtui.core.errors import NotFound
+    from regtui.core.services import invitations, learners
+
+    _, key = learners.normalise_email(email)
+    iid = invitations.pending_keys(pool).get(key)
+    if iid is None:
+        raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")
+    return invitations.get(actor, iid)
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, pools
+
+    actor = setup(args)
+    print(invitations.link(_pending(actor, pools.get(actor, args.pool), args.email)))
+    return 0
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, learners, pools, registrations
+
+    actor = setup(args)
+    pool = pools.get(actor, args.pool)
+    _, key = learners.normalise_email(args.email)
+    if key in registrations.seated_keys(pool):
+        registrations.resend(actor, pool, args.email)
+        print(f"Confirmation for {args.email} queued again.")
+    else:
+        invitations.resend(actor, _pending(actor, pool, args.email))
+        print(f"Invitation for {args.email} queued again (same link, new expiry).")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, pools
+
+    actor = setup(args)
+    pool = pools.get(actor, args.pool)
+    invitations.cancel(actor, _pending(actor, pool, args.email))
+    print(f"Invitation for {args.email} cancelled.")
+    return 0
+
+
+def cmd_reassign(args: argparse.Namespace) -> int:
+    from regtui.core.services import invitations, pools
+    from regtui.core.services.learners import LearnerSpec
+
+    actor = setup(args)
+    pool = pools.get(actor, args.pool)
+    inv = _pending(actor, pool, args.email)
+    spec = LearnerSpec(args.to, args.first or "", args.last or "", _password(args)) if args.to else None
+    seat = invitations.assign_pending(actor, inv, spec)
+    print(f"The code invited for {args.email} now belongs to {seat.learner.email}.")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from regtui.core.services import pools, registrations
+
+    actor = setup(args)
+    n = registrations.revoke(actor, pools.get(actor, args.pool), args.emails)
+    print(f"Removed {n} registration{'s' if n != 1 else ''}; the seats are available again.")
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    from regtui.core.services import access, learners
+
+    actor = setup(args)
+    rows = access.for_learner(actor, learners.get(args.email))
+    data = [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status, "code_id": a.code_id} for a in rows]
+    return emit(args, data, lambda: print_table([(d["id"], d["session"], d["starts"], d["ends"] or "open", d["status"]) for d in data],
+                                            ["access", "session", "starts", "ends", "status"]))
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from regtui.core.services import access
+
+    actor = setup(args)
+    if not (args.start or args.end or args.open):
+        raise UsageError("Give --start, --end or --open.")
+    row = access.extend(actor, args.access, starts=args.start, ends=args.end, open_ended=args.open)
+    print(f"Access {row.id} now runs from {row.starts} until {row.ends or 'further notice'}.")
+    return 0
+
+
+# --- audit, mail, templates, serve ------------------------------------------------------
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from regtui.core.services import audit
+
+    actor = setup(args)
+    events = [audit.as_dict(e) for e in audit.query(actor, operator=args.operator, batch_id=args.batch, record=args.record, limit=args.limit)]
+    return emit(args, events, lambda: print_table([(e["at"], e["operator"], e["action"], e["record"], e["batch"] or "") for e in events],
+                                              ["at", "operator", "action", "record", "batch"]))
+
+
+def cmd_mail_send(args: argparse.Namespace) -> int:
+    from regtui.core import mailer
+    from regtui.core.services import invitations, outbox
+
+    actor = setup(args)
+    invitations.expire_due()
+    report = outbox.deliver(actor, mailer.transport_from_config())
+    data = report.as_dict() | {"to": mailer.describe()}
+
+    def human() -> None:
+        print(f"Sent {report.sent}, to retry {report.retry}, failed {report.failed} ({mailer.describe()}).")
+        for line in report.errors:
+            print(f"  {line}")
+
+    emit(args, data, human)
+    return 0
+
+
+def cmd_mail_status(args: argparse.Namespace) -> int:
+    from regtui.core.services import outbox
+
+    setup(args)
+    data = outbox.counts()
+    return emit(args, data, lambda: print(", ".join(f"{k} {v}" for k, v in data.items())))
+
+
+def cmd_mail_retry(args: argparse.Namespace) -> int:
+    from regtui.core.services import outbox
+
+    n = outbox.retry_failed(setup(args))
+    print(f"{n} failed email{'s' if n != 1 else ''} queued again.")
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from regtui.core.services import templates
+
+    setup(args)
+    if args.name:
+        row = templates.get(args.name)
+        data = {"name": row.name, "subject": row.subject, "body": row.body}
+        return emit(args, data, lambda: print(f"Subject: {row.subject}\n\n{row.body}"))
+    data = [{"name": t.name, "subject": t.subject} for t in templates.list_templates()]
+    return emit(args, data, lambda: print_table([(d["name"], d["subject"]) for d in data], ["name", "subject"]))
+
+
+def cmd_template_set(args: argparse.Namespace) -> int:
+    from regtui.core.services import templates
+
+    actor = setup(args)
+    current = templates.get(args.name)
+    body = read_text(args.body_file) if args.body_file else current.body
+    templates.save(actor, args.name, args.subject or current.subject, body)
+    print(f"Template {args.name} saved.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from regtui.web.app import serve
+
+    serve(host=args.host, port=args.port, db_url=args.db)
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    actor = setup(args)
+    from regtui.tui.app import RegtuiApp
+
+    RegtuiApp(actor=actor, db_label=_db_label(config.database_url(args.db))).run()
+    return 0
+
+
+def _db_label(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if parts.scheme == "sqlite":
+        return url.split(":///", 1)[-1]
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"

@@ -1,0 +1,224 @@
+"""The argument parser and ``main``: which command runs which handler, and how errors end."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from regtui import config
+from regtui.cli import batch_commands, commands
+from regtui.cli.common import Handler, parse_date
+from regtui.core.errors import RegtuiError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one sentence on stderr and exit 2, like every other usage error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`).\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="regtui", description="Sell course seats in bulk and hand them out. With no command, opens the TUI.")
+    p.add_argument("--db", help="database URL (default: $REGTUI_DB or a SQLite file in the data folder)")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help="act as another operator (admins only)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help: str, json_flag: bool = False, parent=sub) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, help=help, description=help)
+        sp.set_defaults(handler=handler)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print JSON")
+        return sp
+
+    sp = add("init", commands.cmd_init, "create or upgrade the database; makes you an admin")
+    sp.add_argument("--demo", action="store_true", help="also fill it with demo data")
+
+    sp = add("operators", commands.cmd_operators, "list, add or remove operators (admins)", json_flag=True)
+    sp.add_argument("op_action", nargs="?", choices=["list", "add", "remove"], default="list")
+    sp.add_argument("name", nargs="?")
+    sp.add_argument("--role", choices=["admin", "limited", "manager"], default="limited")
+    sp.add_argument("--customer", help="the customer a manager manages")
+
+    sp = add("product", commands.cmd_product_add, "add a product: product CODE NAME")
+    sp.add_argument("code")
+    sp.add_argument("name")
+    sp = add("session", commands.cmd_session_add, "add a session of a product")
+    sp.add_argument("product")
+    sp.add_argument("code")
+    sp.add_argument("name")
+    sp.add_argument("--starts", type=parse_date)
+    sp.add_argument("--access-days", type=int, default=365)
+    sp.add_argument("--open", action="store_true", help="access has no end by default")
+    sp.add_argument("--no-codes", action="store_true", help="orders of this session create no pool")
+    add("sessions", commands.cmd_sessions, "list sessions", json_flag=True)
+
+    sp = add("customers", commands.cmd_customers, "list customers with their seats", json_flag=True)
+    sp.add_argument("--search")
+    sp.add_argument("--limit", type=int, default=200)
+    sp = add("customer", commands.cmd_customer_add, "add a customer (--with-account also creates its learner account)")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--email", required=True)
+    sp.add_argument("--with-account", action="store_true", help="new customer: create the learner account too (admins)")
+    sp.add_argument("--first")
+    sp.add_argument("--last")
+    sp = add("sync", commands.cmd_sync, "sync a learner to eCommerce: make or link its customer")
+    sp.add_argument("email")
+
+    order = sub.add_parser("order", help="orders").add_subparsers(dest="order_cmd", metavar="add", required=True)
+    sp = add("add", commands.cmd_order_add, "record an order of seats", json_flag=True, parent=order)
+    sp.add_argument("--customer", required=True, help="id, email or name")
+    sp.add_argument("--session", required=True, help="id, code or name")
+    sp.add_argument("--seats", type=int, required=True)
+    sp.add_argument("--number", help="order number (default: generated)")
+
+    sp = add("pools", commands.cmd_pools, "list pools with their seats", json_flag=True)
+    sp.add_argument("--customer")
+    sp = add("registrations", commands.cmd_registrations, "completed registrations of a pool", json_flag=True)
+    sp.add_argument("pool")
+    sp.add_argument("--search")
+    sp = add("users", commands.cmd_users, "a customer's registration-code users across all its pools", json_flag=True)
+    sp.add_argument("customer", help="id, email or name")
+    sp.add_argument("--search")
+    sp = add("invites", commands.cmd_invites, "pending invitations of a pool", json_flag=True)
+    sp.add_argument("pool")
+
+    def password_flags(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--ask-password", action="store_true", help="prompt for the learner's password")
+        g.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    sp = add("assign", commands.cmd_assign, "give a seat directly (creates the learner if needed)")
+    sp.add_argument("pool")
+    sp.add_argument("email")
+    sp.add_argument("--first")
+    sp.add_argument("--last")
+    sp.add_argument("--start", type=parse_date, help="access starts (default today)")
+    sp.add_argument("--end", type=parse_date, help="access ends (default: the session's access length)")
+    password_flags(sp)
+    sp = add("invite", commands.cmd_invite, "email invitations: invite POOL EMAIL...", json_flag=True)
+    sp.add_argument("pool")
+    sp.add_argument("emails", nargs="+")
+    sp.add_argument("--message", help="extra text in the email")
+    sp.add_argument("--instead", metavar="EMAIL", help="invite to the code of this pending invitee instead")
+    sp.add_argument("--keep", action="store_true", help="with --instead: keep the other invitation (first to accept wins)")
+    sp = add("link", commands.cmd_link, "print a pending invitation's link")
+    sp.add_argument("pool")
+    sp.add_argument("email")
+    sp = add("resend", commands.cmd_resend, "resend the confirmation (claimed) or the invitation (pending)")
+    sp.add_argument("pool")
+    sp.add_argument("email")
+    sp = add("cancel", commands.cmd_cancel, "cancel a pending invitation")
+    sp.add_argument("pool")
+    sp.add_argument("email")
+    sp = add("reassign", commands.cmd_reassign, "assign a pending invitation's code directly (to the invitee, or --to someone else)")
+    sp.add_argument("pool")
+    sp.add_argument("email", help="the pending invitee")
+    sp.add_argument("--to", help="give the code to this address instead")
+    sp.add_argument("--first")
+    sp.add_argument("--last")
+    password_flags(sp)
+    sp = add("revoke", commands.cmd_revoke, "remove registrations: access ends, seats become available")
+    sp.add_argument("pool")
+    sp.add_argument("emails", nargs="+")
+    sp = add("access", commands.cmd_access, "a learner's content access", json_flag=True)
+    sp.add_argument("email")
+    sp = add("extend", commands.cmd_extend, "edit an access's start/end dates (admins)")
+    sp.add_argument("access", type=int, help="access id (see `regtui access EMAIL`)")
+    sp.add_argument("--start", type=parse_date)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--end", type=parse_date)
+    g.add_argument("--open", action="store_true", help="no end date")
+
+    sp = add("audit", commands.cmd_audit, "the audit log, newest first", json_flag=True)
+    sp.add_argument("--operator")
+    sp.add_argument("--batch", type=int)
+    sp.add_argument("--record", help="TYPE or TYPE:ID, e.g. pool:3")
+    sp.add_argument("--limit", type=int, default=100)
+
+    mail = sub.add_parser("mail", help="the outbox").add_subparsers(dest="mail_cmd", metavar="send|status|retry", required=True)
+    add("send", commands.cmd_mail_send, "deliver queued emails (SMTP from $REGTUI_SMTP, else the Maildir)", json_flag=True, parent=mail)
+    add("status", commands.cmd_mail_status, "count emails by status", json_flag=True, parent=mail)
+    add("retry", commands.cmd_mail_retry, "queue failed emails again", parent=mail)
+
+    sp = add("templates", commands.cmd_templates, "list email templates, or show one", json_flag=True)
+    sp.add_argument("name", nargs="?")
+    sp = add("template", commands.cmd_template_set, "edit an email template (admins)")
+    sp.add_argument("name")
+    sp.add_argument("--subject")
+    sp.add_argument("--body-file", help="a UTF-8 text file with the new body")
+
+    sp = add("serve", commands.cmd_serve, "serve the claim and set-password pages")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8080)
+
+    rosters = sub.add_parser("batch", help="rosters: plan, apply, template, history").add_subparsers(
+        dest="batch_cmd", metavar="plan|apply|template|history", required=True)
+
+    def roster_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--pool", help="the pool for the whole file (else the roster's pool column)")
+        sp.add_argument("--action", choices=["create", "invite", "revoke", "extend"], help="the action for rows without one")
+        sp.add_argument("--sync", action="store_true", help="the roster is the whole truth: revoke everyone not on it")
+        sp.add_argument("--max-revoke", metavar="N|P%", help="with --sync: the most revokes allowed (default 10%% of the seats)")
+        sp.add_argument("--skip-invalid", action="store_true", help="apply the valid rows, report the invalid ones")
+        sp.add_argument("--date-format", choices=["dmy", "mdy"], help="how to read dates like 03/04/2027")
+        sp.add_argument("--sheet", help="the sheet of an .xlsx to read (default: the first)")
+        sp.add_argument("--out", metavar="PLAN.json", help="save the plan, to apply it later exactly")
+        sp.add_argument("--report", metavar="FILE.xlsx|.csv", help="write the rows with their status and message")
+
+    sp = add("plan", batch_commands.cmd_batch_plan, "dry run: show what a roster would change", json_flag=True, parent=rosters)
+    sp.add_argument("roster", help="an .xlsx or .csv roster")
+    roster_flags(sp)
+    sp = add("apply", batch_commands.cmd_batch_apply, "apply a roster (or a saved PLAN.json) in one transaction", json_flag=True, parent=rosters)
+    sp.add_argument("roster", help="an .xlsx or .csv roster, or a PLAN.json from `batch plan --out`")
+    roster_flags(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask")
+    sp = add("template", batch_commands.cmd_batch_template, "write an empty roster template", parent=rosters)
+    sp.add_argument("out", metavar="OUT.xlsx")
+    sp = add("history", batch_commands.cmd_batch_history, "applied batches, newest first", json_flag=True, parent=rosters)
+    sp.add_argument("--limit", type=int, default=100)
+
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = getattr(args, "handler", commands.cmd_tui)
+    try:
+        return handler(args)
+    except RegtuiError as exc:
+        print(f"regtui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("regtui: interrupted; nothing more was done.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: stop quietly, as other Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> int:
+    """Database errors and the like get one sentence; the detail goes to the log file."""
+    import logging
+
+    from peewee import DatabaseError, InterfaceError
+
+    log = config.data_dir() / "regtui.log"
+    logging.basicConfig(filename=log, level=logging.ERROR)
+    logging.getLogger("regtui").exception("unexpected error")
+    if isinstance(exc, (DatabaseError, InterfaceError)):
+        print(f"regtui: the database said: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}. Nothing was changed.", file=sys.stderr)
+        return 2
+    print(f"regtui: unexpected {type(exc).__name__}: {exc}. Details are in {log}.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
