@@ -183,8 +183,8 @@ class Plan:
         parsed: dict[str, dt.date] = {}  # a plan has few distinct dates
 
         def change(values: list) -> Change:
-            if len(values) != len(_CHANGE_FIELDS):
-                raise ValueError("a change has the wrong number of fields")
+            if not isinstance(values, list) or len(values) != len(_CHANGE_FIELDS):
+                raise ValueError("a change is not a list of its fields")
             for i in dates:
                 if text := values[i]:
                     values[i] = parsed.get(text) or parsed.setdefault(text, dt.date.fromisoformat(text))
