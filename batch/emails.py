@@ -28,7 +28,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # local part: dot-atom; domain: two or more LDH labels of 1-63 characters, the last one
 # ending with a letter (email-validator: "all TLDs currently end with a letter").
 _FAST = re.compile(
-    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@((?:{_LABEL}\.)+(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)?[A-Za-z])"
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@((?:{_LABEL}\.)+(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z])"
 )
 # email_validator.SPECIAL_USE_DOMAIN_NAMES (single labels: the last label is compared)
 _SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})

@@ -86,6 +86,8 @@ address = st.one_of(
 @example("INFO@example.com")
 @example("a@" + "b" * 63 + ".com")
 @example("a@" + "b" * 64 + ".com")
+@example("Info@0." + "a" * 64)  # a last label of 64: too long (found by this test)
+@example("a@b." + "c" * 63)
 @example("x" * 245 + "@example.com")
 @example("user@sub.example.test")
 def test_fast_path_agrees_with_email_validator(addr):
