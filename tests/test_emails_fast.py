@@ -6,8 +6,6 @@ upper case, hyphens at label ends, numeric TLDs, Punycode, special-use names).""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, example, given, settings
@@ -136,11 +134,15 @@ def test_module_settings_elsewhere_do_not_change_the_verdict(monkeypatch):
     assert not check_email("someone@example.test").ok
 
 
-def test_hundred_thousand_distinct_addresses_well_under_a_second():
+def test_a_hundred_thousand_plain_addresses_stay_on_the_fast_path(monkeypatch):
+    """A big roster's addresses never reach email-validator one by one (the speed itself is
+    measured in bench/, not here)."""
+    calls = []
+    real = em.validate_email
+    monkeypatch.setattr(em, "validate_email", lambda *a, **k: calls.append(a) or real(*a, **k))
     addrs = [f"user{i}.{i * 7919 % 100003}@example{i % 50}.com" for i in range(100_000)]
     addrs[::1000] = [a.upper() for a in addrs[::1000]]
-    t = time.process_time()
     out = check_emails_fast(addrs)
-    took = time.process_time() - t
+    assert calls == []
     assert len(out) == 100_000 and all(v[2] is None for v in out.values())
-    assert took < 1.0, took
+    assert out[addrs[1000]][1] == addrs[1000].lower()
