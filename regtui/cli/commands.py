@@ -9,7 +9,7 @@ import sys
 
 from regtui import config
 from regtui.cli.common import emit, print_table, read_text, setup
-from regtui.core.errors import UsageError
+from regtui.core.errors import NotFound, UsageError
 
 
 # --- init, operators -------------------------------------------------------------------
@@ -215,7 +215,6 @@ def cmd_invite(args: argparse.Namespace) -> int:
 
 
 def _pending(actor, pool, email: str):
-    from regtui.core.errors import NotFound
     from regtui.core.services import invitations, learners
 
     _, key = learners.normalise_email(email)
@@ -234,15 +233,14 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 def cmd_resend(args: argparse.Namespace) -> int:
-    from regtui.core.services import invitations, learners, pools, registrations
+    from regtui.core.services import invitations, pools, registrations
 
     actor = setup(args)
     pool = pools.get(actor, args.pool)
-    _, key = learners.normalise_email(args.email)
-    if key in registrations.seated_keys(pool):
+    try:  # a seat holder gets the confirmation again, anyone else their pending invitation
         registrations.resend(actor, pool, args.email)
         print(f"Confirmation for {args.email} queued again.")
-    else:
+    except NotFound:
         invitations.resend(actor, _pending(actor, pool, args.email))
         print(f"Invitation for {args.email} queued again (same link, new expiry).")
     return 0
