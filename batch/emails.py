@@ -99,21 +99,6 @@ def check_email(addr: str) -> EmailCheck:
     return EmailCheck(normalized, normalized.lower(), None)
 
 
-def check_emails(addrs: Iterable[str]) -> dict[str, EmailCheck]:
-    """Check every distinct address once; returns address -> EmailCheck."""
-    out: dict[str, EmailCheck] = {}
-    fast = _fast
-    for addr in addrs:
-        if addr in out:
-            continue
-        normalized = fast(addr)
-        if normalized is None:
-            out[addr] = check_email(addr)
-        else:
-            out[addr] = EmailCheck(normalized, normalized.lower(), None)
-    return out
-
-
 # The fast path over many addresses at once: one line per address, and a regex that matches
 # every line, capturing local part and domain when the line is a plain address.
 # Labels are only checked for characters and length here; hyphens at label ends and the
@@ -125,7 +110,7 @@ _FAST_LINES = re.compile(
 
 
 def check_emails_fast(addrs: Iterable[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
-    """Like check_emails, with plain tuples (normalized, key, reason): the roster hot path.
+    """``check_email`` for many addresses, as plain tuples (normalized, key, reason): the roster hot path.
 
     The plain addresses are handled in bulk with C-level string operations (one regex pass
     over all of them joined by newlines, lower-casing joined text); the others one by one.

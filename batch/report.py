@@ -20,10 +20,6 @@ ERROR_FONT = "9C0006"
 STATUS_COLUMNS = ("status", "message")
 
 
-def risky(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_START)
-
-
 def csv_cell(value: Any) -> str:
     if value is None:
         return ""

@@ -17,10 +17,7 @@ from regtui.core.errors import NotAllowed, Refused
 from regtui.core.models import Access, AuditEvent, Batch, Learner, OutboxEmail, Pool
 from regtui.core.services import invitations, learners, operators, registrations
 from regtui.core.services.learners import LearnerSpec
-try:
-    from tests.test_core_support import check, dump, make_pool
-except ImportError:  # tests/ without __init__.py
-    from test_core_support import check, dump, make_pool
+from test_core_support import check, dump, make_pool
 
 pytestmark = pytest.mark.storage
 

@@ -16,10 +16,7 @@ import pytest
 from regtui.core.models import Pool, database
 from regtui.core.services import catalog, customers, orders
 
-try:
-    from tests.test_core_support import check, dump
-except ImportError:  # tests/ without __init__.py
-    from test_core_support import check, dump
+from test_core_support import check, dump
 
 pytestmark = pytest.mark.storage
 
@@ -260,10 +257,6 @@ def test_template_and_pool_by_order_line(db, admin, cli, tmp_path):
     database.close()
     r = cli("batch", "plan", str(ROSTERS / "good.xlsx"), "--pool", "1001-1", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["summary"]["create"] == 15
-    try:
-        import batch.template  # noqa: F401
-    except ImportError:
-        pytest.skip("batch.template is not there yet")
     out = tmp_path / "t.xlsx"
     r = cli("batch", "template", str(out))
     assert r.returncode == 0 and out.exists()

@@ -20,11 +20,7 @@ def _batch_gc(young: int = 200_000) -> None:
 
 
 def _batch_read(args: argparse.Namespace, on_parse: Callable[[], Any] | None = None):
-    try:
-        from batch import read_roster
-    except ImportError:
-        from batch.validate import read_roster
-    from batch import progress
+    from batch import progress, read_roster
 
     with progress.bar(progress.wanted(getattr(args, "json", False)), "reading") as bar:
         return read_roster(args.roster, sheet=args.sheet, default_action=args.action, default_pool=args.pool,

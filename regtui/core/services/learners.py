@@ -60,16 +60,6 @@ def get(email: str) -> Learner:
     return learner
 
 
-def by_keys(keys: Iterable[str]) -> dict[str, Learner]:
-    """Existing learners for these identity keys, in one query per 10,000 keys."""
-    keys = list(dict.fromkeys(keys))
-    found: dict[str, Learner] = {}
-    for start in range(0, len(keys), CHUNK):
-        for row in Learner.select().where(Learner.email_key.in_(keys[start:start + CHUNK])):
-            found[row.email_key] = row
-    return found
-
-
 def describe(learner: Learner) -> dict:
     return {"email": learner.email, "first_name": learner.first_name, "last_name": learner.last_name}
 

@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import time
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
@@ -21,10 +20,6 @@ from regtui.core.services import templates
 from regtui.core.services.operators import Actor, require
 
 STALE_SENDING = dt.timedelta(minutes=10)
-
-
-def _message_id() -> str:
-    return f"<{uuid.uuid4().hex}@regtui>"
 
 
 def queue(to: str, template: str, values: dict) -> None:

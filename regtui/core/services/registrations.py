@@ -24,10 +24,6 @@ from regtui.core.services.operators import Actor, require
 from regtui.core.services.pools import customer_id
 
 
-# ids per IN (...) query in the bulk paths (SQLite allows 32766 bound variables)
-CHUNK = 10_000
-
-
 @dataclass(frozen=True)
 class Registration:
     code_id: int
