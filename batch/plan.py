@@ -175,10 +175,10 @@ class Plan:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise ValueError("not a regtui plan file") from exc
+            raise ValueError("it is not valid JSON") from exc
         if (not isinstance(data, dict) or data.get("version") != PLAN_VERSION or "fingerprint" not in data
                 or data.get("change_fields") != list(_CHANGE_FIELDS)):
-            raise ValueError("not a regtui plan file")
+            raise ValueError("it holds no plan of this regtui version")
         dates = [i for i, name in enumerate(_CHANGE_FIELDS) if name in _DATE_FIELDS]
         parsed: dict[str, dt.date] = {}  # a plan has few distinct dates
 
