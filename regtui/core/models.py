@@ -18,11 +18,14 @@ from peewee import (
     TextField,
 )
 
+from regtui.core import clock
+
 database = DatabaseProxy()
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Now, from the one injectable clock (regtui.core.clock)."""
+    return clock.now()
 
 
 class BaseModel(Model):
