@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -29,8 +30,9 @@ from regtui.core.models import (
     database,
     utcnow,
 )
-from regtui.core.services import catalog, customers, invitations, learners, orders, passwords, registrations, seats
+from regtui.core.services import catalog, customers, invitations, learners, orders, passwords, registrations, seats, tokens
 from regtui.web import create_app
+from regtui.web.limits import ServerLimits
 
 PASSWORD = "correct horse battery"
 SESSION_NAME = "Python basics, May 2025"
@@ -70,19 +72,30 @@ class Site:
                 return Response(err.code, err.read().decode(), dict(err.headers))
 
 
+@contextmanager
+def running(db_url: str, server_limits: ServerLimits | None = None):
+    """The app served by waitress with ``server_limits`` (default: what `regtui serve` uses) on a
+    free port in a background thread, bound to the test database: yields (Site, server)."""
+    app = create_app(db_url)
+    options = (server_limits or ServerLimits()).waitress_options()
+    server = waitress.create_server(app, host="127.0.0.1", port=0, **options)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.effective_port}"), server
+    finally:
+        server.trigger.pull_trigger(server.close)  # closed inside the server's own loop thread
+        thread.join(10)
+        server.task_dispatcher.shutdown()
+        database.close()
+
+
 @pytest.fixture
 def site(db, db_url):
     """The app on a free port in a background thread, bound to the test database."""
     db.close()  # create_app binds the models to its own Database object
-    app = create_app(db_url)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield Site(f"http://127.0.0.1:{server.effective_port}")
-    server.trigger.pull_trigger(server.close)  # closed inside the server's own loop thread
-    thread.join(10)
-    server.task_dispatcher.shutdown()
-    database.close()
+    with running(db_url) as (served, _):
+        yield served
 
 
 def make_pool(admin, seats_: int = 3, suffix: str = "") -> Pool:
@@ -459,3 +472,18 @@ def test_twenty_parallel_accepts_one_winner(site, admin):
     p = fresh(pool)
     assert (p.available, p.invited, p.claimed) == (1, 0, 1)
     assert_counters(pool)
+
+
+def test_ids_are_ascii_digits_only(site, admin):
+    pool = make_pool(admin)
+    invitations.invite(admin, pool, ["ada@example.com"])
+    before = dump()
+    # '²' and '①' pass str.isdigit() but int() refuses them; '١' (Arabic-Indic one) would read as 1
+    for path in ("/claim/%C2%B2.x", "/set-password/%E2%91%A0.x", "/claim/%D9%A1.x", "/set-password/%D9%A1.x",
+                 "/claim/%EF%BC%91.x", "/claim/1%00.x", "/claim/+1.x", "/claim/%201.x"):
+        r = site.get(path)
+        assert r.status == 404, path
+        assert "not valid" in r.body
+        assert site.post(path, claim_fields()).status == 404, path
+    assert dump() == before
+    assert tokens.parse_id("١.x") is None and tokens.parse_id("².x") is None and tokens.parse_id("12.x") == 12

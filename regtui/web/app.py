@@ -13,6 +13,7 @@ never logged, and tracebacks are never shown (nor is the token written to the lo
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from regtui.core import db as dbmod
 from regtui.core.errors import Refused
 from regtui.core.models import Learner, Pool, database
 from regtui.core.services import invitations, learners, passwords
+from regtui.web import limits
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,12 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
+
+# Per client address (see limits.py): wrong or garbled link tokens (after the 20th in ten minutes
+# every link page answers 429 until the budget refills), and form posts on the link pages.
+WRONG_LINKS = limits.Rule("wrong-links", count=20, per=dt.timedelta(minutes=10))
+LINK_POSTS = limits.Rule("link-posts", count=60, per=dt.timedelta(minutes=10))
+LINK_PAGES = {"claim", "set_password"}
 
 _TOKEN_IN_PATH = re.compile(r"^/(claim|set-password)/.*$")
 
@@ -83,6 +91,13 @@ def create_app(db_url: str | None = None) -> Flask:
             database.close()
 
     @app.before_request
+    def _rate_limits():
+        if request.endpoint in LINK_PAGES:
+            limits.refuse_if_over(WRONG_LINKS)
+            if request.method == "POST":
+                limits.take(LINK_POSTS)
+
+    @app.before_request
     def _same_origin_posts_only():
         if request.method == "POST" and not _origin_allowed(request.headers.get("Origin")):
             abort(403)
@@ -106,7 +121,12 @@ def create_app(db_url: str | None = None) -> Flask:
             413: "That was more than this page accepts.",
         }
         sentence = sentences.get(exc.code or 500, "Something went wrong. Please try again later.")
-        return render_template("message.html", title=exc.name, sentence=sentence), exc.code or 500
+        if isinstance(exc, limits.TooManyTries):
+            sentence = (f"Too many tries from your network. Please wait {limits.wait_in_words(exc.retry_after_seconds)} "
+                        "and try again.")
+        # keep the exception's own headers (Retry-After on a 429, Allow on a 405)
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return render_template("message.html", title=exc.name, sentence=sentence), exc.code or 500, headers
 
     @app.errorhandler(500)
     def _server_error(exc):
@@ -119,14 +139,17 @@ def create_app(db_url: str | None = None) -> Flask:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, db_url: str | None = None) -> None:
-    """Run the web app with waitress until interrupted."""
+def serve(host: str = "127.0.0.1", port: int = 8080, db_url: str | None = None,
+          server_limits: limits.ServerLimits | None = None) -> None:
+    """Run the web app with waitress, within ``server_limits`` (default: ``ServerLimits.from_env()``),
+    until interrupted."""
     import waitress
 
+    options = (server_limits or limits.ServerLimits.from_env()).waitress_options()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(db_url)
-    waitress.serve(app, host=host, port=port, ident="regtui")
+    waitress.serve(app, host=host, port=port, **options)
 
 
 def _origin_allowed(origin: str | None) -> bool:
@@ -146,6 +169,8 @@ def _index():
 
 
 def _ended(exc: Refused, what: str):
+    if exc.code in BAD_LINK_CODES:
+        limits.count(WRONG_LINKS)
     status = 404 if exc.code in BAD_LINK_CODES else 410 if exc.code in ENDED_CODES else 409
     title = {404: "This link is not valid", 410: "This link no longer works"}.get(status, "This did not work")
     return render_template("ended.html", title=title, sentence=str(exc), what=what), status

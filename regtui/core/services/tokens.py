@@ -66,7 +66,8 @@ def make(purpose: str, record_id: int, nonce: str) -> str:
 def parse_id(token: str) -> int | None:
     """The record id a token claims to be for, or None if it is not shaped like a token."""
     head, sep, _ = (token or "").partition(".")
-    if not sep or not head.isdigit() or len(head) > 18:
+    # ASCII digits only: str.isdigit() also says yes to '²' or '١', which int() refuses or reads
+    if not sep or not (head.isascii() and head.isdigit()) or len(head) > 18:
         return None
     return int(head)
 
