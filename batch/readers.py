@@ -23,13 +23,14 @@ import hashlib
 import io
 import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, BinaryIO, Callable, NamedTuple
 
 from batch.errors import RosterError
 
@@ -103,32 +104,71 @@ def _mb(n: int) -> str:
 
 def read_raw(path: str | os.PathLike, *, sheet: str | None = None, limits: Limits | None = None,
              on_parse: Callable[[], Any] | None = None) -> RawRoster:
-    """Read ``path`` into a RawRoster, choosing the reader by the file's content.
+    """Read the file at ``path`` into a RawRoster, choosing the reader by the file's content.
 
-    ``on_parse`` is called when the checks are done and python-calamine starts parsing an
-    .xlsx (it lets go of the GIL then: a caller may do other work meanwhile)."""
+    Only a regular file is read (a device such as /dev/zero, a FIFO or a folder is refused in
+    one sentence before anything is read). ``on_parse`` is called when the checks are done and
+    python-calamine starts parsing an .xlsx (it lets go of the GIL then: a caller may do other
+    work meanwhile)."""
     limits = limits or Limits()
     p = Path(path)
+    return read_raw_bytes(p.name, read_regular_file(p, limits.max_file_bytes), sheet=sheet, limits=limits,
+                          on_parse=on_parse)
+
+
+def read_regular_file(p: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``p``, at most ``max_bytes`` of them, or RosterError.
+
+    The file is opened without blocking (a FIFO would wait for a writer) and checked on the open
+    descriptor (no race with a rename), then read up to one byte past the limit."""
     try:
-        size = p.stat().st_size
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise RosterError(f"The file {p.name} does not exist.", "no-file") from None
+    except IsADirectoryError:
+        raise RosterError(f"{p.name} is a folder, not a roster file.", "no-file") from None
     except OSError as e:
         raise RosterError(f"The file {p.name} cannot be read ({e.strerror}).", "no-file") from None
-    if p.is_dir():
-        raise RosterError(f"{p.name} is a folder, not a roster file.", "no-file")
-    if size > limits.max_file_bytes:
-        raise RosterError(
-            f"The file is {_mb(size)}; a roster may be at most {_mb(limits.max_file_bytes)}.", "file-too-big"
-        )
     try:
-        data = p.read_bytes()
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise RosterError(f"{p.name} is a folder, not a roster file.", "no-file")
+        if not stat.S_ISREG(info.st_mode):
+            raise RosterError(f"{p.name} is not a regular file (a device, a pipe or a socket); "
+                              "save the roster as a file and give its path.", "not-a-file")
+        if info.st_size > max_bytes:
+            raise _too_big(info.st_size, max_bytes)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
     except OSError as e:
         raise RosterError(f"The file {p.name} cannot be read ({e.strerror}).", "no-file") from None
-    if len(data) > limits.max_file_bytes:  # it grew while we looked
-        raise RosterError(
-            f"The file is {_mb(len(data))}; a roster may be at most {_mb(limits.max_file_bytes)}.", "file-too-big"
-        )
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # it grew while we looked
+        raise _too_big(len(data), max_bytes)
+    return data
+
+
+def read_stream(stream: BinaryIO, max_bytes: int = Limits.max_file_bytes) -> bytes:
+    """At most ``max_bytes`` from a binary stream (standard input), or RosterError if there are more."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise RosterError(f"The roster on standard input is more than {_mb(max_bytes)}; "
+                          f"a roster may be at most {_mb(max_bytes)}.", "file-too-big")
+    return data
+
+
+def _too_big(size: int, max_bytes: int) -> RosterError:
+    return RosterError(f"The file is {_mb(size)}; a roster may be at most {_mb(max_bytes)}.", "file-too-big")
+
+
+def read_raw_bytes(name: str, data: bytes, *, sheet: str | None = None, limits: Limits | None = None,
+                   on_parse: Callable[[], Any] | None = None) -> RawRoster:
+    """Read a roster given as bytes (an upload, standard input): .xlsx or CSV/text, told apart by
+    the bytes themselves. ``name`` is only shown in messages and reports."""
+    limits = limits or Limits()
+    if len(data) > limits.max_file_bytes:
+        raise _too_big(len(data), limits.max_file_bytes)
     sha = hashlib.sha256(data).hexdigest()
     if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise RosterError("The file is empty.", "empty-file")
@@ -140,10 +180,10 @@ def read_raw(path: str | os.PathLike, *, sheet: str | None = None, limits: Limit
             )
         raise RosterError("This is an old .xls file; save it as .xlsx or .csv and upload again.", "old-xls")
     if data.startswith(ZIP_MAGICS):
-        return _read_xlsx(p.name, data, sha, sheet, limits, on_parse)
+        return _read_xlsx(name, data, sha, sheet, limits, on_parse)
     if data.startswith(b"%PDF"):
         raise RosterError("This is a PDF, not a spreadsheet; upload the roster as .xlsx or .csv.", "not-a-roster")
-    return _read_csv(p.name, data, sha, limits)
+    return _read_csv(name, data, sha, limits)
 
 
 # --------------------------------------------------------------------------- xlsx

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from batch.errors import RowError
-from batch.readers import Limits, RawRoster, read_raw
+from batch.readers import Limits, RawRoster, read_raw, read_raw_bytes
 from batch.schema import HeaderMap
 from batch.validate import ProgressFn, ValidRow, validate
 
@@ -41,8 +41,9 @@ class RosterRows:
 
 
 def read_roster(
-    path: str | os.PathLike,
+    path: str | os.PathLike | bytes,
     *,
+    name: str | None = None,
     sheet: str | None = None,
     default_action: str | None = None,
     default_pool: str | None = None,
@@ -51,12 +52,18 @@ def read_roster(
     progress: ProgressFn | None = None,
     on_parse: Callable[[], Any] | None = None,
 ) -> RosterRows:
-    """Read and validate a roster (.xlsx, .csv, .txt).
+    """Read and validate a roster (.xlsx, .csv, .txt): a path to a regular file, or the file's
+    bytes (then ``name``, default "stdin", is what messages and reports call it).
 
     Raises ``RosterError`` (a UsageError, exit code 2, one sentence) when the file as a whole
     cannot be read; problems with rows, cells or columns come back as ``errors``.
     """
-    raw = read_raw(path, sheet=sheet, limits=limits, on_parse=on_parse)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        name = name or "stdin"
+        raw = read_raw_bytes(name, bytes(path), sheet=sheet, limits=limits, on_parse=on_parse)
+    else:
+        name = name or Path(path).name
+        raw = read_raw(path, sheet=sheet, limits=limits, on_parse=on_parse)
     header, rows, errors, warnings = validate(
         raw,
         default_action=default_action,
@@ -64,4 +71,4 @@ def read_roster(
         date_format=date_format,
         progress=progress,
     )
-    return RosterRows(Path(path).name, raw.sha256, header, rows, errors, warnings, raw)
+    return RosterRows(name, raw.sha256, header, rows, errors, warnings, raw)

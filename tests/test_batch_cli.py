@@ -148,7 +148,9 @@ def test_a_damaged_or_foreign_plan_file_is_refused_in_one_sentence(db, admin, cl
         bad.write_text(text)
         r = cli("batch", "apply", str(bad), "--yes")
         assert r.returncode == 2, (name, r.stderr)
-        assert "is not a plan file made by `regtui batch plan --out`" in r.stderr
+        damaged = name in ("short.json", "renamed.json")  # a real plan, edited: its MAC no longer matches
+        assert ("was changed after `regtui batch plan --out` saved it" if damaged
+                else "is not a plan file made by `regtui batch plan --out`") in r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     reopen()
     assert dump() == before

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
-from regtui.cli.common import emit, json_default, print_table, read_text, setup
+if TYPE_CHECKING:
+    from batch.planning import PlanOptions
+
+from regtui.cli.common import emit, json_default, print_table, setup
 from regtui.core.errors import UsageError
 
 
@@ -19,89 +22,43 @@ def _batch_gc(young: int = 200_000) -> None:
     gc.set_threshold(young, 50, 1000)
 
 
-def _batch_read(args: argparse.Namespace, on_parse: Callable[[], Any] | None = None):
-    from batch import progress, read_roster
+def _options(args: argparse.Namespace) -> "PlanOptions":
+    from batch.planning import PlanOptions
+
+    return PlanOptions(pool=args.pool, action=args.action, sync=args.sync, max_revoke=args.max_revoke,
+                       skip_invalid=args.skip_invalid, date_format=args.date_format, sheet=args.sheet,
+                       out=getattr(args, "out", None), report=getattr(args, "report", None))
+
+
+def _source(args: argparse.Namespace):
+    """The roster argument: a path, or `-` for the file's bytes on standard input."""
+    return sys.stdin.buffer if args.roster == "-" else args.roster
+
+
+def _plan(args: argparse.Namespace):
+    """(PlanResult, actor): the roster planned through batch's one entry point; the database opens
+    while the file is parsed."""
+    from batch import progress
+    from batch.planning import plan_roster
+
+    actors = []
+
+    def open_database():
+        actors.append(setup(args))
+        return actors[0]
 
     with progress.bar(progress.wanted(getattr(args, "json", False)), "reading") as bar:
-        return read_roster(args.roster, sheet=args.sheet, default_action=args.action, default_pool=args.pool,
-                           date_format=args.date_format, progress=lambda done, total: bar("rows", done, total),
-                           on_parse=on_parse)
+        result = plan_roster(open_database, _source(args), _options(args), progress=bar)
+    return result, actors[0]
 
 
-def _batch_pool_ref(args: argparse.Namespace, rows) -> str:
-    if args.pool:
-        return args.pool
-    refs = {str(r.pool).strip() for r in rows.rows if getattr(r, "pool", None) not in (None, "")}
-    if len(refs) == 1:
-        return refs.pop()
-    if not refs:
-        raise UsageError("Which pool? Give --pool POOL or fill the pool column (see `regtui pools`).")
-    raise UsageError(f"The roster names {len(refs)} pools ({', '.join(sorted(refs)[:5])}); a plan is for one pool: "
-                     "give --pool or split the file.")
-
-
-def _batch_start_read(args: argparse.Namespace) -> Callable[[], Any]:
-    """Read the roster in a thread; return once python-calamine parses the sheet (it lets go of
-    the GIL then), so that the caller opens the database meanwhile. The returned function waits
-    for the rows or raises what reading raised."""
-    import threading
-
-    box: dict[str, Any] = {}
-    parsing = threading.Event()
-
-    def read() -> None:
-        try:
-            box["rows"] = _batch_read(args, on_parse=parsing.set)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-            box["error"] = exc
-        finally:
-            parsing.set()
-
-    reader = threading.Thread(target=read, name="roster-reader", daemon=True)
-    reader.start()
-    parsing.wait()
-
-    def rows():
-        reader.join()
-        if "error" in box:
-            raise box.pop("error")
-        return box["rows"]
-
-    return rows
-
-
-def _batch_make_plan(args: argparse.Namespace, actor, read_rows: Callable[[], Any] | None = None):
-    from batch import snapshot
-    from batch.plan import keys_of, make_plan, revoke_limit
-    from regtui.core.services import pools
-
-    if args.max_revoke is not None:
-        if not args.sync:
-            raise UsageError("--max-revoke goes with --sync.")
-        try:
-            revoke_limit(args.max_revoke, 0)
-        except ValueError:
-            raise UsageError(f"--max-revoke {args.max_revoke!r}: give a number like 25 or a percentage like 10%.") from None
-    rows = read_rows() if read_rows is not None else _batch_read(args)
-    pool = pools.get(actor, _batch_pool_ref(args, rows))
-    snap = snapshot.take(pool, keys_of(rows))
-    plan = make_plan(rows, snap, sync=args.sync, max_revoke=args.max_revoke, skip_invalid=args.skip_invalid)
-    return rows, plan
-
-
-def _batch_outputs(args: argparse.Namespace, rows, plan) -> None:
-    if getattr(args, "out", None):
-        from pathlib import Path
-
-        Path(args.out).write_text(plan.to_json(), encoding="utf-8")
-        if not getattr(args, "json", False):
-            print(f"Plan saved to {args.out}: `regtui batch apply {args.out}` applies exactly it.", file=sys.stderr)
-    if getattr(args, "report", None) and rows is not None:
-        from batch.report import write_report
-
-        written = write_report(args.report, rows, plan)
-        if not getattr(args, "json", False):
-            print(f"Report with a status for every row: {written}", file=sys.stderr)
+def _say_outputs(args: argparse.Namespace, result) -> None:
+    if getattr(args, "json", False):
+        return
+    if result.out:
+        print(f"Plan saved to {result.out}: `regtui batch apply {result.out}` applies exactly it.", file=sys.stderr)
+    if result.report:
+        print(f"Report with a status for every row: {result.report}", file=sys.stderr)
 
 
 def _batch_print_plan(plan, file=None) -> None:
@@ -121,38 +78,29 @@ def _batch_json(plan, extra: dict | None = None) -> None:
 
 def cmd_batch_plan(args: argparse.Namespace) -> int:
     _batch_gc(1_000_000)  # a plan holds little but the roster and its changes: one or two collections
-    read_rows = _batch_start_read(args)  # reading overlaps opening the database
-    actor = setup(args)
-    rows, plan = _batch_make_plan(args, actor, read_rows)
+    result, _ = _plan(args)
     if args.json:
-        _batch_json(plan)
+        _batch_json(result.plan)
     else:
-        _batch_print_plan(plan)
+        _batch_print_plan(result.plan)
         sys.stdout.flush()
-    _batch_outputs(args, rows, plan)
-    return 1 if plan.errors else 0
+    _say_outputs(args, result)
+    return 1 if result.plan.errors else 0
 
 
 def cmd_batch_apply(args: argparse.Namespace) -> int:
     from batch import progress
-    from batch.apply import apply_plan
+    from batch.planning import apply_result, read_plan_file
 
     _batch_gc()
-    actor = setup(args)
-    rows = None
     if args.roster.lower().endswith(".json"):
-        from batch.plan import Plan
-
-        try:
-            plan = Plan.from_json(read_text(args.roster))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{args.roster} is not a plan file made by `regtui batch plan --out`: {exc}.") from None
-        if plan.has_passwords:
-            raise UsageError("This plan has rows with passwords, which are never saved in a plan file; "
-                             "apply the roster itself instead.")
+        actor = setup(args)
+        plan = read_plan_file(args.roster)
     else:
-        rows, plan = _batch_make_plan(args, actor)
-    _batch_outputs(args, rows, plan)
+        result, actor = _plan(args)
+        _say_outputs(args, result)
+        plan = result.plan
+        del result  # the roster as read is no longer needed: keep the apply's peak memory down
     if plan.blocking_errors:
         if args.json:
             _batch_json(plan, {"applied": False})
@@ -161,16 +109,15 @@ def cmd_batch_apply(args: argparse.Namespace) -> int:
             print(f"regtui: the plan has {len(plan.blocking_errors)} error(s); nothing was applied.", file=sys.stderr)
         return 1
     if not args.yes:
-        if args.json or not sys.stdin.isatty():
+        if args.json or not sys.stdin.isatty() or args.roster == "-":
             raise UsageError("Applying changes the database: add --yes (or run on a terminal to be asked).")
         _batch_print_plan(plan)
         answer = input("Apply this plan? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             print("Nothing was applied.")
             return 1
-    del rows  # the roster as read is no longer needed: keep the apply's peak memory down
     with progress.bar(progress.wanted(args.json), "applying") as bar:
-        batch = apply_plan(actor, plan, progress=bar)
+        batch = apply_result(actor, plan, progress=bar)
     if args.json:
         _batch_json(plan, {"applied": True, "batch": batch.id})
     else:

@@ -35,6 +35,10 @@ KIND_STYLE = {
     "warning": "yellow",
 }
 ROSTER_SUFFIXES = (".xlsx", ".csv", ".txt")
+# The controls that set each planning option, named in error sentences (the CLI names its flags).
+CONTROLS = {"pool": "the Pool list", "action": "the Action list", "sync": "the Sync switch",
+            "max_revoke": "the Max revoke field", "skip_invalid": "the Skip invalid switch",
+            "date_format": "the Date order list", "out": "the plan file", "report": "the report path"}
 
 
 class PathSuggester(Suggester):
@@ -218,16 +222,12 @@ class BatchScreen(Screen):
     @work(thread=True, exclusive=True, group="batch-run")
     def make_plan(self, path: Path, pool_id: int, action: str | None, sync: bool, skip_invalid: bool) -> None:
         try:
-            from batch.roster import read_roster
-            from batch import snapshot as snapshots
-            from batch.plan import keys_of, make_plan
-            from regtui.core.services import pools
+            from batch.planning import PlanOptions, plan_roster
 
-            pools.get(self.app.actor, pool_id)  # may this operator see the pool?
-            roster = read_roster(path, default_action=action, default_pool=str(pool_id))
-            snap = snapshots.take(pool_id, keys_of(roster))
-            plan = make_plan(roster, snap, sync=sync, skip_invalid=skip_invalid)
-            self.post_message(PlanReady(path, roster, plan))
+            options = PlanOptions(pool=str(pool_id), action=action, sync=sync, skip_invalid=skip_invalid,
+                                  controls=CONTROLS)
+            result = plan_roster(self.app.actor, path, options)
+            self.post_message(PlanReady(path, result.roster, result.plan))
         except Exception as exc:
             self.post_message(BatchFailed(sentence(exc), "plan"))
         finally:
@@ -236,12 +236,12 @@ class BatchScreen(Screen):
     @work(thread=True, exclusive=True, group="batch-run")
     def apply_plan(self, plan, roster, path: Path) -> None:
         try:
-            from batch.apply import apply_plan
+            from batch.planning import apply_result
 
             def progress(stage: str, done: int, total: int) -> None:
                 self.post_message(BatchProgress(stage, done, total))
 
-            batch = apply_plan(self.app.actor, plan, progress=progress)
+            batch = apply_result(self.app.actor, plan, progress=progress)
         except Exception as exc:
             self.post_message(BatchFailed(sentence(exc), "apply"))
             return
