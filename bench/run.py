@@ -82,8 +82,8 @@ def make_database(url: str, home: Path, seats_n: int) -> int:
     """A fresh schema with an admin and one pool of ``seats_n`` seats, made through the services. Returns the pool id."""
     code = f"""
 from regtui.core import db
-from regtui.core.services import catalog, customers, operators, orders, templates
-db.open_database({url!r}); db.migrate(); templates.seed()
+from regtui.core.services import catalog, customers, operators, orders, templates, tokens
+db.open_database({url!r}); db.migrate(); templates.seed(); tokens.create_key()
 operators.make_first_admin(operators.login_name()); admin = operators.current()
 product = catalog.add_product(admin, "BENCH", "Bench course")
 session = catalog.add_session(admin, product, "BENCH-1", "Bench session", access_days=365)

@@ -32,12 +32,13 @@ SEATS = 12  # per pool; one pool per customer, 10 claimed
 def build(path: Path) -> None:
     from regtui.core import db as dbmod
     from regtui.core.models import Access, Code, Customer, Learner, Order, Pool, Product, Session, database
-    from regtui.core.services import operators, templates
+    from regtui.core.services import operators, templates, tokens
 
     path.parent.mkdir(parents=True, exist_ok=True)
     dbmod.open_database(f"sqlite:///{path}")
     dbmod.migrate()
     templates.seed()
+    tokens.create_key()
     operators.make_first_admin(operators.login_name())
     t0 = time.perf_counter()
     now = dt.datetime(2027, 1, 1)

@@ -6,25 +6,62 @@
 | REGTUI_DB | database URL (sqlite:///path or postgresql://user@host/db) | sqlite file in the data folder |
 | REGTUI_SMTP | smtp://[user:pass@]host:port[?starttls=1&timeout=10] | unset: deliver into the Maildir |
 | REGTUI_SITE_URL | base URL of the claim pages in emails | http://127.0.0.1:8080 |
-| REGTUI_SECRET_KEY_FILE | file with the HMAC key for links | secret.key in the data folder |
+| REGTUI_SECRET_KEY_FILE | file with the HMAC key for links (made by `regtui init` only) | secret.key in the data folder |
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+
+
+def data_dir_path() -> Path:
+    """Where the data folder is, without making it."""
+    home = os.environ.get("REGTUI_HOME")
+    if home:
+        return Path(home)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "regtui"
 
 
 def data_dir() -> Path:
-    home = os.environ.get("REGTUI_HOME")
-    if home:
-        path = Path(home)
-    else:
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        path = Path(base) / "regtui"
-    path.mkdir(parents=True, exist_ok=True)
+    """The data folder, made (mode 0700: only the regtui user may enter it) if it is missing."""
+    path = data_dir_path()
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+def private_data_dir() -> Path:
+    """The data folder, made or tightened to 0700 (``regtui init``): it holds the database, the
+    Maildir and the secret key, which only the regtui service user may read."""
+    path = data_dir()
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Files made inside get mode 0600 and folders 0700, whatever the caller's umask (the umask
+    is per process: it is set back at once)."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def make_private(path: Path) -> None:
+    """Mode 0600 for a file this user owns (the SQLite file and its -wal/-shm, Maildir messages)."""
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass
 
 
 def database_url(explicit: str | None = None) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from regtui.core import db as dbmod
 from regtui.core.models import database
-from regtui.core.services import operators, templates
+from regtui.core.services import operators, templates, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("REGTUI_TEST_POSTGRES")
@@ -56,12 +56,14 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A private data folder (secret key, Maildir) for this test."""
+    """A private data folder (Maildir) with its secret key, as `regtui init` makes them."""
     path = tmp_path / "home"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     monkeypatch.setenv("REGTUI_HOME", str(path))
     monkeypatch.delenv("REGTUI_SMTP", raising=False)
+    monkeypatch.delenv("REGTUI_SECRET_KEY_FILE", raising=False)
     monkeypatch.setenv("REGTUI_SITE_URL", "http://127.0.0.1:8080")
+    tokens.create_key(path / "secret.key")
     return path
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
+import threading
 
 import pytest
 
-from regtui.core.errors import Refused
+from regtui.core.errors import Refused, UsageError
 from regtui.core.models import Invitation, Learner
 from regtui.core.services import invitations, learners, registrations, tokens
 from regtui.core.services.learners import LearnerSpec
@@ -55,11 +57,11 @@ def test_another_secret_key_gives_other_links_and_refuses_the_old_ones(admin, tm
     link_a = invitations.link(inv)
     assert invitations.link(Invitation.get_by_id(inv.id)) == link_a  # "copy link" shows the same link again
     key_b = tmp_path / "other.key"
+    assert tokens.create_key(key_b)
     monkeypatch.setenv("REGTUI_SECRET_KEY_FILE", str(key_b))
-    tokens._key_at.cache_clear()
     try:
         link_b = invitations.link(Invitation.get_by_id(inv.id))
-        assert key_b.exists() and link_b != link_a
+        assert link_b != link_a
         before = dump()
         with pytest.raises(Refused) as err:
             invitations.accept(claim_token(link_a), "A", "B", password=PW)
@@ -67,19 +69,70 @@ def test_another_secret_key_gives_other_links_and_refuses_the_old_ones(admin, tm
         assert dump() == before
     finally:
         monkeypatch.delenv("REGTUI_SECRET_KEY_FILE")
-        tokens._key_at.cache_clear()
     assert invitations.link(Invitation.get_by_id(inv.id)) == link_a
 
 
-def test_another_home_folder_gives_other_links(admin, tmp_path, monkeypatch):
-    _, [inv] = _invite(admin)
-    link_a = invitations.link(inv)
+def test_another_os_user_without_the_key_is_refused_not_given_a_new_key(admin, tmp_path, monkeypatch):
+    """A second OS user (another data folder) used to get a silent new key, and its emailed links
+    answered 404 on the server. Now only `regtui init` makes a key; a missing one is refused."""
+    pool, _ = _invite(admin)
     other = tmp_path / "other-home"
     monkeypatch.setenv("REGTUI_HOME", str(other))
-    tokens._key_at.cache_clear()
-    assert invitations.link(inv) != link_a
-    assert (other / "secret.key").exists()
-    assert oct((other / "secret.key").stat().st_mode & 0o777) == "0o600"
+    before = dump()
+    with pytest.raises(UsageError, match="no secret key at .*regtui init"):
+        invitations.invite(admin, pool, ["late@example.com"])
+    assert not (other / "secret.key").exists()
+    assert dump() == before
+
+
+@pytest.mark.parametrize("state", ["empty", "short", "unreadable", "folder"])
+def test_a_broken_key_is_refused_in_one_sentence(admin, tmp_path, monkeypatch, state):
+    pool, _ = _invite(admin)
+    key = tmp_path / "bad.key"
+    if state == "folder":
+        key.mkdir()
+    else:
+        key.write_text({"empty": "", "short": "abc\n"}.get(state, "0" * 64))
+    if state == "unreadable":
+        key.chmod(0)
+        if os.access(key, os.R_OK):
+            pytest.skip("running as root: every file is readable")
+    monkeypatch.setenv("REGTUI_SECRET_KEY_FILE", str(key))
+    before = dump()
+    with pytest.raises(UsageError) as err:
+        invitations.invite(admin, pool, ["late@example.com"])
+    message = str(err.value)
+    assert str(key) in message and message.count(". ") == 0 and message.endswith(".")
+    assert dump() == before
+    if state in ("empty", "short"):
+        with pytest.raises(UsageError):  # init does not paper over it with a new key either
+            tokens.create_key(key)
+        assert len(key.read_text().strip()) < 32
+
+
+def test_120_concurrent_first_key_makers_agree_on_one_key(tmp_path):
+    key = tmp_path / "data" / "secret.key"
+    start = threading.Barrier(120)
+    results, errors = [], []
+
+    def make():
+        start.wait()
+        try:
+            results.append(tokens.create_key(key))
+            results.append(tokens._key_at.__wrapped__(str(key)))
+        except Exception as exc:  # noqa: BLE001 - any error is the failure being tested
+            errors.append(exc)
+    workers = [threading.Thread(target=make) for _ in range(120)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert results.count(True) == 1  # exactly one maker made it
+    keys = {r for r in results if isinstance(r, bytes)}
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in key.parent.iterdir()] == ["secret.key"]  # no temporary files left
 
 
 @pytest.mark.parametrize("mangle", ["tamper-mac", "tamper-id", "truncate", "empty", "garbage", "no-dot"])

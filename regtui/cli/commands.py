@@ -16,16 +16,23 @@ from regtui.core.errors import NotFound, UsageError
 
 def cmd_init(args: argparse.Namespace) -> int:
     from regtui.core import db
-    from regtui.core.services import operators, templates
+    from regtui.core.services import operators, templates, tokens
 
+    config.private_data_dir()
     db.open_database(config.database_url(args.db))
     before, after = db.migrate()
     templates.seed()
+    key_made = tokens.create_key()
     me = operators.login_name()
     made = operators.make_first_admin(me)
     print(f"Database ready at schema {after}" + (f" (was {before})." if before else " (new)."))
+    if key_made:
+        print(f"Secret key made at {config.secret_key_path()} (mode 0600): back it up; keep it with the installation.")
     if made:
         print(f"{me} is an admin.")
+    elif not operators.is_operator(me):
+        print(f"{me} is not an operator of this database; an admin can add you with "
+              f"`regtui operators add {me} --role ROLE`.")
     if args.demo:
         from regtui.core.services import demo
 

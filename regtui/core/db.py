@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
+from regtui import config
 from regtui.core.errors import UsageError
 from regtui.core.models import ALL_MODELS, SchemaVersion, database
 
@@ -23,6 +24,15 @@ SQLITE_PRAGMAS = {
 }
 
 
+class PrivateSqliteDatabase(SqliteDatabase):
+    """A new database file is made 0600 (SQLite gives its -wal and -shm files the file's mode):
+    it holds everyone's names and addresses, so only the regtui user may read it."""
+
+    def _connect(self):
+        with config.owner_only():
+            return super()._connect()
+
+
 def open_database(url: str) -> Database:
     """Bind the models to the database at ``url`` and return it.
 
@@ -32,7 +42,7 @@ def open_database(url: str) -> Database:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url[len("sqlite://"):]
-        db = SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30)
+        db = PrivateSqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30)
     elif scheme in ("postgresql", "postgres"):
         db = connect_url(url)
         if not isinstance(db, PostgresqlDatabase):
@@ -98,7 +108,17 @@ def migrate() -> tuple[int, int]:
             if version > before:
                 step()
                 SchemaVersion.create(version=version)
+    _tighten_sqlite_files()
     return before, LATEST
+
+
+def _tighten_sqlite_files() -> None:
+    """A database file made before regtui made them 0600 is tightened on upgrade."""
+    if isinstance(database.obj, SqliteDatabase) and database.obj.database != ":memory:":
+        from pathlib import Path
+
+        for suffix in ("", "-wal", "-shm"):
+            config.make_private(Path(database.obj.database + suffix))
 
 
 def require_schema() -> None:

@@ -172,10 +172,11 @@ class MaildirTransport:
     def send(self, email: OutboxEmail) -> None:
         msg = build_message(email)
         try:
-            if self._box is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._box = mailbox.Maildir(self.path, create=True)
-            self._box.add(msg)
+            with config.owner_only():  # the messages hold live links: 0600 in 0700 folders
+                if self._box is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._box = mailbox.Maildir(self.path, create=True)
+                self._box.add(msg)
         except OSError as exc:
             raise Unreachable(f"cannot write to the Maildir at {self.path}: {exc}") from exc
 

@@ -100,10 +100,19 @@ def current(as_name: str | None = None) -> Actor:
     return actor
 
 
+def is_operator(name: str) -> bool:
+    return Operator.select().where(Operator.name == name).exists()
+
+
 def make_first_admin(name: str) -> bool:
-    """Make ``name`` an admin if it is not an operator yet (used by ``regtui init``)."""
+    """Make ``name`` the first admin of a database that has no operator yet (``regtui init``).
+    Once there is one, only an admin adds operators (``set_operator``): running ``init`` on an
+    existing database adds nobody, whoever runs it."""
     with database.atomic():
-        if Operator.get_or_none(Operator.name == name):
+        if is_postgres():
+            # two first inits at once must not make two admins
+            database.execute_sql('LOCK TABLE "operator" IN SHARE ROW EXCLUSIVE MODE')
+        if Operator.select().exists():
             return False
         row = Operator.create(name=name, role="admin")
         audit.record(SYSTEM, "operator.add", row, after={"name": name, "role": "admin"})

@@ -13,9 +13,12 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 from regtui import config
+from regtui.core.errors import UsageError
 
 NONCE_BYTES = 16
 
@@ -31,19 +34,57 @@ def new_nonces(n: int) -> list[str]:
     return [text[i:i + width] for i in range(0, len(text), width)]
 
 
+MIN_KEY_CHARS = 32  # 128 bits of hex; `init` writes 64 characters (256 bits)
+
+
 @lru_cache(maxsize=4)
 def _key_at(path: str) -> bytes:
-    from pathlib import Path
+    """The installation's key. Only ``regtui init`` makes one (``create_key``): a missing,
+    empty or unreadable key is refused, never replaced, since a new key silently breaks every
+    link already emailed."""
+    try:
+        key = Path(path).read_bytes().strip()
+    except FileNotFoundError:
+        raise UsageError(f"There is no secret key at {path}: run `regtui init` once as the regtui service user, "
+                         "or point REGTUI_SECRET_KEY_FILE at the installation's key.") from None
+    except IsADirectoryError:
+        raise UsageError(f"The secret key {path} is a folder, not a file; point REGTUI_SECRET_KEY_FILE at the key file.") from None
+    except PermissionError:
+        raise UsageError(f"The secret key {path} cannot be read by this user: run regtui as the regtui service "
+                         "user that owns it.") from None
+    except OSError as exc:
+        raise UsageError(f"The secret key {path} cannot be read: {exc.strerror}.") from None
+    if len(key) < MIN_KEY_CHARS:
+        raise UsageError(f"The secret key {path} is {'empty' if not key else 'too short'}: restore the "
+                         "installation's key from its backup (a new key would void every link already sent).")
+    return key
 
-    file = Path(path)
-    if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+def create_key(path: Path | None = None) -> bool:
+    """Make the installation's key at ``path`` (default: the configured one) unless one is there;
+    True if this call made it. Atomic: the key is written whole to a private temporary file and
+    linked into place, so any number of concurrent first runs agree on one key and no reader ever
+    sees a half-written file. An existing empty or short key is refused, not replaced."""
+    path = Path(path or config.secret_key_path())
+    if path.parent == config.data_dir_path():
+        config.private_data_dir()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _key_at.__wrapped__(str(path))  # refuses an empty, short or unreadable one
+        return False
+    fd, temp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
+    try:
+        os.write(fd, secrets.token_hex(32).encode())
+        os.fsync(fd)
+        os.close(fd)
         try:
-            os.write(fd, secrets.token_hex(32).encode())
-        finally:
-            os.close(fd)
-    return file.read_bytes().strip()
+            os.link(temp, path)
+        except FileExistsError:
+            return False  # another process made it first: theirs is the key
+        return True
+    finally:
+        os.unlink(temp)
 
 
 def secret_key() -> bytes:
