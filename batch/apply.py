@@ -17,7 +17,7 @@ from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
 from regtui.core.services import access, batches, invitations, pools, registrations, seats
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 Progress = Callable[[str, int, int], None]
 

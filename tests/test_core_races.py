@@ -29,7 +29,7 @@ from regtui.core.errors import Refused
 from regtui.core.models import Pool
 from regtui.core.services import invitations, registrations
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 db.open_database(url)
 actor = Actor("racer", "admin")
 pool = Pool.get_by_id(pool_id)
@@ -184,7 +184,7 @@ from regtui.core.errors import Refused
 from regtui.core.models import Pool
 from regtui.core.services import registrations
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 db.open_database(url)
 pool = Pool.get_by_id(pool_id)
 pool.order, pool.session

@@ -23,7 +23,7 @@ from regtui.core.services import (
     templates,
 )
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 from test_core_support import (
     all_bodies,
     check,

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, SelectionList, TextArea
 from regtui.core.models import Access, Code, Customer, Invitation, Learner, Order, OutboxEmail, Pool
 from regtui.core.services import customers, demo, operators, registrations
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 from regtui.tui.app import RegtuiApp
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.screens.customer import CustomerScreen

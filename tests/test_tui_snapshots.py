@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from regtui.core.models import Customer, Pool
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 from regtui.tui.app import RegtuiApp
 from regtui.tui.screens.customer import CustomerScreen
 from regtui.tui.screens.pool import PoolScreen

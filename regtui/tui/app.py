@@ -9,7 +9,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 
 # (title, help, app action) for the command palette
 ACTIONS = [

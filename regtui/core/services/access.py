@@ -8,7 +8,7 @@ from typing import Sequence
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Learner, Session, database, utcnow
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 
 def today() -> dt.date:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from regtui.core.models import AuditEvent, database, utcnow
-
-if TYPE_CHECKING:
-    from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor, require
 
 
 def _json_default(value: Any) -> str:
@@ -29,12 +27,12 @@ def _dump(value: Any) -> str | None:
     return _encode(value)
 
 
-def record(actor: "Actor | str", action: str, record: Any, *, before: Any = None, after: Any = None, batch_id: int | None = None) -> None:
+def record(actor: Actor | str, action: str, record: Any, *, before: Any = None, after: Any = None, batch_id: int | None = None) -> None:
     """Write one audit event; call inside the transaction of the change it describes."""
     record_many(actor, action, [(record, before, after)], batch_id=batch_id)
 
 
-def record_many(actor: "Actor | str", action: str, items: Iterable[tuple[Any, Any, Any]], *, batch_id: int | None = None) -> None:
+def record_many(actor: Actor | str, action: str, items: Iterable[tuple[Any, Any, Any]], *, batch_id: int | None = None) -> None:
     """Write one event per (record, before, after), in bulk."""
     name = actor if isinstance(actor, str) else actor.name
     now = utcnow()
@@ -85,10 +83,8 @@ def record_selected(actor_name: str, action: str, record_type: str, *, record_id
     return cursor.rowcount
 
 
-def query(actor: "Actor", *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
+def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
     """Newest first. ``record`` is ``type`` or ``type:id`` (e.g. ``pool:3``)."""
-    from regtui.core.services.operators import require
-
     require(actor, "audit.view")
     q = AuditEvent.select().order_by(AuditEvent.id.desc())
     if operator:

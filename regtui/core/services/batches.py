@@ -10,7 +10,7 @@ import json
 
 from regtui.core.models import Batch, Order, Pool
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 from regtui.core.services.pools import customer_id
 
 

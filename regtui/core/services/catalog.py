@@ -7,7 +7,7 @@ import datetime as dt
 from regtui.core.errors import NotFound, UsageError
 from regtui.core.models import Product, Session, database
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 
 def add_product(actor: Actor, code: str, name: str) -> Product:

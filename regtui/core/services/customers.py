@@ -9,7 +9,7 @@ from peewee import JOIN, fn
 from regtui.core.errors import NotFound, Refused, UsageError
 from regtui.core.models import Code, Customer, Learner, Order, Pool, database
 from regtui.core.services import audit, learners, outbox, templates
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 
 def describe(row: Customer) -> dict:

@@ -8,7 +8,7 @@ import random
 from regtui.core.models import Customer, database
 from regtui.core.services import catalog, customers, invitations, orders, registrations
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import Actor
+from regtui.core.services.permissions import Actor
 
 PRODUCTS = [
     ("PYDATA", "Python for Data Teams", [("PYDATA-2027-03", "March 2027", 180), ("PYDATA-2027-09", "September 2027", 180)]),

@@ -16,7 +16,7 @@ from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
 from regtui.core.services import audit, learners, outbox, passwords, pools, registrations, seats, templates, tokens
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.operators import SYSTEM, Actor, require
+from regtui.core.services.permissions import SYSTEM, Actor, require
 from regtui.core.services.pools import customer_id
 from regtui.core.services.registrations import Seating
 

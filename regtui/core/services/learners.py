@@ -203,7 +203,7 @@ def _renew_links(learner_ids: Sequence[int], now: dt.datetime, expires: dt.datet
 
 
 def _as_datetime(value) -> dt.datetime:
-    """A DATETIME as the driver returns it: a datetime (psycopg2) or its ISO text (sqlite3)."""
+    """A DATETIME as the driver returns it: a datetime (psycopg) or its ISO text (sqlite3)."""
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
 
 

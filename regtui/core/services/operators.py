@@ -1,4 +1,4 @@
-"""Operators and roles: who may do what.
+"""Operators: who is who (roles and permissions themselves are in ``permissions``).
 
 The operator is the OS login user (taken from the process's real uid, not from $USER, so it
 cannot be spoofed by an environment variable). Only an admin may act as another operator.
@@ -8,71 +8,12 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass
 
 from regtui.core.errors import NotAllowed, NotFound, Refused, UsageError
-from regtui.core.db import is_postgres
+from regtui.core.db import dialect
 from regtui.core.models import Customer, Operator, database
 from regtui.core.services import audit
-
-ROLES = ("admin", "limited", "manager")
-ADMIN = frozenset({"admin"})
-STAFF = frozenset({"admin", "limited"})
-EVERYONE = frozenset(ROLES)
-
-PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
-    "operators.manage": (ADMIN, "Managing operators"),
-    "templates.edit": (ADMIN, "Editing email templates"),
-    "access.extend": (ADMIN, "Editing access dates"),
-    "customers.new": (ADMIN, "Creating a customer with its learner account"),
-    "catalog.edit": (ADMIN, "Editing products and sessions"),
-    "customers.sync": (STAFF, "Syncing a learner to eCommerce"),
-    "customers.view": (STAFF, "Listing all customers"),
-    "orders.add": (STAFF, "Adding an order"),
-    "audit.view": (STAFF, "Reading the audit log"),
-    "mail.send": (STAFF, "Sending the outbox"),
-    "mail.view": (STAFF, "Reading the outbox (every customer's emails)"),
-    "access.view": (STAFF, "Viewing a learner's content access"),
-    "seats.assign": (EVERYONE, "Assigning seats"),
-    "seats.invite": (EVERYONE, "Inviting learners"),
-    "seats.revoke": (EVERYONE, "Removing a registration"),
-    "seats.view": (EVERYONE, "Viewing pools"),
-    "batch.apply": (EVERYONE, "Applying a roster"),
-}
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The operator a service acts for. ``customer_id`` is set for managers only."""
-
-    name: str
-    role: str
-    customer_id: int | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def can(self, permission: str, customer_id: int | None = None) -> bool:
-        roles, _ = PERMISSIONS[permission]
-        if self.role not in roles:
-            return False
-        if self.role == "manager" and customer_id is not None:
-            return customer_id == self.customer_id
-        return True
-
-
-SYSTEM = Actor(name="regtui", role="admin")
-
-
-def require(actor: Actor, permission: str, customer_id: int | None = None) -> None:
-    """Raise NotAllowed, naming the role needed, unless ``actor`` may do ``permission``."""
-    roles, what = PERMISSIONS[permission]
-    if actor.role not in roles:
-        needed = " or ".join(r for r in ROLES if r in roles)
-        raise NotAllowed(f"{what} needs the {needed} role; {actor.name} is {actor.role}.")
-    if actor.role == "manager" and customer_id is not None and customer_id != actor.customer_id:
-        raise NotAllowed(f"{actor.name} manages another customer's seats, not this one.")
+from regtui.core.services.permissions import PERMISSIONS, ROLES, SYSTEM, Actor, require  # noqa: F401 (re-exported)
 
 
 def login_name() -> str:
@@ -157,9 +98,8 @@ def remove_operator(actor: Actor, name: str) -> None:
 
 def _keep_one_admin(row: Operator, new_role: str | None) -> None:
     if row.role == "admin" and new_role != "admin":
-        if is_postgres():
-            # two admins demoting each other at once must not both see "one other admin left"
-            list(Operator.select(Operator.id).where(Operator.role == "admin").for_update())
+        # two admins demoting each other at once must not both see "one other admin left"
+        list(dialect().locked(Operator.select(Operator.id).where(Operator.role == "admin")))
         admins = Operator.select().where(Operator.role == "admin").count()
         if admins <= 1:
             raise Refused(f"{row.name} is the last admin; make someone else admin first.")

@@ -10,7 +10,7 @@ from typing import Sequence
 from regtui.core.errors import UsageError
 from regtui.core.models import Code, Customer, Order, Pool, Session, database, utcnow
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8

@@ -17,7 +17,7 @@ from peewee import fn
 
 from regtui.core.models import OutboxEmail, database, utcnow
 from regtui.core.services import templates
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 STALE_SENDING = dt.timedelta(minutes=10)
 

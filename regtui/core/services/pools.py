@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from regtui.core.errors import NotFound
 from regtui.core.models import Customer, Order, Pool, Product, Session
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 
 @dataclass(frozen=True)

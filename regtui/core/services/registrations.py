@@ -20,7 +20,7 @@ from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Code, Learner, Pool, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
 from regtui.core.services.learners import LearnerRow, LearnerSpec
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 from regtui.core.services.pools import customer_id
 
 

@@ -15,7 +15,7 @@ from typing import Sequence
 from peewee import fn
 
 from regtui.core import bulk
-from regtui.core.db import is_postgres
+from regtui.core.db import dialect
 from regtui.core.errors import Refused
 from regtui.core.models import Code, Pool, database
 
@@ -24,8 +24,7 @@ STATES = ("available", "invited", "claimed")
 
 def lock_pool(pool_id: int) -> None:
     """Serialise seat moves in one pool (a no-op on SQLite, whose writers already queue)."""
-    if is_postgres():
-        database.execute_sql('SELECT id FROM "pool" WHERE id = %s FOR UPDATE', (pool_id,))
+    dialect().lock_row("pool", pool_id)
 
 
 def shift(pool_id: int, src: str, dst: str, n: int = 1) -> None:
@@ -69,7 +68,7 @@ def pick_available(pool_id: int, n: int, dst: str) -> list[tuple[int, str]]:
         return []
     lock_pool(pool_id)
     shift(pool_id, "available", dst, n)
-    mark = "%s" if is_postgres() else "?"
+    mark = dialect().param
     codes = database.execute_sql(
         f'SELECT "id", "code" FROM "code" WHERE "pool_id" = {mark} AND "state" = \'available\' ORDER BY "id" LIMIT {mark}',
         (pool_id, n)).fetchall()
@@ -83,15 +82,9 @@ def move_staged(src: str, dst: str, table: str, n: int) -> None:
     ``src`` to ``dst``, each only if it is still in ``src``: one UPDATE, which must touch all
     ``n`` of them, or nothing is changed."""
     assert src in STATES and dst in STATES
-    cursor = database.cursor()
-    if is_postgres():
-        cursor.execute(f"UPDATE \"code\" AS c SET state = '{dst}', learner_id = m.learner_id FROM {table} AS m "
-                       f"WHERE c.id = m.code_id AND c.state = '{src}'")
-    else:  # UPDATE ... FROM needs SQLite 3.33; Python 3.11 may bring an older one
-        cursor.execute(f"UPDATE \"code\" SET state = '{dst}', "
-                       f"learner_id = (SELECT m.learner_id FROM {table} AS m WHERE m.code_id = \"code\".id) "
-                       f"WHERE id IN (SELECT code_id FROM {table}) AND state = '{src}'")
-    if cursor.rowcount != n:
+    moved = dialect().update_from("code", {"state": f"'{dst}'", "learner_id": "m.learner_id"}, table,
+                                  key="id", source_key="code_id", where=f"state = '{src}'")
+    if moved != n:
         raise Refused("Some seats were taken meanwhile; nothing was changed.", code="seats-changed")
 
 

@@ -7,7 +7,7 @@ from string import Template
 from regtui.core.errors import NotFound, UsageError
 from regtui.core.models import EmailTemplate, database, utcnow
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, require
+from regtui.core.services.permissions import Actor, require
 
 INVITATION = "RegCodeEmailText"
 CONFIRMATION = "RegCodeConfirmationText"
