@@ -106,24 +106,20 @@ def bench_env(url: str, home: Path) -> dict:
 
 
 def pg_schema(base: str) -> tuple[str, str]:
-    import psycopg2
+    import psycopg
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    conn.cursor().execute(f"CREATE SCHEMA {schema}")
-    conn.close()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in base else "?"
     return schema, f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
 def drop_pg_schema(base: str, schema: str) -> None:
-    import psycopg2
+    import psycopg
 
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    conn.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def main() -> int:

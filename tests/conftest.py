@@ -27,13 +27,10 @@ def _pg_schema_url(schema: str) -> str:
 
 
 def _pg_admin(sql: str) -> None:
-    import psycopg2
+    import psycopg
 
-    conn = psycopg2.connect(PG_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql)
-    conn.close()
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql)
 
 
 @pytest.fixture(params=BACKENDS)

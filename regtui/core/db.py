@@ -9,6 +9,7 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
 from regtui import config
+from regtui.core.dialect import Dialect, for_database
 from regtui.core.errors import UsageError
 from regtui.core.models import ALL_MODELS, SchemaVersion, database
 
@@ -50,11 +51,19 @@ def open_database(url: str) -> Database:
     else:
         raise UsageError(f"Unknown database URL {url!r}: use sqlite:///path or postgresql://user@host/db.")
     database.initialize(db)
+    global _dialect
+    _dialect = for_database(db)
     return db
 
 
-def is_postgres() -> bool:
-    return isinstance(database.obj, PostgresqlDatabase)
+_dialect: Dialect | None = None
+
+
+def dialect() -> Dialect:
+    """What differs between SQLite and PostgreSQL for the database opened last (see dialect.py)."""
+    if _dialect is None or _dialect.database is not database.obj:
+        raise RuntimeError("no database is open: call open_database first")
+    return _dialect
 
 
 def _create_tables() -> None:
@@ -88,9 +97,7 @@ LATEST = MIGRATIONS[-1][0]
 
 
 def _schema() -> str | None:
-    if is_postgres():
-        return database.execute_sql("SELECT current_schema()").fetchone()[0]
-    return None
+    return dialect().schema_name()
 
 
 def current_version() -> int:

@@ -1,0 +1,225 @@
+"""What differs between SQLite and PostgreSQL, in one object chosen when the database opens.
+
+Every piece of SQL that is not the same on both databases is a method here: the placeholder,
+row locks, bulk inserts (executemany or COPY), staging tables, UPDATE ... FROM, id reservation,
+and the few expressions (dates, JSON) whose spelling differs. Nothing else in regtui asks which
+database it is on: it asks ``dialect()`` to do the thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from itertools import islice
+from typing import Iterable
+
+from peewee import Database, PostgresqlDatabase
+
+CHUNK = 5000
+COPY_CHUNK = 20_000
+
+
+class Dialect:
+    """The SQLite spelling; ``PostgresDialect`` overrides what PostgreSQL says differently."""
+
+    name = "sqlite"
+    param = "?"
+
+    def __init__(self, database: Database):
+        self.database = database
+
+    # --- values and expressions -----------------------------------------------------------
+
+    def db_datetime(self, value: dt.datetime | None):
+        """A datetime as the driver binds it in raw SQL: the ISO text peewee's DateTimeField
+        stores (``YYYY-MM-DD HH:MM:SS``) on SQLite."""
+        return None if value is None else str(value)
+
+    def sql_date(self, expr: str) -> str:
+        """An ISO date text expression as a value for a DATE column."""
+        return expr
+
+    def sql_json_object(self, pairs: dict[str, str]) -> str:
+        """SQL building the JSON text of an object from (key -> SQL expression). Keys are code,
+        never user input; booleans go through ``sql_json_bool``."""
+        return f"json_object({_pairs(pairs)})"
+
+    def sql_json_bool(self, expr: str) -> str:
+        return f"json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)"
+
+    # --- locks ----------------------------------------------------------------------------
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        """Hold ``table``'s row ``row_id`` until the transaction ends. A no-op on SQLite, whose
+        writers already queue for the whole database (BEGIN IMMEDIATE)."""
+
+    def locked(self, query):
+        """A peewee SELECT whose rows stay locked until the transaction ends (see ``lock_row``)."""
+        return query
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def insert_values(self, table: str, columns: str, rows: Iterable[tuple], *, tail: str = "") -> int:
+        """INSERT ``rows`` with one prepared statement run over chunks; ``tail`` is a conflict
+        clause (``ON CONFLICT ... DO NOTHING``). Returns the number of rows inserted."""
+        marks = ", ".join(self.param for _ in columns.split(", "))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){tail}"
+        cursor = self.database.cursor()
+        total = 0
+        it = iter(rows)
+        while chunk := list(islice(it, CHUNK)):
+            cursor.executemany(sql, chunk)
+            total += cursor.rowcount
+        return total
+
+    def copy_rows(self, table: str, columns: str, rows: Iterable[tuple]) -> int:
+        """Load ``rows`` into ``table`` as fast as the database takes them (SQLite: executemany)."""
+        return self.insert_values(table, columns, rows)
+
+    def insert_or_skip(self, table: str, columns: str, rows: list[tuple], conflict_column: str) -> int:
+        """INSERT ``rows``, skipping those whose ``conflict_column`` value already exists."""
+        return self.insert_values(table, columns, rows, tail=f' ON CONFLICT ("{conflict_column}") DO NOTHING')
+
+    def new_ids(self, table: str, n: int) -> list[int]:
+        """Reserve ``n`` primary keys of ``table``: the next ``n`` after the highest id. Call inside a
+        transaction, which on SQLite holds the write lock from its start, so no other writer can
+        take them meanwhile (and if one did, the INSERT would fail on the key, not mix rows up)."""
+        if not self.database.in_transaction():
+            raise RuntimeError("new_ids reserves ids under the transaction's write lock: call it inside one")
+        top = self.database.execute_sql(f'SELECT max("id") FROM "{table}"').fetchone()[0] or 0
+        return list(range(top + 1, top + 1 + n))
+
+    def update_from(self, target: str, assignments: dict[str, str], source: str, key: str, source_key: str,
+                    where: str = "") -> int:
+        """UPDATE ``target`` rows from the rows of ``source`` joined on ``target.key =
+        source.source_key``: ``assignments`` maps a target column to an expression over ``m`` (the
+        source row); ``where`` is a further condition on the target's columns, unqualified. Returns the rows changed.
+        SQLite spells it with subqueries (UPDATE ... FROM needs SQLite 3.33, older than some
+        Python 3.11 builds bring)."""
+        sets = ", ".join(f'"{col}" = ' + (f'(SELECT {expr} FROM {source} AS m WHERE m.{source_key} = "{target}".{key})'
+                                           if "m." in expr else expr) for col, expr in assignments.items())
+        cond = f"{key} IN (SELECT {source_key} FROM {source})" + (f" AND {where}" if where else "")
+        cursor = self.database.cursor()
+        cursor.execute(f'UPDATE "{target}" SET {sets} WHERE {cond}')
+        return cursor.rowcount
+
+    # --- staging --------------------------------------------------------------------------
+
+    def stage(self, name: str, columns: dict[str, str], rows: Iterable[tuple]) -> str:
+        """Fill the temporary table ``name`` (``columns``: name -> SQL type) with ``rows`` and return
+        how SQL names it. It is emptied first; it lives for the connection."""
+        cols = ", ".join(f'"{c}"' for c in columns)
+        cursor = self.database.cursor()
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({_column_defs(columns)})')
+        table = f'temp."{name}"'
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)})", rows)
+        return table
+
+    def schema_name(self) -> str | None:
+        """The schema table lookups must name (None: the database's only one)."""
+        return None
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    param = "%s"
+
+    def db_datetime(self, value):
+        return value
+
+    def sql_date(self, expr: str) -> str:
+        return f"CAST({expr} AS date)"
+
+    def sql_json_object(self, pairs: dict[str, str]) -> str:
+        return f"jsonb_build_object({_pairs(pairs)})::text"
+
+    def sql_json_bool(self, expr: str) -> str:
+        return expr
+
+    def lock_row(self, table: str, row_id: int) -> None:
+        self.database.execute_sql(f'SELECT id FROM "{table}" WHERE id = %s FOR UPDATE', (row_id,))
+
+    def locked(self, query):
+        return query.for_update()
+
+    def copy_rows(self, table: str, columns: str, rows: Iterable[tuple]) -> int:
+        """COPY: several times quicker for the server than INSERT ... VALUES."""
+        cursor = self.database.cursor()
+        total = 0
+        it = iter(rows)
+        while chunk := list(islice(it, COPY_CHUNK)):
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write("".join(["\t".join(map(_copy_value, row)) + "\n" for row in chunk]))
+            total += len(chunk)
+        return total
+
+    def insert_or_skip(self, table: str, columns: str, rows: list[tuple], conflict_column: str) -> int:
+        # a conflict is rare (two transactions creating the same learner at once): try the quick
+        # COPY in a savepoint, and only if it meets one, INSERT ... ON CONFLICT DO NOTHING instead
+        from peewee import IntegrityError
+        from psycopg import IntegrityError as DriverIntegrityError
+
+        try:
+            with self.database.atomic():
+                return self.copy_rows(table, columns, rows)
+        except (IntegrityError, DriverIntegrityError):
+            return super().insert_or_skip(table, columns, rows, conflict_column)
+
+    def new_ids(self, table: str, n: int) -> list[int]:
+        """From the table's sequence: safe under any concurrency."""
+        # the sequence's name is looked up once: inside the series it was evaluated per row (5x slower)
+        seq = self.database.execute_sql("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
+        cursor = self.database.execute_sql("SELECT nextval(%s::regclass) FROM generate_series(1, %s::int)", (seq, n))
+        return [row[0] for row in cursor.fetchall()]
+
+    def update_from(self, target, assignments, source, key, source_key, where=""):
+        sets = ", ".join(f'"{col}" = {expr}' for col, expr in assignments.items())
+        cond = f"t.{key} = m.{source_key}" + (f" AND {where}" if where else "")
+        cursor = self.database.cursor()
+        cursor.execute(f'UPDATE "{target}" AS t SET {sets} FROM {source} AS m WHERE {cond}')
+        return cursor.rowcount
+
+    def stage(self, name, columns, rows):
+        cols = ", ".join(f'"{c}"' for c in columns)
+        cursor = self.database.cursor()
+        # ON COMMIT DELETE ROWS: the rows vanish at the end of the transaction that staged them
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({_column_defs(columns)}) ON COMMIT DELETE ROWS')
+        table = f'pg_temp."{name}"'
+        cursor.execute(f"TRUNCATE {table}")
+        self.copy_rows(table, cols, rows)
+        # a temporary table has no statistics until analysed: without them the planner takes it
+        # for a few rows and joins 100,000 of them by nested loops; and sorts them in memory
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        return table
+
+    def schema_name(self) -> str | None:
+        return self.database.execute_sql("SELECT current_schema()").fetchone()[0]
+
+
+def for_database(database: Database) -> Dialect:
+    return PostgresDialect(database) if isinstance(database, PostgresqlDatabase) else Dialect(database)
+
+
+def _pairs(pairs: dict[str, str]) -> str:
+    return ", ".join(f"'{key}', {expr}" for key, expr in pairs.items())
+
+
+def _column_defs(columns: dict[str, str]) -> str:
+    return ", ".join(f"{c} {t}" for c, t in columns.items())
+
+
+def _copy_value(value) -> str:
+    """One value in COPY's text format: \\N for NULL, t/f, ISO dates, escaped text."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    return str(value)  # int; date and datetime print as ISO (YYYY-MM-DD[ HH:MM:SS])
+
