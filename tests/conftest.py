@@ -27,8 +27,10 @@ def _pg_schema_url(schema: str) -> str:
 
 
 def _pg_admin(sql: str) -> None:
-    import psycopg
-
+    try:
+        import psycopg
+    except ImportError:
+        pytest.exit("The PostgreSQL tests need psycopg 3: run .venv/bin/pip install -e '.[dev]'", returncode=2)
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(sql)
 

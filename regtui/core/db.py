@@ -45,7 +45,8 @@ def open_database(url: str) -> Database:
         path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url[len("sqlite://"):]
         db = PrivateSqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30)
     elif scheme in ("postgresql", "postgres"):
-        db = connect_url(url)
+        # psycopg 3 even where an old psycopg2 is installed too (peewee would take psycopg2 first)
+        db = connect_url(url, prefer_psycopg3=True)
         if not isinstance(db, PostgresqlDatabase):
             raise UsageError(f"Cannot open {url!r} as a PostgreSQL database.")
     else:
