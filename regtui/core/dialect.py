@@ -52,6 +52,9 @@ class Dialect:
         """Hold ``table``'s row ``row_id`` until the transaction ends. A no-op on SQLite, whose
         writers already queue for the whole database (BEGIN IMMEDIATE)."""
 
+    def lock_table(self, table: str) -> None:
+        """Keep other writers out of ``table`` (readers may still read) until the transaction ends."""
+
     def locked(self, query):
         """A peewee SELECT whose rows stay locked until the transaction ends (see ``lock_row``)."""
         return query
@@ -138,6 +141,9 @@ class PostgresDialect(Dialect):
 
     def lock_row(self, table: str, row_id: int) -> None:
         self.database.execute_sql(f'SELECT id FROM "{table}" WHERE id = %s FOR UPDATE', (row_id,))
+
+    def lock_table(self, table: str) -> None:
+        self.database.execute_sql(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE')
 
     def locked(self, query):
         return query.for_update()

@@ -50,9 +50,7 @@ def make_first_admin(name: str) -> bool:
     Once there is one, only an admin adds operators (``set_operator``): running ``init`` on an
     existing database adds nobody, whoever runs it."""
     with database.atomic():
-        if is_postgres():
-            # two first inits at once must not make two admins
-            database.execute_sql('LOCK TABLE "operator" IN SHARE ROW EXCLUSIVE MODE')
+        dialect().lock_table("operator")  # two first inits at once must not make two admins
         if Operator.select().exists():
             return False
         row = Operator.create(name=name, role="admin")
