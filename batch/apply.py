@@ -13,6 +13,7 @@ from typing import Callable
 
 from batch import snapshot as snapshots
 from batch.plan import Plan
+from regtui.core.emailcheck import identity_keys
 from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
 from regtui.core.services import access, batches, invitations, pools, registrations, seats
@@ -47,6 +48,7 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
         seats.lock_pool(pool.id)
         keys = plan.learner_keys  # computed on each use: once here
         now = snapshots.take(pool.id, keys)
+        check_changes(plan, now)
         if now.fingerprint_for(keys) != plan.fingerprint:
             raise Refused("The pool changed since this plan was made (seats, invitations or accounts); "
                           "nothing was applied. Make the plan again and review it.", code="stale")
@@ -60,13 +62,12 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
         cancels = [c for c in plan.changes if c.kind == "revoke" and c.invitation_id is not None]
         if revokes:
             require(actor, "seats.revoke", cid)
-            codes = [Code(id=c.code_id, learner=now.seated[c.key].learner_id) for c in revokes]
-            registrations.revoke_codes(actor.name, pool, codes, batch_id=bid)
+            registrations.revoke_codes(actor.name, pool, [Code(id=now.seated[c.key].code_id) for c in revokes], batch_id=bid)
             done += len(revokes)
             progress("revoke", done, total)
         if cancels:
             require(actor, "seats.invite", cid)
-            invitations.cancel_many(actor.name, pool, [Invitation(id=c.invitation_id, code=c.code_id) for c in cancels],
+            invitations.cancel_many(actor.name, pool, [Invitation(id=now.pending[c.key][0]) for c in cancels],
                                     batch_id=bid)
             done += len(cancels)
             progress("revoke", done, total)
@@ -76,7 +77,7 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
             registrations.assign(
                 actor, pool,
                 [LearnerSpec(c.email, c.first_name, c.last_name, c.password) for c in seating],
-                dates=[(c.starts, c.ends) for c in seating], batch_id=bid, keys=[c.key for c in seating])
+                dates=[(c.starts, c.ends) for c in seating], batch_id=bid)
             done += len(seating)
             progress("assign", done, total)
 
@@ -85,7 +86,7 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
             if c.kind == "invite":
                 by_message[c.message].append(c)
         for message, group in by_message.items():
-            invitations.invite(actor, pool, [c.email for c in group], message, batch_id=bid, keys=[c.key for c in group])
+            invitations.invite(actor, pool, [c.email for c in group], message, batch_id=bid)
             done += len(group)
             progress("invite", done, total)
 
@@ -103,3 +104,26 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
         batches.close_batch(actor, batch)
     progress("done", total, total)
     return batch
+
+
+def check_changes(plan: Plan, now) -> None:
+    """Refuse (nothing changed) a plan whose changes do not match the pool as it is: each change's
+    key must be its email's own key, and each id it names must be the one this pool holds for that
+    key. A saved plan carries a MAC; this holds for a plan built in memory as well."""
+    emails = [c.email for c in plan.changes if c.row is not None]
+    keys = identity_keys(emails) if emails else []
+    if keys != [c.key for c in plan.changes if c.row is not None]:
+        raise Refused("The plan's email addresses do not match their identity keys; nothing was applied. "
+                      "Make the plan again.", code="tampered")
+    for c in plan.changes:
+        if c.kind == "revoke":
+            seat, inv = now.seated.get(c.key), now.pending.get(c.key)
+            held = (inv[0], inv[1]) if c.invitation_id is not None and inv else (None, seat.code_id) if seat else None
+            if held != (c.invitation_id, c.code_id):
+                raise Refused(f"The plan names a seat or invitation that is not {c.email}'s in this pool; "
+                              "nothing was applied. Make the plan again.", code="tampered")
+        elif c.kind == "extend":
+            seat = now.seated.get(c.key)
+            if seat is None or seat.code_id != c.code_id or seat.access_id is None:
+                raise Refused(f"The plan names an access that is not {c.email}'s in this pool; nothing was applied. "
+                              "Make the plan again.", code="tampered")

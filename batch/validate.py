@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Any, Callable
 
 from batch.dates import DATE_FORMATS, parse_date
-from batch.emails import check_email_column
+from regtui.core.emailcheck import check_email_column
 from batch.errors import RowError
 from batch.fastinit import fast_constructor
 from batch.readers import RawRoster

@@ -1,9 +1,9 @@
-"""batch.emails copies two lists from email-validator (so that a plan need not import it): they must match."""
+"""regtui.core.emailcheck copies two lists from email-validator (so that a plan need not import it): they must match."""
 
 import email_validator
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from batch import emails
+from regtui.core import emailcheck as emails
 
 
 def test_special_use_domains_match_email_validator():

@@ -11,8 +11,8 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from batch import emails as em
-from batch.emails import VALIDATOR_OPTIONS, check_email, check_emails_fast, email_key, normalize_email
+from regtui.core import emailcheck as em
+from regtui.core.emailcheck import VALIDATOR_OPTIONS, check_email, check_emails_fast, email_key, normalize_email
 
 
 def reference(addr: str) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from regtui import config
+from regtui.core import emailcheck
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
 from regtui.core.services import audit, learners, outbox, passwords, pools, registrations, seats, templates, tokens
@@ -76,11 +77,12 @@ def pending_keys(pool: Pool) -> dict[str, int]:
     return dict(q.tuples())
 
 
-def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *, batch_id: int | None = None,
-           keys: Sequence[str] | None = None) -> list[Invitation]:
+def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *,
+           batch_id: int | None = None) -> list[Invitation]:
     """Put one available code per address on hold and email each a claim link."""
     require(actor, "seats.invite", customer_id(pool))
-    normalised = [learners.normalise_email(e) for e in emails] if keys is None else list(zip(emails, keys))
+    # keys derived here, never taken from the caller; addresses stored trimmed
+    normalised = list(zip([e.strip() for e in emails], emailcheck.identity_keys(emails)))
     registrations.refuse_repeats([k for _, k in normalised])
     with database.atomic():
         _refuse_known(pool, [k for _, k in normalised])
@@ -152,7 +154,16 @@ def cancel(actor: Actor, inv: Invitation, *, batch_id: int | None = None) -> Non
 
 
 def cancel_many(actor_name: str, pool: Pool, invs: Sequence[Invitation], *, batch_id: int | None = None) -> None:
+    """Cancel these pending invitations of ``pool``. Only their ids are taken from the caller: each
+    must be a pending invitation of this pool (else Refused, nothing changed); codes are read here."""
     ids = [i.id for i in invs]
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), 500):
+        found.update(Invitation.select(Invitation.id, Invitation.code).join(Code, on=(Invitation.code == Code.id)).where(
+            Invitation.id.in_(ids[start:start + 500]) & (Code.pool == pool.id)).tuples())
+    if len(found) != len(set(ids)):
+        raise Refused("An invitation to cancel is not one of this pool's; nothing was changed.", code="not-in-pool")
+    invs = [Invitation(id=i, code=found[i]) for i in ids]
     for start in range(0, len(ids), 500):
         changed = Invitation.update(status="cancelled", ended_at=utcnow()).where(
             Invitation.id.in_(ids[start:start + 500]) & (Invitation.status == "pending")).execute()

@@ -15,7 +15,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 from peewee import JOIN
 
-from regtui.core import bulk
+from regtui.core import bulk, emailcheck
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Code, Learner, Pool, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
@@ -82,15 +82,14 @@ def seated_keys(pool: Pool) -> dict[str, int]:
 
 
 def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Sequence[tuple[dt.date | None, dt.date | None]] | None = None,
-           batch_id: int | None = None, keys: Sequence[str] | None = None) -> list[Seating]:
+           batch_id: int | None = None) -> list[Seating]:
     """Give each learner (found or created) an available code of ``pool``, all or none.
 
     In a batch (``batch_id``) each row gets one ``seat.assign`` event that also records whether
     the account was new (``new_account``) instead of a separate ``learner.create`` event; outside
     a batch new accounts get their ``learner.create`` event as well."""
     require(actor, "seats.assign", customer_id(pool))
-    if keys is None:
-        keys = [learners.normalise_email(s.email)[1] for s in specs]
+    keys = emailcheck.identity_keys([s.email for s in specs])  # derived here: a caller's key is never trusted
     refuse_repeats(keys)
     dates = dates or [(None, None)] * len(specs)
     today = access.today()
@@ -238,11 +237,26 @@ def revoke(actor: Actor, pool: Pool, emails: Sequence[str], batch_id: int | None
 
 
 def revoke_codes(actor_name: str, pool: Pool, codes: Sequence[Code], batch_id: int | None = None) -> None:
+    """Revoke the seats of these claimed codes of ``pool``. Only the ids are taken from the caller:
+    each must be a claimed code of this pool (else Refused, nothing changed); its holder is read here."""
     ids = [c.id for c in codes]
-    holders = {c.id: c.learner_id for c in codes}
+    holders = claimed_holders(pool, ids)
+    codes = [Code(id=i, learner=holders[i]) for i in ids]
     access.revoke_for_codes(ids)
     seats.release_many(pool.id, ids, "claimed")
     audit.record_many(actor_name, "seat.revoke", ((c, {"state": "claimed", "learner_id": holders[c.id]}, {"state": "available"}) for c in codes), batch_id=batch_id)
+
+
+def claimed_holders(pool: Pool, code_ids: Sequence[int]) -> dict[int, int]:
+    """code id -> learner id for claimed codes of ``pool``; Refused if any id is not one."""
+    holders: dict[int, int] = {}
+    for start in range(0, len(code_ids), 500):
+        chunk = list(code_ids[start:start + 500])
+        holders.update(Code.select(Code.id, Code.learner).where(
+            Code.id.in_(chunk) & (Code.pool == pool.id) & (Code.state == "claimed")).tuples())
+    if len(holders) != len(set(code_ids)) or not all(isinstance(i, int) for i in code_ids):
+        raise Refused("A seat to take back is not a claimed seat of this pool; nothing was changed.", code="not-in-pool")
+    return holders
 
 
 def resend(actor: Actor, pool: Pool, email: str) -> None:

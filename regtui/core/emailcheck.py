@@ -1,4 +1,4 @@
-"""Email address checks for rosters: each distinct address once, plain ones on a fast path.
+"""Email address checks for rosters and for the services: each distinct address once, plain ones on a fast path.
 
 The verdict and the normalised form are exactly email-validator's
 (``validate_email(addr, check_deliverability=False)`` with the options pinned in
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from operator import itemgetter
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 from regtui.core.emailrules import VALIDATOR_OPTIONS
 
@@ -209,3 +209,35 @@ def check_email_column(addrs: list[str]) -> tuple[list, list, dict[str, str]]:
     got = list(map(checks.__getitem__, addrs))
     reasons = {a: c[2] for a, c in zip(addrs, got) if c[2] is not None}
     return list(map(itemgetter(0), got)), list(map(itemgetter(1), got)), reasons
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def identity_keys(emails: Sequence[str]) -> list[str]:
+    """The identity key of each address, derived here (a caller's key is never trusted), or
+    Refused (code ``invalid-email``) naming the first address that is not valid. Addresses are
+    trimmed of spaces, as the services store them: one with a line break or another control
+    character is refused, so it can never reach a header of an email."""
+    from regtui.core.errors import Refused
+
+    distinct = list(dict.fromkeys(emails))
+    if not all(isinstance(e, str) for e in distinct):
+        raise Refused("An email address is not text.", code="invalid-email")
+    if _CONTROL.search("".join(distinct)):
+        bad = next(e for e in distinct if _CONTROL.search(e))
+        raise Refused(f"{bad!r} is not a valid email address (it holds a line break or a control character).",
+                      code="invalid-email")
+    trimmed = [e.strip() for e in distinct]
+    if "" in trimmed:
+        raise Refused("An email address is empty.", code="invalid-email")
+    if trimmed != distinct:  # keys of the trimmed addresses, by the addresses as given
+        return [dict(zip(distinct, identity_keys(trimmed)))[e] for e in emails]
+    _, keys, reasons = check_email_column(distinct)
+    if reasons:
+        addr, why = next(iter(reasons.items()))
+        raise Refused(f"{addr!r} is not a valid email address ({why}).", code="invalid-email")
+    if len(distinct) == len(emails):
+        return keys
+    by_email = dict(zip(distinct, keys))
+    return [by_email[e] for e in emails]
