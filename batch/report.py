@@ -14,19 +14,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from regtui.core.cells import FORMULA_START, csv_cell  # noqa: F401 (both part of this module's interface)
 ERROR_FILL = "FFC7CE"
 ERROR_FONT = "9C0006"
 STATUS_COLUMNS = ("status", "message")
-
-
-def csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _column_index(rows, column: str | None) -> int | None:

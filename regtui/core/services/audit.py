@@ -95,11 +95,13 @@ def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = N
         kind, _, rid = record.partition(":")
         q = q.where(AuditEvent.record_type == kind.lower())
         if rid:
-            if not rid.isdigit():
+            from regtui.core.ids import parse_id
+
+            if parse_id(rid) is None:
                 from regtui.core.errors import UsageError
 
                 raise UsageError(f"{record!r} is not TYPE or TYPE:ID (e.g. pool:3).")
-            q = q.where(AuditEvent.record_id == int(rid))
+            q = q.where(AuditEvent.record_id == parse_id(rid))
     return list(q.limit(limit).offset(offset))
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from regtui.core.errors import NotFound, UsageError
+from regtui.core.ids import parse_id
 from regtui.core.models import Product, Session, database
 from regtui.core.services import audit
 from regtui.core.services.permissions import Actor, require
+
+# ten years: an access that long is a seat for good (use --open for that); longer ones ran past
+# the year 9999 dates can hold, so every later assign failed
+MAX_ACCESS_DAYS = 3650
 
 
 def add_product(actor: Actor, code: str, name: str) -> Product:
@@ -23,8 +28,8 @@ def add_product(actor: Actor, code: str, name: str) -> Product:
 def add_session(actor: Actor, product: Product, code: str, name: str, *, starts: dt.date | None = None,
                 access_days: int | None = 365, generate_codes: bool = True, price_cents: int = 0) -> Session:
     require(actor, "catalog.edit")
-    if access_days is not None and access_days <= 0:
-        raise UsageError("The default access length must be a positive number of days.")
+    if access_days is not None and not 1 <= access_days <= MAX_ACCESS_DAYS:
+        raise UsageError(f"The default access length must be from 1 to {MAX_ACCESS_DAYS:,} days, not {access_days:,}.")
     with database.atomic():
         if Session.get_or_none(Session.code == code):
             raise UsageError(f"A session with code {code!r} already exists.")
@@ -36,7 +41,8 @@ def add_session(actor: Actor, product: Product, code: str, name: str, *, starts:
 
 
 def find_product(ref: str) -> Product:
-    row = Product.get_or_none(Product.id == int(ref)) if str(ref).isdigit() else None
+    pid = parse_id(ref)
+    row = Product.get_or_none(Product.id == pid) if pid is not None else None
     row = row or Product.get_or_none((Product.code == ref) | (Product.name == ref))
     if row is None:
         raise NotFound(f"There is no product {ref!r}.")
@@ -45,7 +51,8 @@ def find_product(ref: str) -> Product:
 
 def find_session(ref: str) -> Session:
     """A session by id, code or name."""
-    row = Session.get_or_none(Session.id == int(ref)) if str(ref).isdigit() else None
+    sid = parse_id(ref)
+    row = Session.get_or_none(Session.id == sid) if sid is not None else None
     row = row or Session.get_or_none((Session.code == ref) | (Session.name == ref))
     if row is None:
         raise NotFound(f"There is no session {ref!r}: give its id, code or name (see `regtui sessions`).")

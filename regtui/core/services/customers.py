@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from peewee import JOIN, fn
 
 from regtui.core.errors import NotFound, Refused, UsageError
+from regtui.core.ids import parse_id
 from regtui.core.models import Code, Customer, Learner, Order, Pool, database
 from regtui.core.services import audit, learners, outbox, templates
 from regtui.core.services.permissions import Actor, require
@@ -19,7 +20,8 @@ def describe(row: Customer) -> dict:
 def find(ref: str) -> Customer:
     """A customer by id, email or name."""
     ref = str(ref).strip()
-    row = Customer.get_or_none(Customer.id == int(ref)) if ref.isdigit() else None
+    cid = parse_id(ref)
+    row = Customer.get_or_none(Customer.id == cid) if cid is not None else None
     if row is None and "@" in ref:
         row = Customer.get_or_none(Customer.email_key == ref.lower())
     if row is None:

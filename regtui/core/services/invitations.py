@@ -277,3 +277,29 @@ def expire_due() -> int:
             _release_orphans(Pool.get_by_id(pool_id), code_ids)
         audit.record_many(SYSTEM, "invitation.expire", ((d, {"status": "pending"}, {"status": "expired"}) for d in due))
     return len(due)
+
+
+def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:
+    """``email``'s pending invitation in ``pool`` (one past its expiry is not pending any more,
+    swept or not), or NotFound."""
+    require(actor, "seats.invite", customer_id(pool))
+    _, key = learners.normalise_email(email)
+    inv = (Invitation.select().join(Code)
+           .where((Code.pool == pool.id) & (Invitation.status == "pending") & (Invitation.email_key == key)
+                  & (Invitation.expires_at >= utcnow()))
+           .order_by(Invitation.id).first())
+    if inv is None:
+        raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")
+    return inv
+
+
+def resend_for(actor: Actor, pool: Pool, email: str) -> str:
+    """Send ``email`` again what they are waiting for in ``pool``: a seat holder their
+    confirmation, anyone else their pending invitation (same link, new expiry). Returns which:
+    "confirmation" or "invitation"."""
+    try:
+        registrations.resend(actor, pool, email)
+        return "confirmation"
+    except NotFound:
+        resend(actor, find_pending(actor, pool, email))
+        return "invitation"

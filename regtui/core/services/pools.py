@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from regtui.core.errors import NotFound
+from regtui.core.ids import parse_id
 from regtui.core.models import Customer, Order, Pool, Product, Session
 from regtui.core.services.permissions import Actor, require
 
@@ -64,9 +65,8 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[PoolRow]:
 def get(actor: Actor, ref: int | str) -> Pool:
     """A pool the operator may see, by id."""
     text = str(ref).strip()
-    if text.isdigit() and len(text) > 18:  # not an id any database holds
-        raise NotFound(f"There is no pool {ref!r}: give its id or ORDER-LINE (see `regtui pools`).")
-    pool = _query().where(Pool.id == int(text)).first() if text.isdigit() else _by_order_line(text)
+    pool_id = parse_id(text)  # ASCII digits only: "١" is not pool 1
+    pool = _query().where(Pool.id == pool_id).first() if pool_id is not None else _by_order_line(text)
     if pool is None:
         raise NotFound(f"There is no pool {ref!r}: give its id or ORDER-LINE (see `regtui pools`).")
     require(actor, "seats.view", pool.order.customer_id)
@@ -76,9 +76,10 @@ def get(actor: Actor, ref: int | str) -> Pool:
 def _by_order_line(text: str) -> Pool | None:
     """A pool by "ORDER NUMBER-LINE" (line: the order's n-th pool, from 1), as rosters name them."""
     number, _, line = text.rpartition("-")
-    if not number or not line.isdigit() or int(line) < 1:
+    line_no = parse_id(line)
+    if not number or line_no is None or line_no < 1:
         return None
-    found = list(_query().where(Order.number == number).order_by(Pool.id).limit(1).offset(int(line) - 1))
+    found = list(_query().where(Order.number == number).order_by(Pool.id).limit(1).offset(line_no - 1))
     return found[0] if found else None
 
 

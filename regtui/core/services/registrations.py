@@ -307,3 +307,14 @@ def of_customer(actor: Actor, customer_id_: int, search: str = "", limit: int | 
     if limit:
         q = q.limit(limit).offset(offset)
     return [CustomerUser(r[0], r[1], Registration(*r[2:])) for r in q.tuples()]
+
+
+def access_of(actor: Actor, pool: Pool, email: str) -> int:
+    """The id of the access ``email``'s seat in ``pool`` gives (for editing its dates by learner
+    and pool instead of by access id), or NotFound / Refused with a sentence."""
+    require(actor, "seats.view", customer_id(pool))
+    code = find(pool, email)
+    grant = access.active_for_code(code.id)
+    if grant is None:
+        raise Refused(f"{email} has no active access from their seat in pool {pool.id}.", code="no-access")
+    return grant.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from string import Template
 
 from regtui.core.errors import NotFound, UsageError
@@ -33,6 +34,57 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "Choose your password here (the link works once, until $expires):\n$link\n",
     ),
 }
+
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A ``$name`` a template may use: what it stands for, and whether the template must hold it."""
+
+    name: str
+    meaning: str
+    required: bool = False
+
+
+def _known(*items: tuple[str, str] | tuple[str, str, bool]) -> tuple[Placeholder, ...]:
+    return tuple(Placeholder(*item) for item in items)
+
+
+# The placeholders each template is rendered with (what its senders pass), the required ones
+# first. Saving a template refuses one without its required placeholders, or with any other
+# name: it would be sent as typed. A template added to DEFAULTS declares its own here.
+PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
+    INVITATION: _known(
+        ("link", "the claim link: without it the invitation cannot be accepted", True),
+        ("email", "the invitee's address"), ("customer", "the customer who bought the seat"),
+        ("product", "the product's name"), ("session", "the session's name"),
+        ("message", "the sender's extra text (may be empty)"), ("expires", "the day the link stops working"),
+    ),
+    CONFIRMATION: _known(
+        ("set_password", "the sentence with the set-password link that an account with no password needs", True),
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("product", "the product's name"), ("session", "the session's name"),
+        ("code", "the registration code"), ("access_start", "the first day of access"),
+        ("access_end", "the last day of access, or open-ended"),
+    ),
+    SET_PASSWORD: _known(
+        ("link", "the set-password link: without it no password can be set", True),
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("expires", "the day the link stops working"),
+    ),
+}
+
+# a name that may be empty takes the space before it along: "Hello $first_name," reads
+# "Hello," for a learner with no first name, never "Hello ,"
+SPACED = frozenset({"first_name", "last_name"})
+
+
+def placeholders(name: str) -> tuple[Placeholder, ...]:
+    """The placeholders template ``name`` knows, required ones first (for editors and help)."""
+    if name not in PLACEHOLDERS and name not in DEFAULTS:
+        raise NotFound(f"There is no email template called {name!r}.")
+    return PLACEHOLDERS.get(name, ())
+
 
 SAMPLE_VALUES = {
     "first_name": "Ada",
@@ -75,7 +127,8 @@ def list_templates() -> list[EmailTemplate]:
 
 
 def render_text(text: str, values: dict) -> str:
-    return Template(text).safe_substitute({k: "" if v is None else str(v) for k, v in values.items()})
+    """``text`` with its placeholders filled from ``values``; unknown ones stay as typed."""
+    return _fill(_compile(text), values)
 
 
 def render(name: str, values: dict) -> tuple[str, str]:
@@ -110,13 +163,16 @@ def sql_renderer(name: str):
 
     def sql(parts, columns: dict[str, str], constants: dict) -> tuple[str, list]:
         pieces, params = [], []
-        for typed, placeholder in parts:
+        for typed, placeholder, lead in parts:
             if placeholder in columns:
-                pieces.append(f"COALESCE({columns[placeholder]}, '')")
+                value = f"COALESCE({columns[placeholder]}, '')"
+                pieces.append(f"CASE WHEN {value} = '' THEN '' ELSE '{lead}' || {value} END" if lead else value)
                 continue
             if placeholder in constants:
                 value = constants[placeholder]
-                typed = "" if value is None else str(value)
+                typed = "" if value is None or value == "" else lead + str(value)
+            elif placeholder is not None:
+                typed = lead + typed
             if pieces and pieces[-1] == mark:  # text next to text: one parameter (SQL nests each ||)
                 params[-1] += typed
             else:
@@ -131,36 +187,41 @@ def sql_renderer(name: str):
     return fill
 
 
-def _compile(text: str) -> list[tuple[str, str | None]]:
-    """``text`` as (literal, None) and (as typed, placeholder name) parts."""
-    parts: list[tuple[str, str | None]] = []
+def _compile(text: str) -> list[tuple[str, str | None, str]]:
+    """``text`` as (literal, None, "") and (as typed, placeholder name, lead) parts. A name in
+    ``SPACED`` right after a space takes that space as its ``lead``: it is written only when the
+    name is not empty."""
+    parts: list[tuple[str, str | None, str]] = []
     last = 0
     for m in Template.pattern.finditer(text):
-        if m.start() > last:
-            parts.append((text[last:m.start()], None))
+        literal = text[last:m.start()]
         named = m.group("named") or m.group("braced")
+        lead = " " if named in SPACED and literal.endswith(" ") else ""
+        literal = literal[:-1] if lead else literal
+        if literal:
+            parts.append((literal, None, ""))
         if named:
-            parts.append((m.group(), named))
+            parts.append((m.group(), named, lead))
         elif m.group("escaped") is not None:
-            parts.append(("$", None))
+            parts.append(("$", None, ""))
         else:  # an invalid placeholder stays as typed
-            parts.append((m.group(), None))
+            parts.append((m.group(), None, ""))
         last = m.end()
     if last < len(text):
-        parts.append((text[last:], None))
+        parts.append((text[last:], None, ""))
     return parts
 
 
-def _fill(parts: list[tuple[str, str | None]], values: dict) -> str:
+def _fill(parts: list[tuple[str, str | None, str]], values: dict) -> str:
     out = []
-    for typed, name in parts:
+    for typed, name, lead in parts:
         if name is None:
             out.append(typed)
         elif name in values:
             value = values[name]
-            out.append("" if value is None else str(value))
+            out.append("" if value is None or value == "" else lead + str(value))
         else:
-            out.append(typed)
+            out.append(lead + typed)
     return "".join(out)
 
 
@@ -168,12 +229,32 @@ def preview(subject: str, body: str) -> tuple[str, str]:
     return render_text(subject, SAMPLE_VALUES), render_text(body, SAMPLE_VALUES)
 
 
-def check(subject: str, body: str) -> None:
+def check(subject: str, body: str, name: str | None = None) -> None:
+    """Refuse, in one sentence, a template that could not be sent as meant: a subject of more
+    than one line (a header cannot hold a line break), a broken placeholder, and, for a template
+    ``name`` that declares its placeholders, a missing required one or one it does not know."""
+    if any(ch in subject for ch in "\r\n\x00") or any(ch in subject for ch in ("\u2028", "\u2029", "\x85")):
+        raise UsageError("The subject must be one line: it holds a line break.")
     for text in (subject, body):
         try:
             Template(text).substitute({k: "" for k in _placeholders(text)})
         except ValueError as exc:
             raise UsageError(f"The template has a broken placeholder: {exc}.") from None
+    declared = PLACEHOLDERS.get(name) if name else None
+    if not declared:
+        return
+    used = _placeholders(subject) | _placeholders(body)
+    known = [p.name for p in declared]
+    unknown = sorted(used - set(known))
+    if unknown:
+        raise UsageError(f"{name} does not know {_names(unknown)}: it can use {_names(known)}.")
+    missing = [p.name for p in declared if p.required and p.name not in used]
+    if missing:
+        raise UsageError(f"{name} must contain " + " and ".join(f"${p.name}, {p.meaning}" for p in declared if p.name in missing) + ".")
+
+
+def _names(names) -> str:
+    return ", ".join(f"${n}" for n in names)
 
 
 def _placeholders(text: str) -> set[str]:
@@ -182,7 +263,7 @@ def _placeholders(text: str) -> set[str]:
 
 def save(actor: Actor, name: str, subject: str, body: str) -> EmailTemplate:
     require(actor, "templates.edit")
-    check(subject, body)
+    check(subject, body, name)
     with database.atomic():
         row = EmailTemplate.get_or_none(EmailTemplate.name == name)
         before = {"subject": row.subject, "body": row.body} if row else None
