@@ -8,8 +8,8 @@ import getpass
 import sys
 
 from regtui import config
-from regtui.cli.common import emit, print_table, read_text, setup
-from regtui.core.errors import NotFound, UsageError
+from regtui.cli.common import emit, plural, print_table, read_text, setup
+from regtui.core.errors import UsageError
 
 
 # --- init, operators -------------------------------------------------------------------
@@ -130,12 +130,26 @@ def cmd_order_add(args: argparse.Namespace) -> int:
     actor = setup(args)
     customer = customers.find(args.customer)
     session = catalog.find_session(args.session)
-    order, pools = orders.add(actor, customer, [orders.OrderLine(session, args.seats)], number=args.number)
-    data = {"order": order.number, "customer": customer.name, "session": session.code, "seats": args.seats,
-            "pool": pools[0].id if pools else None}
+    order, pools = orders.add(actor, customer, [orders.OrderLine(session, args.seats)], number=args.number,
+                              placed_on=args.date)
+    data = {"order": order.number, "date": order.placed_at.date().isoformat(), "customer": customer.name,
+            "session": session.code, "seats": args.seats, "pool": pools[0].id if pools else None}
     return emit(args, data, lambda: print(
-        f"Order {order.number}: {args.seats} seats of {session.code} for {customer.name}"
+        f"Order {order.number} of {data['date']}: {plural(args.seats, 'seat')} of {session.code} for {customer.name}"
         + (f"; pool {pools[0].id}." if pools else " (no pool: a single seat or a session without codes).")))
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    from regtui.core.services import customers, orders
+
+    actor = setup(args)
+    customer = customers.find(args.customer) if args.customer else None
+    rows = orders.listing(actor, customer)
+    data = [r.as_dict() for r in rows]
+    return emit(args, data, lambda: print_table(
+        [(r.number, r.placed, r.customer, r.source, r.external_id or "",
+          "; ".join(f"{session} ×{n}" for _, session, n in r.lines) or "(no pool)", r.seats) for r in rows],
+        ["order", "date", "customer", "source", "external id", "lines", "seats"]))
 
 
 # --- pools, seats ----------------------------------------------------------------------
@@ -148,8 +162,8 @@ def cmd_pools(args: argparse.Namespace) -> int:
     rows = pools.listing(actor, customer)
     data = [r.as_dict() for r in rows]
     return emit(args, data, lambda: print_table(
-        [(r.id, r.customer, r.order, r.session, r.seats, r.available, r.pending, r.claimed) for r in rows],
-        ["pool", "customer", "order", "session", "seats", "available", "pending", "claimed"]))
+        [(r.id, r.customer, r.order, r.ordered, r.product, r.session, r.seats, r.available, r.pending, r.claimed) for r in rows],
+        ["pool", "customer", "order", "ordered", "product", "session", "seats", "available", "pending", "claimed"]))
 
 
 def cmd_registrations(args: argparse.Namespace) -> int:
@@ -200,8 +214,17 @@ def cmd_assign(args: argparse.Namespace) -> int:
     pool = pools.get(actor, args.pool)
     spec = LearnerSpec(args.email, args.first or "", args.last or "", _password(args))
     [seat] = registrations.assign(actor, pool, [spec], dates=[(args.start, args.end)])
-    print(f"{seat.learner.email} has a seat in pool {pool.id}" + (" (new account)." if seat.new_account else "."))
+    print(f"{seat.learner.email} has a seat in pool {pool.id}" + _account_note(args, seat.new_account))
     return 0
+
+
+def _account_note(args: argparse.Namespace, new_account: bool) -> str:
+    """How a sentence about a seat ends: a new account, or an existing one whose names and
+    password stay as they were (said, when the operator gave some)."""
+    if new_account:
+        return " (new account)."
+    given = args.first or args.last or getattr(args, "ask_password", False) or getattr(args, "password_stdin", False)
+    return " (an existing account: its names and password stay as they were)." if given else "."
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
@@ -210,46 +233,32 @@ def cmd_invite(args: argparse.Namespace) -> int:
     actor = setup(args)
     pool = pools.get(actor, args.pool)
     if args.instead:
-        inv = _pending(actor, pool, args.instead)
+        inv = invitations.find_pending(actor, pool, args.instead)
         if len(args.emails) != 1:
             raise UsageError("--instead takes exactly one new address.")
         new = invitations.invite_instead(actor, inv, args.emails[0], args.message, keep_others=args.keep)
-        print(f"Invited {new.email} to code of {inv.email}.")
+        print(f"Invited {new.email} to the code of {inv.email}.")
         return 0
     invs = invitations.invite(actor, pool, args.emails, args.message or "")
     data = [{"id": i.id, "email": i.email, "link": invitations.link(i)} for i in invs]
     return emit(args, data, lambda: print(f"Invited {len(invs)}: " + ", ".join(i.email for i in invs) + ". The emails are in the outbox."))
 
 
-def _pending(actor, pool, email: str):
-    from regtui.core.services import invitations, learners
-
-    _, key = learners.normalise_email(email)
-    iid = invitations.pending_keys(pool).get(key)
-    if iid is None:
-        raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")
-    return invitations.get(actor, iid)
-
-
 def cmd_link(args: argparse.Namespace) -> int:
     from regtui.core.services import invitations, pools
 
     actor = setup(args)
-    print(invitations.link(_pending(actor, pools.get(actor, args.pool), args.email)))
+    print(invitations.link(invitations.find_pending(actor, pools.get(actor, args.pool), args.email)))
     return 0
 
 
 def cmd_resend(args: argparse.Namespace) -> int:
-    from regtui.core.services import invitations, pools, registrations
+    from regtui.core.services import invitations, pools
 
     actor = setup(args)
-    pool = pools.get(actor, args.pool)
-    try:  # a seat holder gets the confirmation again, anyone else their pending invitation
-        registrations.resend(actor, pool, args.email)
-        print(f"Confirmation for {args.email} queued again.")
-    except NotFound:
-        invitations.resend(actor, _pending(actor, pool, args.email))
-        print(f"Invitation for {args.email} queued again (same link, new expiry).")
+    sent = invitations.resend_for(actor, pools.get(actor, args.pool), args.email)
+    print(f"Confirmation for {args.email} queued again." if sent == "confirmation"
+          else f"Invitation for {args.email} queued again (same link, new expiry).")
     return 0
 
 
@@ -257,22 +266,24 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from regtui.core.services import invitations, pools
 
     actor = setup(args)
-    pool = pools.get(actor, args.pool)
-    invitations.cancel(actor, _pending(actor, pool, args.email))
-    print(f"Invitation for {args.email} cancelled.")
+    inv = invitations.find_pending(actor, pools.get(actor, args.pool), args.email)
+    invitations.cancel(actor, inv)
+    print(f"Invitation for {inv.email} cancelled.")
     return 0
 
 
 def cmd_reassign(args: argparse.Namespace) -> int:
+    """The code goes to the invitee, or to --to; the names and password given are the new
+    account's either way (an existing account keeps its own)."""
     from regtui.core.services import invitations, pools
     from regtui.core.services.learners import LearnerSpec
 
     actor = setup(args)
     pool = pools.get(actor, args.pool)
-    inv = _pending(actor, pool, args.email)
-    spec = LearnerSpec(args.to, args.first or "", args.last or "", _password(args)) if args.to else None
+    inv = invitations.find_pending(actor, pool, args.email)
+    spec = LearnerSpec(args.to or inv.email, args.first or "", args.last or "", _password(args))
     seat = invitations.assign_pending(actor, inv, spec)
-    print(f"The code invited for {args.email} now belongs to {seat.learner.email}.")
+    print(f"The code invited for {inv.email} now belongs to {seat.learner.email}" + _account_note(args, seat.new_account))
     return 0
 
 
@@ -281,7 +292,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
     actor = setup(args)
     n = registrations.revoke(actor, pools.get(actor, args.pool), args.emails)
-    print(f"Removed {n} registration{'s' if n != 1 else ''}; the seats are available again.")
+    print(f"Removed {plural(n, 'registration')}; " + ("the seat is" if n == 1 else "the seats are") + " available again.")
     return 0
 
 
@@ -296,12 +307,19 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    from regtui.core.services import access
+    """extend ACCESS (an id), or extend EMAIL POOL (the access of that learner's seat in the pool)."""
+    from regtui.core.ids import parse_id
+    from regtui.core.services import access, pools, registrations
 
-    actor = setup(args)
+    access_id = parse_id(args.access) if args.pool is None else None
+    if access_id is None and args.pool is None:
+        raise UsageError(f"{args.access!r} is not an access id: give one (see `regtui access EMAIL`), or an email and its POOL.")
     if not (args.start or args.end or args.open):
         raise UsageError("Give --start, --end or --open.")
-    row = access.extend(actor, args.access, starts=args.start, ends=args.end, open_ended=args.open)
+    actor = setup(args)
+    if access_id is None:
+        access_id = registrations.access_of(actor, pools.get(actor, args.pool), args.access)
+    row = access.extend(actor, access_id, starts=args.start, ends=args.end, open_ended=args.open)
     print(f"Access {row.id} now runs from {row.starts} until {row.ends or 'further notice'}.")
     return 0
 
@@ -319,11 +337,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_mail_send(args: argparse.Namespace) -> int:
     from regtui.core import mailer
-    from regtui.core.services import invitations, outbox
+    from regtui.core.services import outbox
 
     actor = setup(args)
-    invitations.expire_due()
-    report = outbox.deliver(actor, mailer.transport_from_config())
+    transport = mailer.transport_from_config()
+    if not args.json and sys.stderr.isatty():
+        transport = _ProgressTransport(transport, outbox.counts()["queued"], sys.stderr)
+    report = outbox.deliver(actor, transport)
+    if isinstance(transport, _ProgressTransport):
+        transport.done()
     data = report.as_dict() | {"to": mailer.describe()}
 
     def human() -> None:
@@ -333,6 +355,36 @@ def cmd_mail_send(args: argparse.Namespace) -> int:
 
     emit(args, data, human)
     return 0
+
+
+class _ProgressTransport:
+    """A transport that shows, on a terminal, how many of the queued emails it has tried:
+    "Sending 120 of 340…" rewritten in place (at most ten times a second), then cleared."""
+
+    def __init__(self, inner, total: int, stream):
+        import time
+
+        self.inner, self.total, self.tried = inner, total, 0
+        self.raw = getattr(stream, "raw", stream)  # its own \r must reach the terminal
+        self.clock, self.shown = time.monotonic, 0.0
+
+    def send(self, email) -> None:
+        try:
+            self.inner.send(email)
+        finally:
+            self.tried += 1
+            if self.clock() - self.shown >= 0.1 or self.tried == self.total:
+                self.shown = self.clock()
+                self.raw.write(f"\rSending {self.tried:,} of {max(self.total, self.tried):,}…")
+                self.raw.flush()
+
+    def done(self) -> None:
+        if self.tried:
+            self.raw.write("\r\x1b[K")
+            self.raw.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def cmd_mail_status(args: argparse.Namespace) -> int:
@@ -347,7 +399,7 @@ def cmd_mail_retry(args: argparse.Namespace) -> int:
     from regtui.core.services import outbox
 
     n = outbox.retry_failed(setup(args))
-    print(f"{n} failed email{'s' if n != 1 else ''} queued again.")
+    print(f"{plural(n, 'failed email')} queued again.")
     return 0
 
 
@@ -357,8 +409,11 @@ def cmd_templates(args: argparse.Namespace) -> int:
     setup(args)
     if args.name:
         row = templates.get(args.name)
-        data = {"name": row.name, "subject": row.subject, "body": row.body}
-        return emit(args, data, lambda: print(f"Subject: {row.subject}\n\n{row.body}"))
+        known = templates.placeholders(args.name)
+        data = {"name": row.name, "subject": row.subject, "body": row.body,
+                "placeholders": [{"name": p.name, "meaning": p.meaning, "required": p.required} for p in known]}
+        return emit(args, data, lambda: print(f"Subject: {row.subject}\n\n{row.body}\n" + "".join(
+            f"\n  ${p.name}{' (required)' if p.required else ''}: {p.meaning}" for p in known)))
     data = [{"name": t.name, "subject": t.subject} for t in templates.list_templates()]
     return emit(args, data, lambda: print_table([(d["name"], d["subject"]) for d in data], ["name", "subject"]))
 
@@ -377,7 +432,11 @@ def cmd_template_set(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from regtui.web.app import serve
 
-    serve(host=args.host, port=args.port, db_url=args.db)
+    try:
+        serve(host=args.host, port=args.port, db_url=args.db)
+    except OSError as exc:  # the port is taken, the host is not an address of this machine, ...
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"Cannot listen on {args.host} port {args.port}: {reason}.") from None
     return 0
 
 

@@ -1,14 +1,21 @@
-"""What the commands share: opening the database as the operator, JSON and table output, dates."""
+"""What the commands share: opening the database as the operator, JSON and table output, the
+formats of arguments (dates, ids, counts, files to write), and the escaping of what is printed."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
+import os
+import re
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from regtui import config
+from regtui.core import terminal
 from regtui.core.errors import UsageError
+from regtui.core.ids import parse_id
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,7 +35,7 @@ def json_default(value: Any) -> str:
 
 
 def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
-    cells = [[str(h) for h in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in header]] + [["" if c is None else terminal.one_line(str(c)) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, r in enumerate(cells):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -38,27 +45,121 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
         print("(none)")
 
 
-def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2027-03-01") from None
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 seat", "2 seats" (``words`` for an irregular plural)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
+
+class EscapingStream(io.TextIOBase):
+    """A text stream that shows control characters escaped (``terminal.escape``) before they
+    reach the terminal: every sentence and table the CLI prints goes through one (see
+    ``parser.main``). ``raw`` is the stream underneath, for a progress line's own ``\\r``."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(terminal.escape(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.raw, "encoding", "utf-8")
+
+
+# --- argument formats (argparse types: a bad value is a usage error, exit 2) -------------
+
+def parse_date(text: str) -> dt.date:
+    """YYYY-MM-DD, e.g. 2027-03-01."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2027-03-01 (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2027-03-01 (YYYY-MM-DD)") from None
+
+
+def number(low: int, high: int, what: str = "a number") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` in ASCII digits."""
+
+    def parse(text: str) -> int:
+        value = parse_id(text)
+        if value is None or not low <= value <= high:
+            span = "" if high >= 10**17 else f" from {low:,} to {high:,}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}{span} (digits 0-9)")
+        return value
+    parse.__name__ = what  # argparse names the type in its message
+    return parse
+
+
+def record_id(text: str) -> int:
+    """An id: ASCII digits (``int`` would also take "١" as 1)."""
+    value = parse_id(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (digits 0-9)")
+    return value
+
+
+LIMIT = number(1, 1_000_000, "a limit")
+WHOLE = number(0, 10**18 - 1, "a whole number")  # the service that takes it says which range it allows
+PORT = number(1, 65535, "a port")
+
+
+def output_file(path: str) -> Path:
+    """A file about to be written: not a folder, in a folder that exists, or a UsageError."""
+    target = Path(path)
+    if path.endswith(os.sep) or target.is_dir():
+        raise UsageError(f"{path} is a folder: give the name of a file to write.")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"There is no folder {folder}/ to write {target.name} into.")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"The folder {folder}/ is not writable.")
+    return target
+
+
+# --- the database -------------------------------------------------------------------------
 
 def setup(args: argparse.Namespace, *, need_schema: bool = True):
-    """Open the database and find the operator."""
+    """Open the database and find the operator. A SQLite file that is not there is not
+    created (only `regtui init` makes one): the command says to run init first."""
     from regtui.core import db
     from regtui.core.services import operators
 
-    db.open_database(config.database_url(args.db))
+    url = config.database_url(args.db)
+    path = sqlite_path(url)
+    if need_schema and path is not None and path != ":memory:" and not os.path.exists(path):
+        raise UsageError(f"There is no database at {path} yet: run `regtui init` first.")
+    db.open_database(url)
     if need_schema:
         db.require_schema()
     return operators.current(args.as_name)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a sqlite:/// URL (None for any other database)."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):] or ":memory:"
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://"):] or ":memory:"
+    return None
+
 
 def read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder, not a text file.") from None
     except OSError as exc:
         raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
     except UnicodeDecodeError:

@@ -7,8 +7,8 @@ import sys
 from typing import Sequence
 
 from regtui import config
-from regtui.cli import batch_commands, commands
-from regtui.cli.common import Handler, parse_date
+from regtui.cli import batch_commands, commands, export_commands
+from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
 
@@ -17,6 +17,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`).\n")
+
+
+POOL = "the pool: its id or ORDER-LINE, e.g. 8 or R20270301-1A2B3C-1 (see `regtui pools`)"
+CUSTOMER = "the customer: its id, email or name"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,122 +40,136 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--demo", action="store_true", help="also fill it with demo data")
 
     sp = add("operators", commands.cmd_operators, "list, add or remove operators (admins)", json_flag=True)
-    sp.add_argument("op_action", nargs="?", choices=["list", "add", "remove"], default="list")
-    sp.add_argument("name", nargs="?")
-    sp.add_argument("--role", choices=["admin", "limited", "manager"], default="limited")
-    sp.add_argument("--customer", help="the customer a manager manages")
+    sp.add_argument("op_action", nargs="?", choices=["list", "add", "remove"], default="list", help="what to do (default: list)")
+    sp.add_argument("name", nargs="?", help="the operator's login name (for add and remove)")
+    sp.add_argument("--role", choices=["admin", "limited", "manager"], default="limited", help="with add: the role (default: limited)")
+    sp.add_argument("--customer", help=f"with add --role manager: the customer they manage ({CUSTOMER})")
 
     sp = add("product", commands.cmd_product_add, "add a product: product CODE NAME")
-    sp.add_argument("code")
-    sp.add_argument("name")
+    sp.add_argument("code", help="a short unique code, e.g. PY")
+    sp.add_argument("name", help="the product's name")
     sp = add("session", commands.cmd_session_add, "add a session of a product")
-    sp.add_argument("product")
-    sp.add_argument("code")
-    sp.add_argument("name")
-    sp.add_argument("--starts", type=parse_date)
-    sp.add_argument("--access-days", type=int, default=365)
+    sp.add_argument("product", help="the product: its id, code or name")
+    sp.add_argument("code", help="a short unique code, e.g. PY-2027-03")
+    sp.add_argument("name", help="the session's name")
+    sp.add_argument("--starts", type=parse_date, metavar="YYYY-MM-DD", help="the day the session starts")
+    sp.add_argument("--access-days", type=WHOLE, default=365, metavar="DAYS",
+                    help="how long a seat's access lasts by default, 1 to 3,650 days (default 365)")
     sp.add_argument("--open", action="store_true", help="access has no end by default")
     sp.add_argument("--no-codes", action="store_true", help="orders of this session create no pool")
     add("sessions", commands.cmd_sessions, "list sessions", json_flag=True)
 
     sp = add("customers", commands.cmd_customers, "list customers with their seats", json_flag=True)
-    sp.add_argument("--search")
-    sp.add_argument("--limit", type=int, default=200)
+    sp.add_argument("--search", help="only customers whose name or email contains this")
+    sp.add_argument("--limit", type=LIMIT, default=200, metavar="N", help="at most N customers, 1 to 1,000,000 (default 200)")
     sp = add("customer", commands.cmd_customer_add, "add a customer (--with-account also creates its learner account)")
-    sp.add_argument("--name", required=True)
-    sp.add_argument("--email", required=True)
+    sp.add_argument("--name", required=True, help="the customer's name, e.g. Acme Ltd")
+    sp.add_argument("--email", required=True, help="the customer's contact address")
     sp.add_argument("--with-account", action="store_true", help="new customer: create the learner account too (admins)")
-    sp.add_argument("--first")
-    sp.add_argument("--last")
+    sp.add_argument("--first", help="with --with-account: the learner's first name")
+    sp.add_argument("--last", help="with --with-account: the learner's last name")
     sp = add("sync", commands.cmd_sync, "sync a learner to eCommerce: make or link its customer")
-    sp.add_argument("email")
+    sp.add_argument("email", help="the learner's email address")
 
     order = sub.add_parser("order", help="orders").add_subparsers(dest="order_cmd", metavar="add", required=True)
     sp = add("add", commands.cmd_order_add, "record an order of seats", json_flag=True, parent=order)
-    sp.add_argument("--customer", required=True, help="id, email or name")
-    sp.add_argument("--session", required=True, help="id, code or name")
-    sp.add_argument("--seats", type=int, required=True)
-    sp.add_argument("--number", help="order number (default: generated)")
+    sp.add_argument("--customer", required=True, help=CUSTOMER)
+    sp.add_argument("--session", required=True, help="the session: its id, code or name (see `regtui sessions`)")
+    sp.add_argument("--seats", type=WHOLE, required=True, metavar="N", help="how many seats, 1 to 1,000,000")
+    sp.add_argument("--number", help="order number (default: generated, e.g. R20270301-1A2B3C)")
+    sp.add_argument("--date", type=parse_date, metavar="YYYY-MM-DD", help="the day the order was placed (default: today)")
+    sp = add("orders", commands.cmd_orders, "list orders: number, date, customer, source, lines and seats", json_flag=True)
+    sp.add_argument("--customer", help=f"only this customer's orders ({CUSTOMER})")
 
-    sp = add("pools", commands.cmd_pools, "list pools with their seats", json_flag=True)
-    sp.add_argument("--customer")
+    sp = add("pools", commands.cmd_pools, "list pools with their order, product and seats", json_flag=True)
+    sp.add_argument("--customer", help=f"only this customer's pools ({CUSTOMER})")
     sp = add("registrations", commands.cmd_registrations, "completed registrations of a pool", json_flag=True)
-    sp.add_argument("pool")
-    sp.add_argument("--search")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("--search", help="only learners whose email or name contains this")
     sp = add("users", commands.cmd_users, "a customer's registration-code users across all its pools", json_flag=True)
-    sp.add_argument("customer", help="id, email or name")
-    sp.add_argument("--search")
+    sp.add_argument("customer", help=CUSTOMER)
+    sp.add_argument("--search", help="only learners whose email or name contains this")
     sp = add("invites", commands.cmd_invites, "pending invitations of a pool", json_flag=True)
-    sp.add_argument("pool")
+    sp.add_argument("pool", help=POOL)
 
     def password_flags(sp: argparse.ArgumentParser) -> None:
         g = sp.add_mutually_exclusive_group()
-        g.add_argument("--ask-password", action="store_true", help="prompt for the learner's password")
-        g.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+        g.add_argument("--ask-password", action="store_true", help="prompt for the learner's password (a new account only)")
+        g.add_argument("--password-stdin", action="store_true", help="read the password from standard input (a new account only)")
 
     sp = add("assign", commands.cmd_assign, "give a seat directly (creates the learner if needed)")
-    sp.add_argument("pool")
-    sp.add_argument("email")
-    sp.add_argument("--first")
-    sp.add_argument("--last")
-    sp.add_argument("--start", type=parse_date, help="access starts (default today)")
-    sp.add_argument("--end", type=parse_date, help="access ends (default: the session's access length)")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("email", help="the learner's email address")
+    sp.add_argument("--first", help="first name (a new account only)")
+    sp.add_argument("--last", help="last name (a new account only)")
+    sp.add_argument("--start", type=parse_date, metavar="YYYY-MM-DD", help="access starts (default today)")
+    sp.add_argument("--end", type=parse_date, metavar="YYYY-MM-DD", help="access ends (default: the session's access length)")
     password_flags(sp)
     sp = add("invite", commands.cmd_invite, "email invitations: invite POOL EMAIL...", json_flag=True)
-    sp.add_argument("pool")
-    sp.add_argument("emails", nargs="+")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("emails", nargs="+", metavar="EMAIL", help="the addresses to invite")
     sp.add_argument("--message", help="extra text in the email")
     sp.add_argument("--instead", metavar="EMAIL", help="invite to the code of this pending invitee instead")
     sp.add_argument("--keep", action="store_true", help="with --instead: keep the other invitation (first to accept wins)")
     sp = add("link", commands.cmd_link, "print a pending invitation's link")
-    sp.add_argument("pool")
-    sp.add_argument("email")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("email", help="the invitee's email address")
     sp = add("resend", commands.cmd_resend, "resend the confirmation (claimed) or the invitation (pending)")
-    sp.add_argument("pool")
-    sp.add_argument("email")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("email", help="the learner's or invitee's email address")
     sp = add("cancel", commands.cmd_cancel, "cancel a pending invitation")
-    sp.add_argument("pool")
-    sp.add_argument("email")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("email", help="the invitee's email address")
     sp = add("reassign", commands.cmd_reassign, "assign a pending invitation's code directly (to the invitee, or --to someone else)")
-    sp.add_argument("pool")
+    sp.add_argument("pool", help=POOL)
     sp.add_argument("email", help="the pending invitee")
-    sp.add_argument("--to", help="give the code to this address instead")
-    sp.add_argument("--first")
-    sp.add_argument("--last")
+    sp.add_argument("--to", metavar="EMAIL", help="give the code to this address instead")
+    sp.add_argument("--first", help="first name of the new account (the invitee's, or --to's)")
+    sp.add_argument("--last", help="last name of the new account (the invitee's, or --to's)")
     password_flags(sp)
     sp = add("revoke", commands.cmd_revoke, "remove registrations: access ends, seats become available")
-    sp.add_argument("pool")
-    sp.add_argument("emails", nargs="+")
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("emails", nargs="+", metavar="EMAIL", help="the learners to remove")
     sp = add("access", commands.cmd_access, "a learner's content access", json_flag=True)
-    sp.add_argument("email")
-    sp = add("extend", commands.cmd_extend, "edit an access's start/end dates (admins)")
-    sp.add_argument("access", type=int, help="access id (see `regtui access EMAIL`)")
-    sp.add_argument("--start", type=parse_date)
+    sp.add_argument("email", help="the learner's email address")
+    sp = add("extend", commands.cmd_extend, "edit an access's start/end dates (admins): extend ACCESS, or extend EMAIL POOL")
+    sp.add_argument("access", metavar="ACCESS|EMAIL", help="an access id (see `regtui access EMAIL`), or a learner's email with POOL")
+    sp.add_argument("pool", nargs="?", help=f"with an email: the pool of their seat ({POOL})")
+    sp.add_argument("--start", type=parse_date, metavar="YYYY-MM-DD", help="the new first day")
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--end", type=parse_date)
+    g.add_argument("--end", type=parse_date, metavar="YYYY-MM-DD", help="the new last day")
     g.add_argument("--open", action="store_true", help="no end date")
 
     sp = add("audit", commands.cmd_audit, "the audit log, newest first", json_flag=True)
-    sp.add_argument("--operator")
-    sp.add_argument("--batch", type=int)
+    sp.add_argument("--operator", help="only this operator's events")
+    sp.add_argument("--batch", type=record_id, metavar="ID", help="only the events of this batch (see `regtui batch history`)")
     sp.add_argument("--record", help="TYPE or TYPE:ID, e.g. pool:3")
-    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N events, 1 to 1,000,000 (default 100)")
 
     mail = sub.add_parser("mail", help="the outbox").add_subparsers(dest="mail_cmd", metavar="send|status|retry", required=True)
     add("send", commands.cmd_mail_send, "deliver queued emails (SMTP from $REGTUI_SMTP, else the Maildir)", json_flag=True, parent=mail)
     add("status", commands.cmd_mail_status, "count emails by status", json_flag=True, parent=mail)
     add("retry", commands.cmd_mail_retry, "queue failed emails again", parent=mail)
 
-    sp = add("templates", commands.cmd_templates, "list email templates, or show one", json_flag=True)
-    sp.add_argument("name", nargs="?")
+    sp = add("templates", commands.cmd_templates, "list email templates, or show one with its placeholders", json_flag=True)
+    sp.add_argument("name", nargs="?", help="a template's name, e.g. RegCodeEmailText")
     sp = add("template", commands.cmd_template_set, "edit an email template (admins)")
-    sp.add_argument("name")
-    sp.add_argument("--subject")
-    sp.add_argument("--body-file", help="a UTF-8 text file with the new body")
+    sp.add_argument("name", help="the template's name (see `regtui templates`)")
+    sp.add_argument("--subject", help="the new subject: one line")
+    sp.add_argument("--body-file", metavar="FILE", help="a UTF-8 text file with the new body")
+
+    export = sub.add_parser("export", help="a pool's codes or a customer's users to .xlsx or .csv").add_subparsers(
+        dest="export_cmd", metavar="pool|users", required=True)
+    sp = add("pool", export_commands.cmd_export_pool, "write every code of a pool, with its holder and access, to a file", parent=export)
+    sp.add_argument("pool", help=POOL)
+    sp.add_argument("file", metavar="FILE.xlsx|FILE.csv", help="the file to write (the format from its suffix)")
+    sp = add("users", export_commands.cmd_export_users, "write a customer's users across its pools to a file", parent=export)
+    sp.add_argument("customer", help=CUSTOMER)
+    sp.add_argument("file", metavar="FILE.xlsx|FILE.csv", help="the file to write (the format from its suffix)")
 
     sp = add("serve", commands.cmd_serve, "serve the claim and set-password pages")
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    sp.add_argument("--port", type=PORT, default=8080, help="the port to listen on, 1 to 65535 (default 8080)")
 
     rosters = sub.add_parser("batch", help="rosters: plan, apply, template, history").add_subparsers(
         dest="batch_cmd", metavar="plan|apply|template|history", required=True)
@@ -175,17 +193,33 @@ def build_parser() -> argparse.ArgumentParser:
     roster_flags(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask")
     sp = add("template", batch_commands.cmd_batch_template, "write an empty roster template", parent=rosters)
-    sp.add_argument("out", metavar="OUT.xlsx")
+    sp.add_argument("out", metavar="OUT.xlsx", help="the file to write: an .xlsx roster with the columns and their rules")
     sp = add("history", batch_commands.cmd_batch_history, "applied batches, newest first", json_flag=True, parent=rosters)
-    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N batches, 1 to 1,000,000 (default 100)")
 
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = getattr(args, "handler", commands.cmd_tui)
+    out, err = sys.stdout, sys.stderr
+    # user data (and argparse's echo of a bad argument) never reaches the terminal raw
+    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err)
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = getattr(args, "handler", commands.cmd_tui)
+        if handler is commands.cmd_tui:  # the TUI draws the screen itself, user data with markup off
+            sys.stdout, sys.stderr = out, err
+        return _run(handler, args)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except RegtuiError as exc:
