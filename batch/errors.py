@@ -57,6 +57,7 @@ ERROR_CODES: dict[str, str] = {
     "cell-too-long": "the cell is longer than the limit",
     "formula-no-value": "the cell has a formula but the file holds no computed value for it",
     "conflicting-duplicate": "the same person and pool appear on an earlier row with different data",
+    "weak-password": "a create row's password breaks the password rule (length, control characters, a common password)",
 }
 
 WARNING_CODES: dict[str, str] = {

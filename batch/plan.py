@@ -276,13 +276,29 @@ def diff_text(plan: "Plan") -> str:
     for e in plan.errors:
         where_e = f"row {e.row}" if e.row else "plan"
         parts.append(f"! error     {where_e:<9} {_without_row(e.message, e.row)} [{e.code}]\n")
-    for w in plan.warnings:
-        parts.append(f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n")
+    parts.extend(_warning_lines(plan.warnings))
     s = plan.summary()
     counts = ", ".join(f"{s[k]} {k}" for k in KINDS)
     parts.append(f"Plan for pool {plan.pool_id} ({plan.file_name}): {counts}. "
                  f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
     return "".join(parts)
+
+
+SHOWN_PER_CODE = 10  # warnings of one kind printed before the rest are summed up in one line
+
+
+def _warning_lines(warnings) -> list[str]:
+    """A line per warning, but at most SHOWN_PER_CODE of each code and then one line for the rest."""
+    lines: list[str] = []
+    seen: Counter = Counter()
+    for w in warnings:
+        seen[w.code] += 1
+        if seen[w.code] <= SHOWN_PER_CODE:
+            lines.append(f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n")
+    for code, n in seen.items():
+        if n > SHOWN_PER_CODE:
+            lines.append(f"  warning   ...       and {n - SHOWN_PER_CODE:,} more warnings like these [{code}]\n")
+    return lines
 
 
 def _span(starts: dt.date | None, ends: dt.date | None) -> str:
@@ -503,10 +519,25 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     )
 
 
+CREATE_OR_LINK = "create or link: a seat, with a new account or the learner's existing one"
+
+
+def conceal_accounts(plan: Plan) -> Plan:
+    """The plan as an operator who may not see other customers' learners gets it: whether an
+    address already has an account (``assign``) or not (``create``) is not shown; both read
+    "create or link". Applying it does exactly the same (both kinds take the same path, and the
+    fingerprint still pins which accounts existed)."""
+    if not any(c.kind in _NEW_SEAT_KINDS for c in plan.changes):
+        return plan
+    changes = tuple(replace(c, kind="create", detail=CREATE_OR_LINK) if c.kind in _NEW_SEAT_KINDS else c
+                    for c in plan.changes)
+    return replace(plan, changes=changes)
+
+
 def keys_of(rows) -> list[str]:
     """The email keys a snapshot should look up for these roster rows."""
     return [r.email_key for r in rows.rows]
 
 
-__all__ = ["Change", "Plan", "PlanError", "make_plan", "revoke_limit", "describe", "diff_text", "KINDS", "MARKS", "keys_of",
+__all__ = ["Change", "Plan", "PlanError", "make_plan", "conceal_accounts", "revoke_limit", "describe", "diff_text", "KINDS", "MARKS", "keys_of",
            "replace"]

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, Callable, Union
 import orjson
 
 from batch.errors import RosterError
-from batch.plan import Plan, diff_text, keys_of, make_plan, revoke_limit
+from batch.plan import Plan, conceal_accounts, diff_text, keys_of, make_plan, revoke_limit
 from batch.readers import Limits, read_stream
 from batch.roster import RosterRows, read_roster
 from regtui.core.errors import UsageError
@@ -99,6 +99,8 @@ def plan_roster(actor, source: Source, options: PlanOptions | None = None, *,
     snap = snapshot.take(pool, keys_of(roster))
     plan = make_plan(roster, snap, sync=options.sync, max_revoke=options.max_revoke,
                      skip_invalid=options.skip_invalid)
+    if not actor.is_admin:  # a manager may not learn whether another customer's learner has an account
+        plan = conceal_accounts(plan)
     result = PlanResult(roster, plan, pool)
     return write_outputs(result, options)
 

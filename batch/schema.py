@@ -164,11 +164,6 @@ def map_header(header: list | tuple, schema: Schema | None = None) -> tuple[Head
         name = index.get(header_key(text))
         if name is None:
             unknown.append((i, text))
-            warnings.append(RowError(
-                "unknown-column", 1, text, text,
-                f"Row 1: the column '{text}' is not a roster column and is ignored "
-                f"(roster columns: {', '.join(schema.names)}).",
-            ))
         elif name in columns:
             errors.append(RowError(
                 "duplicate-column", 1, name, text,
@@ -177,4 +172,22 @@ def map_header(header: list | tuple, schema: Schema | None = None) -> tuple[Head
         else:
             columns[name] = i
             titles[name] = text
+    if unknown:
+        warnings.append(_unknown_columns_warning([text for _, text in unknown], schema))
     return HeaderMap(texts, columns, titles, tuple(unknown)), errors, warnings
+
+
+SHOWN_UNKNOWN = 5  # unknown columns named in the warning; a sheet may have thousands
+
+
+def _unknown_columns_warning(texts: list[str], schema: Schema) -> RowError:
+    """One warning for every column that names no roster column (a CSV may have 16,384 of them)."""
+    names = ", ".join(schema.names)
+    if len(texts) == 1:
+        return RowError("unknown-column", 1, texts[0], texts[0],
+                        f"Row 1: the column '{texts[0]}' is not a roster column and is ignored (roster columns: {names}).")
+    shown = ", ".join(f"'{t}'" for t in texts[:SHOWN_UNKNOWN])
+    more = f" and {len(texts) - SHOWN_UNKNOWN:,} more" if len(texts) > SHOWN_UNKNOWN else ""
+    return RowError("unknown-column", 1, texts[0], len(texts),
+                    f"Row 1: {len(texts):,} columns are not roster columns and are ignored ({shown}{more}; "
+                    f"roster columns: {names}).")

@@ -315,6 +315,9 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
                     ))
     tick(4)
 
+    if any(passwords):
+        _check_passwords(passwords, actions, emails, firsts, lasts, rownums, bad, append_error)
+
     # The rows: most are plain creates (valid, no dates in the wrong order, no duplicate), made
     # into ValidRows column by column; the others go through the row-by-row rules below.
     only = {f.name: frozenset(f.only_for) for f in schema.fields if f.only_for}
@@ -436,6 +439,24 @@ def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_ac
     errors.sort(key=lambda err: err.row)
     warnings.sort(key=lambda w: w.row)
     return hmap, tuple(valid), tuple(errors), tuple(warnings)
+
+
+def _check_passwords(passwords, actions, emails, firsts, lasts, rownums, bad: set, append_error) -> None:
+    """The password rule (``passwords.check_strength``, the one the claim page uses) for each row
+    that creates an account with a password: a weak one is an error of that row, so the plan names
+    it and --skip-invalid skips it, instead of the apply refusing the whole batch. The error never
+    shows the password."""
+    from regtui.core.errors import Refused
+    from regtui.core.services.passwords import check_strength
+
+    for i, password in enumerate(passwords):
+        if password is None or actions[i] != "create" or i in bad:
+            continue
+        try:
+            check_strength(password, avoid=[x for x in (emails[i], firsts[i], lasts[i]) if x])
+        except Refused as refused:
+            bad.add(i)
+            append_error(RowError("weak-password", rownums[i], "password", None, f"Row {rownums[i]}: {refused}"))
 
 
 _PHASES = 5
