@@ -18,7 +18,8 @@ from typing import Any
 
 from batch.errors import RowError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "roster.json"
+# package data of the top-level ``schemas`` package: found in a wheel install as in a checkout
+SCHEMA_PACKAGE, SCHEMA_FILE = "schemas", "roster.json"
 
 ACTIONS = ("create", "invite", "revoke", "extend")
 
@@ -118,11 +119,16 @@ def load_schema(path: str | Path | None = None) -> Schema:
 
 @lru_cache(maxsize=1)
 def _default_schema() -> Schema:
-    return _load(SCHEMA_PATH)
+    from importlib import resources
+
+    return _parse(json.loads(resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")))
 
 
 def _load(path: Path) -> Schema:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    return _parse(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _parse(raw: dict) -> Schema:
     return Schema(fields=tuple(_field(d) for d in raw["fields"]), actions=dict(raw.get("actions", {})), raw=raw)
 
 
