@@ -245,3 +245,41 @@ def test_export_a_pool_and_a_customers_users(cli, tmp_path):
     ok(here, "operators", "add", "hr", "--role", "manager", "--customer", "Other")
     fails(cli, 3, "--as", "hr", "export", "users", "Acme Ltd", str(tmp_path / "no.csv"))
     assert not (tmp_path / "no.csv").exists()
+
+
+# --- the same services on SQLite and PostgreSQL ---------------------------------------------------
+
+@pytest.mark.storage
+def test_the_services_behind_these_commands_on_each_backend(admin, tmp_path):
+    import datetime as dt
+
+    from regtui.core import clock
+    from regtui.core.errors import NotFound
+    from regtui.core.services import exports, invitations, orders, registrations
+    from regtui.core.services.learners import LearnerSpec
+    from test_core_support import mails, make_customer, make_pool, make_session
+
+    customer = make_customer(admin)
+    pool = make_pool(admin, 4, customer=customer, session=make_session(admin))
+    orders.add(admin, customer, [orders.OrderLine(pool.session, 2)], number="OLD-1", placed_on=dt.date(2026, 1, 5))
+    listed = orders.listing(admin, customer)
+    assert [o.number for o in listed][-1] == "OLD-1" and listed[-1].placed == dt.date(2026, 1, 5)
+    assert listed[0].seats == 4 and listed[0].source == "manual"
+    registrations.assign(admin, pool, [LearnerSpec("nameless@example.com")])
+    registrations.assign(admin, pool, [LearnerSpec("ada@example.com", "Ada", "")])
+    [nameless] = mails("nameless@example.com")
+    assert nameless.body.startswith("Hello,\n")
+    assert mails("ada@example.com")[0].body.startswith("Hello Ada,\n")
+    [inv] = invitations.invite(admin, pool, ["late@example.com"])
+    assert invitations.find_pending(admin, pool, "LATE@example.com").id == inv.id
+    assert invitations.resend_for(admin, pool, "ada@example.com") == "confirmation"
+    assert invitations.resend_for(admin, pool, "late@example.com") == "invitation"
+    table = exports.pool_table(admin, pool)
+    assert sorted(r[1] for r in table.rows) == ["available", "claimed", "claimed", "pending"]
+    assert exports.write(tmp_path / "p.xlsx", table) == 4
+    clock.set_now(dt.datetime(2099, 1, 1, 9))
+    try:
+        with pytest.raises(NotFound):
+            invitations.find_pending(admin, pool, "late@example.com")
+    finally:
+        clock.set_now(None)

@@ -133,3 +133,15 @@ def test_a_template_subject_with_a_line_break_is_refused_when_saved(cli):
     ok(here, "invite", pool, "still@example.com")  # invitations still go out
     ok(here, "mail", "send")
     assert js(cli, "mail", "status")["failed"] == 0
+
+
+@sqlite_only
+def test_a_roster_with_control_codes_plans_with_them_escaped(cli, tmp_path):
+    pool = _setup_catalog(here)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"email,first_name,last_name\neve@example.com,{HOSTILE.replace(chr(13), '')},Eve\n"
+                      f"bad\x1b[2J@example.com,Bad,Row\n", encoding="utf-8")
+    r = raw_cli("batch", "plan", str(roster), "--pool", pool, "--action", "create")
+    assert b"Traceback" not in r.stderr
+    assert_no_controls(r.stdout + r.stderr)
+    assert b"\\x1b]52" in r.stdout + r.stderr
