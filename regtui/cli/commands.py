@@ -115,12 +115,13 @@ def cmd_customer_add(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from regtui.core.services import customers, learners
+    from regtui.core.services import learners, shops
 
     actor = setup(args)
     learner = learners.get(args.email)
-    row, created = customers.sync_to_ecommerce(actor, learner)
-    print(f"{'Created' if created else 'Linked'} customer {row.name} (id {row.id}) for {learner.email}.")
+    row, created, queued = shops.sync_customer(actor, learner)
+    print(f"{'Created' if created else 'Linked'} customer {row.name} (id {row.id}) for {learner.email}."
+          + (f" Queued for {queued} shop(s): `regtui shop send` sends it." if queued else ""))
     return 0
 
 
@@ -162,8 +163,9 @@ def cmd_pools(args: argparse.Namespace) -> int:
     rows = pools.listing(actor, customer)
     data = [r.as_dict() for r in rows]
     return emit(args, data, lambda: print_table(
-        [(r.id, r.customer, r.order, r.ordered, r.product, r.session, r.seats, r.available, r.pending, r.claimed) for r in rows],
-        ["pool", "customer", "order", "ordered", "product", "session", "seats", "available", "pending", "claimed"]))
+        [(r.id, r.customer, r.order, r.ordered, r.product, r.session, r.seats, r.available, r.pending, r.claimed,
+          "over-refunded" if r.over_refunded else "") for r in rows],
+        ["pool", "customer", "order", "ordered", "product", "session", "seats", "available", "pending", "claimed", "flag"]))
 
 
 def cmd_registrations(args: argparse.Namespace) -> int:

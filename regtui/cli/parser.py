@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from regtui import config
-from regtui.cli import batch_commands, commands, export_commands
+from regtui.cli import batch_commands, commands, export_commands, shop_commands
 from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("serve", commands.cmd_serve, "serve the claim and set-password pages")
     sp.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     sp.add_argument("--port", type=PORT, default=8080, help="the port to listen on, 1 to 65535 (default 8080)")
+
+    shop_commands.register(sub, add)
 
     rosters = sub.add_parser("batch", help="rosters: plan, apply, template, history").add_subparsers(
         dest="batch_cmd", metavar="plan|apply|template|history", required=True)

@@ -90,9 +90,28 @@ def _password_link_on_learner() -> None:
         database.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
 
 
+def _shops() -> None:
+    """Schema 6 (shops): the shop tables; an order's source shop and external id (unique
+    together); a pool's over-refunded flag."""
+    from peewee import BooleanField, CharField
+    from playhouse.migrate import migrate as run, SchemaMigrator
+
+    from regtui.core.models import SHOP_MODELS, Order
+
+    migrator = SchemaMigrator.from_database(database.obj)
+    wanted = {"order": [("source", CharField(null=True)), ("external_id", CharField(null=True))],
+              "pool": [("over_refunded", BooleanField(default=False))]}
+    for table, columns in wanted.items():
+        have = {c.name for c in database.get_columns(table, schema=_schema())}
+        run(*(migrator.add_column(table, name, field) for name, field in columns if name not in have))
+    Order.create_table(safe=True)  # the (source, external_id) unique index on an existing table
+    database.create_tables(SHOP_MODELS, safe=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),
+    (6, _shops),
 ]
 LATEST = MIGRATIONS[-1][0]
 

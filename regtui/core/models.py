@@ -95,9 +95,18 @@ class Operator(BaseModel):
 
 
 class Order(BaseModel):
+    """``source`` is the shop an order came from (None: typed by an operator) and ``external_id``
+    the shop's own order id; the pair is unique, so one shop order is one order however often
+    (or however concurrently) it is delivered."""
+
     number = CharField(unique=True)
     customer = ForeignKeyField(Customer, backref="orders", on_delete="CASCADE")
     placed_at = DateTimeField(default=utcnow)
+    source = CharField(null=True)
+    external_id = CharField(null=True)
+
+    class Meta:
+        indexes = ((("source", "external_id"), True),)
 
 
 class Pool(BaseModel):
@@ -110,6 +119,8 @@ class Pool(BaseModel):
     available = IntegerField()
     invited = IntegerField(default=0)
     claimed = IntegerField(default=0)
+    # a shop refunded or cancelled more seats than were unclaimed: an admin decides
+    over_refunded = BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -223,6 +234,116 @@ class OutboxEmail(BaseModel):
     sent_at = DateTimeField(null=True)
 
 
+class Shop(BaseModel):
+    """A connected eCommerce store. Its webhook secret and API token stay in files (only their
+    paths are stored), read when a delivery is verified or the API is called."""
+
+    name = CharField(unique=True)
+    kind = CharField(constraints=[Check("kind IN ('shopify', 'woocommerce', 'spree')")])
+    secret_file = CharField()
+    api_url = CharField(null=True)
+    token_file = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ShopProduct(BaseModel):
+    """Which shop SKU is a seat of which session."""
+
+    shop = ForeignKeyField(Shop, backref="products", on_delete="CASCADE")
+    sku = CharField()
+    session = ForeignKeyField(Session, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("shop", "sku"), True),)
+
+
+class ShopDelivery(BaseModel):
+    """The inbox: one verified webhook as received (raw body kept for replay), stored before
+    anything is done with it. ``status``: processed, held (a refund before its order), unmatched
+    (an unknown SKU), ignored (a topic regtui does not act on) or failed (kept for replay)."""
+
+    shop = ForeignKeyField(Shop, backref="deliveries", on_delete="CASCADE")
+    delivery_id = CharField()
+    topic = CharField()
+    external_order_id = CharField(null=True)
+    body = TextField()
+    received_at = DateTimeField(default=utcnow)
+    status = CharField(default="received", constraints=[
+        Check("status IN ('received', 'processed', 'held', 'unmatched', 'ignored', 'failed')")])
+    note = TextField(null=True)
+    processed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("shop", "delivery_id"), True), (("shop", "external_order_id"), False))
+
+
+class ShopOrderLine(BaseModel):
+    """One shop order line as regtui made it: its pool, or the direct access it gave, and how
+    many of its seats were taken back. Unique per shop line, so a line arriving twice (or
+    through two topics) is made once."""
+
+    shop = ForeignKeyField(Shop, on_delete="CASCADE")
+    external_order_id = CharField()
+    external_line_id = CharField()
+    order = ForeignKeyField(Order, on_delete="CASCADE")
+    sku = CharField()
+    seats = IntegerField()
+    pool = ForeignKeyField(Pool, null=True, on_delete="SET NULL")
+    access = ForeignKeyField(Access, null=True, on_delete="SET NULL")
+    taken_back = IntegerField(default=0)
+    over_refunded = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("shop", "external_order_id", "external_line_id"), True),)
+
+
+class ShopUnmatched(BaseModel):
+    """An order line whose SKU no session is mapped to: shown to admins to map and replay."""
+
+    shop = ForeignKeyField(Shop, on_delete="CASCADE")
+    delivery = ForeignKeyField(ShopDelivery, null=True, on_delete="CASCADE")
+    external_order_id = CharField()
+    external_line_id = CharField()
+    sku = CharField()
+    quantity = IntegerField()
+    seen_at = DateTimeField(default=utcnow)
+    resolved_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("shop", "external_order_id", "external_line_id"), True),)
+
+
+class ShopCustomer(BaseModel):
+    """A customer's id in a shop (the shop's customer id), both ways unique."""
+
+    shop = ForeignKeyField(Shop, on_delete="CASCADE")
+    customer = ForeignKeyField(Customer, on_delete="CASCADE")
+    remote_id = CharField()
+
+    class Meta:
+        indexes = ((("shop", "remote_id"), True), (("shop", "customer"), True))
+
+
+class ShopCall(BaseModel):
+    """The shop outbox: an API call written in the transaction of the change that needs it
+    (sync to eCommerce), delivered later with retries and backoff."""
+
+    shop = ForeignKeyField(Shop, on_delete="CASCADE")
+    customer = ForeignKeyField(Customer, on_delete="CASCADE")
+    action = CharField(default="customer.create")
+    status = CharField(default="queued", index=True, constraints=[
+        Check("status IN ('queued', 'sending', 'done', 'failed')")])
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    claimed_at = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    remote_id = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+
+SHOP_MODELS = [Shop, ShopProduct, ShopDelivery, ShopOrderLine, ShopUnmatched, ShopCustomer, ShopCall]
+
 ALL_MODELS = [
     SchemaVersion,
     Product,
@@ -239,4 +360,5 @@ ALL_MODELS = [
     Batch,
     AuditEvent,
     OutboxEmail,
+    *SHOP_MODELS,
 ]

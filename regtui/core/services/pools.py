@@ -23,12 +23,14 @@ class PoolRow:
     available: int
     pending: int
     claimed: int
+    over_refunded: bool = False  # a shop refunded seats that were claimed: an admin decides
 
     def as_dict(self) -> dict:
         return {
             "id": self.id, "customer": self.customer, "customer_id": self.customer_id, "order": self.order,
             "ordered": self.ordered, "product": self.product, "session": self.session, "seats": self.seats,
             "available": self.available, "pending": self.pending, "claimed": self.claimed,
+            "over_refunded": self.over_refunded,
         }
 
 
@@ -43,7 +45,7 @@ def _row(p: Pool) -> PoolRow:
     return PoolRow(
         id=p.id, customer=p.order.customer.name, customer_id=p.order.customer_id, order=p.order.number,
         ordered=p.order.placed_at.date().isoformat(), product=p.session.product.name, session=p.session.code,
-        seats=p.seats, available=p.available, pending=p.invited, claimed=p.claimed,
+        seats=p.seats, available=p.available, pending=p.invited, claimed=p.claimed, over_refunded=bool(p.over_refunded),
     )
 
 

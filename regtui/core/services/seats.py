@@ -124,3 +124,24 @@ def counts(pool_id: int) -> dict[str, int]:
     for state, n in Code.select(Code.state, fn.COUNT(Code.id)).where(Code.pool == pool_id).group_by(Code.state).tuples():
         out[state] = n
     return out
+
+
+def remove_available(pool_id: int, n: int) -> int:
+    """Take up to ``n`` available seats out of the pool for good (a shop refunded them): the
+    counters shrink (seats and available together, so the CHECKs hold) and as many available
+    codes are deleted, newest first. Returns how many were removed."""
+    if n <= 0:
+        return 0
+    lock_pool(pool_id)
+    have = Pool.select(Pool.available).where(Pool.id == pool_id).scalar() or 0
+    take = min(n, have)
+    if take == 0:
+        return 0
+    ids = [i for (i,) in Code.select(Code.id).where((Code.pool == pool_id) & (Code.state == "available"))
+           .order_by(Code.id.desc()).limit(take).tuples()]
+    shrunk = (Pool.update(seats=Pool.seats - take, available=Pool.available - take)
+              .where((Pool.id == pool_id) & (Pool.available >= take)).execute())
+    deleted = Code.delete().where(Code.id.in_(ids) & (Code.state == "available")).execute() if shrunk else 0
+    if not shrunk or deleted != take:
+        raise Refused("Some of those seats changed meanwhile; nothing was changed.", code="seats-changed")
+    return take

@@ -13,6 +13,7 @@ from regtui.core.services.permissions import Actor, require
 INVITATION = "RegCodeEmailText"
 CONFIRMATION = "RegCodeConfirmationText"
 SET_PASSWORD = "SetPasswordText"
+WITHDRAWN = "InvitationWithdrawnText"
 
 DEFAULTS: dict[str, tuple[str, str]] = {
     INVITATION: (
@@ -27,6 +28,11 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "Hello $first_name,\n\nYou now have access to $product ($session) "
         "from $access_start until $access_end.\nYour registration code is $code.\n"
         "$set_password\n",
+    ),
+    WITHDRAWN: (
+        "Your invitation to $session was withdrawn",
+        "Hello,\n\nThe seat in $product ($session) that $customer invited you to is no longer available: "
+        "the order it came from was refunded or cancelled. The link in that invitation no longer works.\n",
     ),
     SET_PASSWORD: (
         "Set your password",

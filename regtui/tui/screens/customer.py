@@ -110,7 +110,8 @@ class CustomerScreen(Screen):
         pools = self.query_one("#pools", DataTable)
         pools.clear()
         for p in message.pools:
-            pools.add_row(cell(p.order), cell(p.ordered), cell(p.product), cell(p.session), cell(p.seats),
+            seats = f"{p.seats} over-refunded" if p.over_refunded else p.seats
+            pools.add_row(cell(p.order), cell(p.ordered), cell(p.product), cell(p.session), cell(seats),
                           cell(p.available), cell(p.pending), cell(p.claimed), key=str(p.id))
         users = self.query_one("#users", DataTable)
         keep = users.cursor_row

@@ -197,7 +197,7 @@ class CustomersScreen(Screen):
         if not self.app.actor.can("customers.sync"):
             return
         self.app.push_screen(FormScreen("Sync to eCommerce", [Field("email", "Learner email")], "Sync",
-                                        note="Makes (or links) the customer of this learner account.", form_id="sync-customer"),
+                                        note="Makes (or links) the customer of this learner account, and in the shops.", form_id="sync-customer"),
                              self._sync_customer)
 
     def _sync_customer(self, values: dict | None) -> None:
@@ -206,10 +206,10 @@ class CustomersScreen(Screen):
 
     @work(thread=True, group="write")
     def sync_customer(self, email: str) -> None:
-        from regtui.core.services import customers, learners
+        from regtui.core.services import learners, shops
 
-        def sync():
-            return customers.sync_to_ecommerce(self.app.actor, learners.get(email))
+        def sync():  # the customer, and its creation queued in every shop with an API
+            return shops.sync_customer(self.app.actor, learners.get(email))
 
         call_service(self, sync, lambda result: CustomerSynced(result[0].id, result[0].name, result[1]))
 

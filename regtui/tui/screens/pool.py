@@ -146,7 +146,8 @@ class PoolScreen(Screen):
         p = self.pool = message.pool
         self.query_one("#pool-title", Static).update(sanitize(
             f"{p.customer} · {p.order} ({p.ordered}) · {p.product} / {p.session} · seats {p.seats}, "
-            f"available {p.available}, pending {p.pending}, claimed {p.claimed}"))
+            f"available {p.available}, pending {p.pending}, claimed {p.claimed}"
+            + (" · OVER-REFUNDED: the shop refunded claimed seats, an admin decides" if p.over_refunded else "")))
         pending = self.query_one("#pending-table", DataTable)
         keep = pending.cursor_row
         pending.clear()

@@ -1,0 +1,56 @@
+"""Webhooks in from connected shops: ``POST /hooks/shop/<name>``.
+
+The raw body (at most 1 MB) is handed to ``services.shops.receive``, which verifies the shop's
+signature before anything else is read, stores the delivery and processes it in one
+transaction. Answers are one sentence of text: 401 for a missing or wrong signature (or a
+replay older than the shop's window), logged as one line without the body; 400 for a body that
+is not an order of the shop's documented shape, 413 for more than 1 MB; 404 for a shop that is
+not connected; 200 (or 202 for a topic regtui does not act on) once the delivery is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from regtui.core.errors import NotFound
+from regtui.core.services import shops
+from regtui.core.shops.base import BadDelivery, Unauthorized
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+SHOP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+bp = Blueprint("shop_hooks", __name__)
+
+
+def _answer(status: int, sentence: str) -> Response:
+    return Response(sentence + "\n", status=status, mimetype="text/plain")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    return _answer(413, "The body is larger than 1 MB.")
+
+
+@bp.post("/hooks/shop/<name>")
+def shop_hook(name: str):
+    if not SHOP_NAME.match(name):
+        return _answer(404, "There is no shop here.")
+    request.max_content_length = MAX_BODY
+    body = request.get_data(cache=False)
+    try:
+        receipt = shops.receive(name, request.headers, body)
+    except NotFound:
+        return _answer(404, "There is no shop here.")
+    except Unauthorized as exc:
+        log.warning("shop %s: delivery refused (401): %s", name, exc)
+        return _answer(401, "The signature is missing or wrong.")
+    except BadDelivery as exc:
+        log.info("shop %s: delivery refused (400): %s", name, exc)
+        return _answer(400, str(exc))
+    return _answer(receipt.status, receipt.sentence)
