@@ -26,6 +26,7 @@ from regtui.core.models import (Access, AuditEvent, Code, Customer, Invitation, 
 from regtui.core.services import catalog, invitations, registrations, seats, shops
 from regtui.core.services.learners import LearnerSpec
 from regtui.web import create_app
+from regtui.web.limits import ServerLimits
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shops"
 NOW = dt.datetime(2027, 1, 31, 14, 0, 0)
@@ -83,7 +84,7 @@ def shop_setup(admin, tmp_path, pinned_clock):
 def site(shop_setup, db, db_url):
     db.close()
     app = create_app(db_url)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, **ServerLimits().waitress_options())  # as `regtui serve`
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
@@ -317,6 +318,19 @@ def test_malformed_json_huge_bodies_and_stale_replays_are_refused(site):
     assert post(site, "/hooks/shop/%2e%2e", b"{}", {})[0] == 404
     database.connect(reuse_if_open=True)
     assert dump() == before
+
+
+@pytest.mark.storage
+def test_a_big_order_body_is_taken_and_a_flood_of_bad_signatures_is_slowed(site):
+    big = paid_order(5, note="n" * 300_000)  # far over the claim pages' 64 KiB, under 1 MiB
+    assert send_shopify(site, big)[0] == 200
+    body = paid_order(2)
+    forged = shopify_headers(body, secret=b"guess", webhook_id="flood")
+    codes = [post(site, "/hooks/shop/main", body, forged)[0] for _ in range(21)]
+    assert codes == [401] * 20 + [429]
+    assert send_shopify(site, body, webhook_id="signed-from-the-same-address")[0] == 429  # the address, not the request
+    clock.set_now(NOW + dt.timedelta(minutes=11))
+    assert send_shopify(site, body, webhook_id="later", triggered=NOW + dt.timedelta(minutes=11))[0] == 200
 
 
 @pytest.mark.storage

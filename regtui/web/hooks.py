@@ -6,10 +6,12 @@ transaction. Answers are one sentence of text: 401 for a missing or wrong signat
 replay older than the shop's window), logged as one line without the body; 400 for a body that
 is not an order of the shop's documented shape, 413 for more than 1 MB; 404 for a shop that is
 not connected; 200 (or 202 for a topic regtui does not act on) once the delivery is stored.
+An address that keeps sending bad signatures is answered 429 (``BAD_SIGNATURES``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
@@ -19,11 +21,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from regtui.core.errors import NotFound
 from regtui.core.services import shops
 from regtui.core.shops.base import BadDelivery, Unauthorized
+from regtui.web import limits
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 SHOP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+# Per client address: after 20 refused signatures in ten minutes, 429 before anything is checked
+# (a shop's own deliveries are signed, so they are never counted)
+BAD_SIGNATURES = limits.Rule("shop-bad-signatures", count=20, per=dt.timedelta(minutes=10))
 
 bp = Blueprint("shop_hooks", __name__)
 
@@ -37,10 +44,18 @@ def _too_large(exc):
     return _answer(413, "The body is larger than 1 MB.")
 
 
+@bp.errorhandler(limits.TooManyTries)
+def _too_many(exc: limits.TooManyTries):
+    response = _answer(429, f"Too many refused signatures from this address; wait {limits.wait_in_words(exc.retry_after_seconds)}.")
+    response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
+
+
 @bp.post("/hooks/shop/<name>")
 def shop_hook(name: str):
     if not SHOP_NAME.match(name):
         return _answer(404, "There is no shop here.")
+    limits.refuse_if_over(BAD_SIGNATURES)
     request.max_content_length = MAX_BODY
     body = request.get_data(cache=False)
     try:
@@ -48,6 +63,7 @@ def shop_hook(name: str):
     except NotFound:
         return _answer(404, "There is no shop here.")
     except Unauthorized as exc:
+        limits.count(BAD_SIGNATURES)
         log.warning("shop %s: delivery refused (401): %s", name, exc)
         return _answer(401, "The signature is missing or wrong.")
     except BadDelivery as exc:

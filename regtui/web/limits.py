@@ -52,13 +52,14 @@ class ServerLimits:
     """What waitress enforces for every connection (sizes in bytes, times in seconds).
 
     ``max_body`` is checked against Content-Length before any of the body is read, and while
-    a chunked body arrives; it is far below waitress's in-memory buffer (512 KiB), so no body is
-    ever spooled to a temporary file. An idle connection (nothing received, no request being
+    a chunked body arrives. It is the largest body any route takes (1 MiB: a shop's webhook, see
+    hooks.py); Flask's MAX_CONTENT_LENGTH keeps every other page at 64 KiB. waitress's in-memory
+    buffer is raised to hold it, so no body is ever spooled to a temporary file. An idle connection (nothing received, no request being
     answered) is closed after ``idle_timeout``; waitress looks every ``cleanup_interval``.
     At ``connection_limit`` open connections waitress stops accepting until some close.
     """
 
-    max_body: int = 64 * 1024
+    max_body: int = 1024 * 1024
     max_header: int = 16 * 1024
     idle_timeout: int = 15
     cleanup_interval: int = 5
@@ -74,6 +75,7 @@ class ServerLimits:
     def waitress_options(self) -> dict:
         options = {
             "max_request_body_size": self.max_body,
+            "inbuf_overflow": self.max_body + 64 * 1024,
             "max_request_header_size": self.max_header,
             "channel_timeout": self.idle_timeout,
             "cleanup_interval": self.cleanup_interval,
