@@ -343,8 +343,11 @@ def _as_error(e) -> PlanError:
 
 
 def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int | str | None = None,
-              skip_invalid: bool = False) -> Plan:
-    """Classify the roster's valid rows against the snapshot. Pure: same input, same plan."""
+              skip_invalid: bool = False, may_extend: bool = True) -> Plan:
+    """Classify the roster's valid rows against the snapshot. Pure: same input, same plan.
+
+    ``may_extend``: whether the operator may change access dates; a create row for someone
+    already seated, with other dates, plans an ``extend`` if so, and says why not otherwise."""
     valid: Sequence = rows.rows
     errors: list[PlanError] = [_as_error(e) for e in rows.errors]
     warnings: list[PlanError] = [_as_error(w) for w in rows.warnings]
@@ -420,8 +423,13 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
         base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
         if action == "create":
             if seat is not None:
-                unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
-                                        detail="already has a seat", **base))
+                change = _seated_create(r, seat, base, may_extend)
+                if isinstance(change, PlanError):
+                    errors.append(change)
+                elif change.kind == "unchanged":
+                    unchanged.append(change)
+                else:
+                    slots[i] = change
             elif inv is not None:
                 errors.append(_err("already-invited", r.row, "email", r.email,
                                    f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
@@ -532,6 +540,27 @@ def conceal_accounts(plan: Plan) -> Plan:
     changes = tuple(replace(c, kind="create", detail=CREATE_OR_LINK) if c.kind in _NEW_SEAT_KINDS else c
                     for c in plan.changes)
     return replace(plan, changes=changes)
+
+
+def _seated_create(r, seat, base: dict, may_extend: bool) -> Change | PlanError:
+    """A create row for a learner who already has a seat: unchanged, or an extend when the row
+    asks for other access dates (admins), or unchanged saying why the dates stay (others)."""
+    same = Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends, detail="already has a seat", **base)
+    if (r.access_start is None and r.access_end is None) or seat.access_id is None:
+        return same
+    new_starts = r.access_start or seat.starts
+    new_ends = r.access_end if r.access_end is not None else seat.ends
+    if (new_starts, new_ends) == (seat.starts, seat.ends):
+        return same
+    if not may_extend:
+        return replace(same, starts=new_starts, ends=new_ends,
+                       detail=f"already has a seat; access stays {_span(seat.starts, seat.ends)}, not "
+                              f"{_span(new_starts, new_ends)}: only an admin can change access dates")
+    if new_ends is not None and new_starts is not None and new_ends < new_starts:
+        return _err("end-before-start", r.row, "access_end", _iso(r.access_end),
+                    f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)}).")
+    return Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                  starts=new_starts, ends=new_ends, **base)
 
 
 def keys_of(rows) -> list[str]:

@@ -98,7 +98,7 @@ def plan_roster(actor, source: Source, options: PlanOptions | None = None, *,
     pool = resolve_pool(actor, options, roster)
     snap = snapshot.take(pool, keys_of(roster))
     plan = make_plan(roster, snap, sync=options.sync, max_revoke=options.max_revoke,
-                     skip_invalid=options.skip_invalid)
+                     skip_invalid=options.skip_invalid, may_extend=actor.can("access.extend"))
     if not actor.is_admin:  # a manager may not learn whether another customer's learner has an account
         plan = conceal_accounts(plan)
     result = PlanResult(roster, plan, pool)

@@ -17,7 +17,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from regtui.core.cells import FORMULA_START, csv_cell  # noqa: F401 (both part of this module's interface)
 ERROR_FILL = "FFC7CE"
 ERROR_FONT = "9C0006"
-STATUS_COLUMNS = ("status", "message")
+from batch.schema import REPORT_COLUMNS  # noqa: E402 - ("Report row", "Report status", "Report message")
+
+ROW_COLUMN, STATUS_COLUMNS = REPORT_COLUMNS[0], REPORT_COLUMNS[1:]
 
 
 def _column_index(rows, column: str | None) -> int | None:
@@ -88,7 +90,7 @@ def write_report(path: str | os.PathLike, rows, plan=None, *, statuses: Mapping[
 def _write_csv(path: Path, header: Sequence[str], lines: Iterable) -> None:
     with open(path, "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
-        w.writerow([csv_cell(h) for h in ["row", *header, *STATUS_COLUMNS]])
+        w.writerow([csv_cell(h) for h in [ROW_COLUMN, *header, *STATUS_COLUMNS]])
         for rownum, cells, status, message in lines:
             w.writerow([csv_cell(rownum), *[csv_cell(c) for c in cells], csv_cell(status), csv_cell(message)])
 
@@ -120,7 +122,7 @@ def _write_xlsx(path: Path, header: Sequence[str], lines: Iterable, bad_cells: M
             c.font = style_font
         return c
 
-    ws.append([cell(h, style_font=bold) for h in ["row", *header, *STATUS_COLUMNS]])
+    ws.append([cell(h, style_font=bold) for h in [ROW_COLUMN, *header, *STATUS_COLUMNS]])
     for rownum, cells, status, message in lines:
         bad = bad_cells.get(rownum, set()) if rownum is not None else set()
         is_error = status == "error"

@@ -22,6 +22,9 @@ from batch.errors import RowError
 SCHEMA_PACKAGE, SCHEMA_FILE = "schemas", "roster.json"
 
 ACTIONS = ("create", "invite", "revoke", "extend")
+# The columns a report adds to the roster's own (batch.report): a report uploaded again is read as
+# its roster, these columns recognised and set aside (the row column gives back each row's number).
+REPORT_COLUMNS = ("Report row", "Report status", "Report message")
 
 
 def header_key(text: Any) -> str:

@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 from batch.schema import Schema, load_schema
+from regtui.core.errors import UsageError
 
 MAX_TEMPLATE_ROWS = 5000  # rows the action drop-down and the date format cover
 
 
 def write_template(path: str | os.PathLike, schema: Schema | None = None) -> Path:
-    """Write the template to ``path`` (an .xlsx) and return the path."""
+    """Write the template to ``path`` (a new .xlsx) and return the path. UsageError (one sentence,
+    nothing written) for another extension, a file that exists, a folder, or a missing folder."""
+    out = _new_xlsx_path(Path(path))
     import openpyxl
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -82,6 +86,27 @@ def write_template(path: str | os.PathLike, schema: Schema | None = None) -> Pat
                      "Dates: use date cells or write them like 2027-03-01."])
     for letter, width in zip("ABCDEF", (16, 80, 28, 26, 24, 60)):
         info.column_dimensions[letter].width = width
-    out = Path(path)
-    wb.save(out)
+    data = io.BytesIO()
+    wb.save(data)
+    try:  # O_EXCL: a file made meanwhile is not overwritten either
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise UsageError(f"{out} already exists; give a new file name (a template never overwrites a file).") from None
+    except OSError as e:
+        raise UsageError(f"{out} cannot be written ({e.strerror}).") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.getvalue())
+    return out
+
+
+def _new_xlsx_path(out: Path) -> Path:
+    if out.suffix.lower() != ".xlsx":
+        raise UsageError(f"A roster template is an .xlsx workbook (a drop-down for the action and an instructions "
+                         f"sheet); name it {out.stem or 'roster'}.xlsx, not {out.name}.")
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder: give the name of the .xlsx to write.")
+    if not out.parent.is_dir():
+        raise UsageError(f"There is no folder {out.parent}/ to write {out.name} into.")
+    if out.exists():
+        raise UsageError(f"{out} already exists; give a new file name (a template never overwrites a file).")
     return out

@@ -208,7 +208,7 @@ def test_report_keeps_formula_like_cells_as_text(db, admin, cli, tmp_path):
     ws = openpyxl.load_workbook(xlsx).active
     rows = list(ws.iter_rows())
     header = [c.value for c in rows[0]]
-    assert header[-2:] == ["status", "message"]
+    assert header[-2:] == ["Report status", "Report message"]
     values = {c.value for row in rows for c in row if isinstance(c.value, str)}
     for text in (evil[0], evil[1], evil[2], evil[3], evil[5]):
         assert text in values
