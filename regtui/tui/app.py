@@ -18,6 +18,7 @@ ACTIONS = [
     ("Outbox", "Emails waiting to be sent", "outbox"),
     ("Audit log", "Who did what, when", "audit"),
     ("Email templates", "Edit the email templates", "templates"),
+    ("Shops and orders", "Orders with their source shop; unmatched shop lines to map and replay", "shops"),
     ("New customer", "Create a customer with its learner account (admins)", "new_customer"),
     ("Sync to eCommerce", "Make or link the customer of a learner", "sync_customer"),
     ("Help", "Show the keys", "help"),
@@ -29,6 +30,7 @@ OTHER_SCREENS = {
     "outbox": ("regtui.tui.screens.outbox", "OutboxScreen"),
     "audit": ("regtui.tui.screens.audit", "AuditScreen"),
     "templates": ("regtui.tui.screens.templates", "TemplatesScreen"),
+    "shops": ("regtui.tui.screens.shops", "ShopsScreen"),
 }
 
 
@@ -73,6 +75,7 @@ class RegtuiApp(App):
         Binding("o", "outbox", "Outbox", show=False),
         Binding("a", "audit", "Audit", show=False),
         Binding("t", "templates", "Templates", show=False),
+        Binding("h", "shops", "Shops", show=False),
     ]
 
     def __init__(self, actor: Actor, db_label: str = "") -> None:
@@ -123,6 +126,9 @@ class RegtuiApp(App):
 
     def action_templates(self) -> None:
         self._open(*OTHER_SCREENS["templates"])
+
+    def action_shops(self) -> None:
+        self._open(*OTHER_SCREENS["shops"])
 
     # --- actions of the customers screen, reachable from anywhere ---------------------------
 

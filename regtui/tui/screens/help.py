@@ -14,7 +14,7 @@ Everywhere
   escape     back                   q        quit
   c          customers              b        batch (rosters)
   o          outbox                 a        audit log
-  t          email templates
+  t          email templates        h        shops and orders
 
 Customers
   /          filter (as you type)   enter    open customer

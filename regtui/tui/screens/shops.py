@@ -1,0 +1,175 @@
+"""Shops and orders: every order with its source (a shop or manual) and external id, and the
+shop order lines whose SKU no session is mapped to yet, which an admin maps and replays here.
+
+Workers call the services (orders.listing, shops.unmatched, shops.map_sku, shops.replay) and
+post past-tense messages; the handlers own the state. User data is shown with markup off.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from regtui.tui.messages import ActionFailed
+from regtui.tui.widgets import Table, call_service, cell
+from regtui.tui.widgets.forms import Field, FormScreen
+
+
+class ShopsLoaded(Message):
+    """The orders, the unmatched lines and the over-refunded ones were read."""
+
+    def __init__(self, orders: list, unmatched: list, over_refunded: list) -> None:
+        super().__init__()
+        self.orders = orders
+        self.unmatched = unmatched
+        self.over_refunded = over_refunded
+
+
+class SkuMapped(Message):
+    def __init__(self, shop: str, sku: str, session: str, waiting: int) -> None:
+        super().__init__()
+        self.shop, self.sku, self.session, self.waiting = shop, sku, session, waiting
+
+
+class ShopReplayed(Message):
+    def __init__(self, shop: str, counts: dict[str, int]) -> None:
+        super().__init__()
+        self.shop, self.counts = shop, counts
+
+
+class ShopsScreen(Screen):
+    CSS_PATH = "shops.tcss"
+    TITLE = "Shops and orders"
+
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("m", "map_sku", "Map SKU"),
+        Binding("p", "replay", "Replay"),
+        Binding("g", "reload", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unmatched: dict[str, tuple[str, str]] = {}  # row key -> (shop, sku)
+
+    def compose(self) -> ComposeResult:
+        yield Static("Orders", id="orders-title")
+        yield Table(id="orders", cursor_type="row", zebra_stripes=True)
+        yield Static("Unmatched shop lines (m: map the SKU to a session, p: replay the shop)", id="unmatched-title")
+        yield Table(id="unmatched", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="over-refunded", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#orders", DataTable).add_columns("number", "date", "customer", "source", "external id", "lines", "seats")
+        self.query_one("#unmatched", DataTable).add_columns("shop", "order", "line", "sku", "seats", "seen")
+        self.action_reload()
+        self.query_one("#unmatched", DataTable).focus()
+
+    # -- workers --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="shops-load")
+    def load(self) -> None:
+        from regtui.core.services import orders, shops
+
+        actor = self.app.actor
+
+        def read():
+            over = shops.over_refunded_lines(actor) if actor.can("shops.view") else []
+            return orders.listing(actor), shops.unmatched(actor) if actor.can("shops.view") else [], over
+        call_service(self, read, lambda r: ShopsLoaded(*r))
+
+    @work(thread=True, group="write")
+    def map_sku(self, shop: str, sku: str, session_ref: str) -> None:
+        from regtui.core.services import catalog, shops
+
+        def write():
+            session = catalog.find_session(session_ref)
+            _, waiting = shops.map_sku(self.app.actor, shop, sku, session)
+            return session.code, waiting
+        call_service(self, write, lambda r: SkuMapped(shop, sku, r[0], r[1]))
+
+    @work(thread=True, group="write")
+    def replay(self, shop: str) -> None:
+        from regtui.core.services import shops
+
+        call_service(self, lambda: shops.replay(self.app.actor, shop), lambda counts: ShopReplayed(shop, counts))
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def on_shops_loaded(self, message: ShopsLoaded) -> None:
+        orders = self.query_one("#orders", DataTable)
+        orders.clear()
+        for o in message.orders:
+            lines = ", ".join(f"{session} ×{n}" for _, session, n in o.lines)
+            orders.add_row(cell(o.number), cell(o.placed.isoformat()), cell(o.customer), cell(o.source),
+                           cell(o.external_id or ""), cell(lines), cell(o.seats))
+        table = self.query_one("#unmatched", DataTable)
+        table.clear()
+        self.unmatched = {}
+        for n, u in enumerate(message.unmatched):
+            key = f"u{n}"
+            self.unmatched[key] = (u.shop, u.sku)
+            table.add_row(cell(u.shop), cell(u.order), cell(u.line), cell(u.sku), cell(u.quantity),
+                          cell(u.seen_at.strftime("%Y-%m-%d %H:%M")), key=key)
+        self.query_one("#orders-title", Static).update(f"Orders ({len(message.orders)})")
+        over = message.over_refunded
+        self.query_one("#over-refunded", Static).update(
+            "" if not over else f"Over-refunded: {len(over)} shop line(s) refunded seats that were claimed; nothing was "
+                                "revoked, an admin decides (regtui shop over-refunded)")
+
+    def on_sku_mapped(self, message: SkuMapped) -> None:
+        self.notify(f"{message.sku} in {message.shop} is a seat of {message.session}; {message.waiting} line(s) wait: "
+                    "p replays them.", markup=False)
+        self.action_reload()
+
+    def on_shop_replayed(self, message: ShopReplayed) -> None:
+        done = ", ".join(f"{n} {status}" for status, n in sorted(message.counts.items())) or "nothing was waiting"
+        self.notify(f"Replayed {message.shop}: {done}.", markup=False)
+        self.action_reload()
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.sentence, severity="error", markup=False)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _selected(self) -> tuple[str, str] | None:
+        table = self.query_one("#unmatched", DataTable)
+        if not self.unmatched or table.cursor_row < 0:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.unmatched.get(key)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_map_sku(self) -> None:
+        picked = self._selected()
+        if picked is None or not self.app.actor.can("shops.manage"):
+            if picked is not None:
+                self.notify("Mapping a SKU needs the admin role.", severity="error")
+            return
+        shop, sku = picked
+
+        def done(values: dict | None) -> None:
+            if values and values.get("session", "").strip():
+                self.map_sku(shop, sku, values["session"].strip())
+        self.app.push_screen(FormScreen(f"Map {sku} ({shop})", [Field("session", "Session (code, id or name)")], "Map",
+                                        note="Every order line with this SKU becomes a seat of that session.",
+                                        form_id="map-sku"), done)
+
+    def action_replay(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            return
+        if not self.app.actor.can("shops.orders"):
+            self.notify("Replaying a shop's orders needs the admin role.", severity="error")
+            return
+        self.replay(picked[0])
