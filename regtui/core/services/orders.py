@@ -10,7 +10,7 @@ from typing import Sequence
 
 from regtui.core import clock
 from regtui.core.errors import Refused, UsageError
-from regtui.core.models import Code, Customer, Order, Pool, Product, Session, database, utcnow
+from regtui.core.models import Access, Code, Customer, Order, Pool, Product, Session, ShopOrderLine, database, utcnow
 from regtui.core.services import audit
 from regtui.core.services.permissions import Actor, require
 
@@ -85,9 +85,10 @@ def _make_pool(order: Order, line: OrderLine) -> Pool:
 
 @dataclass(frozen=True)
 class OrderRow:
-    """An order as the orders list shows it. Its lines are its pools (a line of one seat, or
-    of a session without codes, makes no pool and is not listed); ``source`` is the shop it
-    came from, or "manual" for one recorded by an operator."""
+    """An order as the orders list shows it. Its lines are its pools, and the shop lines that gave
+    their buyer direct access (a manual line of one seat, or of a session without codes, makes no
+    pool and is not listed); ``source`` is the shop it came from, or "manual" for one recorded by an
+    operator."""
 
     number: str
     placed: dt.date
@@ -126,6 +127,13 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
         pools = (Pool.select(Pool.order, Product.name, Session.code, Pool.seats).join(Session).join(Product)
                  .where(Pool.order.in_(ids[start:start + 500])).order_by(Pool.id).tuples())
         for order_id, product, session, seats in pools:
+            lines[order_id].append((product, session, seats))
+        # a shop line that gave its buyer direct access (one seat, or a session without codes) has no pool
+        direct = (ShopOrderLine.select(ShopOrderLine.order, Product.name, Session.code, ShopOrderLine.seats)
+                  .join(Access, on=(ShopOrderLine.access == Access.id)).join(Session).join(Product)
+                  .where(ShopOrderLine.order.in_(ids[start:start + 500]) & ShopOrderLine.pool.is_null())
+                  .order_by(ShopOrderLine.id).tuples())
+        for order_id, product, session, seats in direct:
             lines[order_id].append((product, session, seats))
     return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, getattr(o, "source", None) or "manual",
                      getattr(o, "external_id", None), tuple(lines[o.id])) for o in orders]
