@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable
 
-from batch import snapshot as snapshots
+from batch import pool_state as snapshots
 from batch.plan import Plan
 from regtui.core.emailcheck import identity_keys
 from regtui.core.errors import Refused

@@ -93,7 +93,7 @@ def plan_roster(actor, source: Source, options: PlanOptions | None = None, *,
     if hasattr(source, "read"):
         source = read_stream(source)  # type: ignore[arg-type]
     roster, actor = _read_with_actor(source, options, actor, progress)
-    from batch import snapshot
+    from batch import pool_state as snapshot
 
     pool = resolve_pool(actor, options, roster)
     snap = snapshot.take(pool, keys_of(roster))

@@ -1,6 +1,7 @@
-"""What a plan reads from the database about one pool, in one query per table.
+"""What a plan knows about one pool: a value (``Snapshot``), read by ``batch.pool_state.take``.
 
-``take(pool, keys)`` reads:
+This module imports no database: the planner (``batch.plan``) depends on it and stays pure.
+``batch.pool_state.take(pool, keys)`` reads, in one query per table:
 
 * the pool's counters (seats, available, invited, claimed) and the session's default access length;
 * every seated learner (claimed code + active access): email key -> Seat;
@@ -20,11 +21,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
-
-from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
-
-# Bound-parameter chunk for the learner lookup (SQLite allows 32766 variables; PostgreSQL 65535).
-KEY_CHUNK = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,71 +67,3 @@ class Snapshot:
         else:
             h.update("".join(map("l {}\t{}\n".format, keys, map(self.learners.get, keys))).encode())
         return h.hexdigest()
-
-
-def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
-    """Read the snapshot of ``pool`` (a Pool or its id) for a roster with these email keys."""
-    pool_id = pool if isinstance(pool, int) else pool.id
-    from regtui.core.models import Session
-
-    seats, available, invited, claimed, access_days = (
-        Pool.select(Pool.seats, Pool.available, Pool.invited, Pool.claimed, Session.access_days)
-        .join(Session).where(Pool.id == pool_id).tuples().get()
-    )
-    seated: dict[str, Seat] = {}
-    from peewee import JOIN
-
-    q = (
-        Code.select(Learner.email_key, Code.id, Learner.id, Access.id, Access.starts, Access.ends)
-        .join(Learner, on=(Code.learner == Learner.id))
-        .join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
-        .where((Code.pool == pool_id) & (Code.state == "claimed"))
-    )
-    for key, code_id, learner_id, access_id, starts, ends in _rows(q):
-        seated[key] = Seat(code_id, learner_id, access_id, _date(starts), _date(ends))
-    pending: dict[str, tuple[int, int]] = {}
-    cancelled: set[str] = set()
-    q = (
-        Invitation.select(Invitation.email_key, Invitation.id, Invitation.code, Invitation.status)
-        .join(Code, on=(Invitation.code == Code.id))
-        .where((Code.pool == pool_id) & Invitation.status.in_(["pending", "cancelled"]))
-        .order_by(Invitation.id)
-    )
-    for key, inv_id, code_id, status in _rows(q):
-        if status == "pending":
-            pending[key] = (inv_id, code_id)
-        else:
-            cancelled.add(key)
-    revoked = {
-        key for (key,) in _rows(
-            Access.select(Learner.email_key)
-            .join(Code, on=(Access.code == Code.id))
-            .switch(Access).join(Learner, on=(Access.learner == Learner.id))
-            .where((Code.pool == pool_id) & (Access.status == "revoked"))
-        )
-    }
-    learners: dict[str, int] = {}
-    wanted = list(dict.fromkeys(keys))
-    for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = wanted[start:start + KEY_CHUNK]
-        marks = ", ".join([database.param] * len(chunk))  # raw SQL: peewee's builder was the cost here
-        learners.update(database.execute_sql(f'SELECT email_key, id FROM "learner" WHERE email_key IN ({marks})', chunk))
-    refs = {str(pool_id)}
-    if not isinstance(pool, int):
-        from regtui.core.services import pools
-
-        refs.update(pools.refs(pool))
-    return Snapshot(pool_id, seats, available, invited, claimed, access_days, seated, pending,
-                    frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners,
-                    frozenset(r.casefold() for r in refs))
-
-
-def _rows(query):
-    """The query's rows as plain tuples from the cursor (no peewee row processing)."""
-    return database.execute_sql(*query.sql())
-
-
-def _date(value) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])

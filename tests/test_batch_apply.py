@@ -9,7 +9,7 @@ import json
 import pytest
 
 from batch import read_roster
-from batch import snapshot as snapshots
+from batch import pool_state as snapshots
 from batch.apply import apply_plan
 from regtui.core.services.batches import history
 from batch.plan import Plan, keys_of, make_plan
