@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     # user data (and argparse's echo of a bad argument) never reaches the terminal raw
-    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err)
+    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err, line_buffered=True)
     try:
         args = build_parser().parse_args(argv)
         handler: Handler = getattr(args, "handler", commands.cmd_tui)

@@ -25,9 +25,26 @@ def _visible(match: re.Match) -> str:
     return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
+# A quick look for the same characters in UTF-8, in C code throughout (several times quicker than
+# the pattern above on a big chunk of plain text, such as a 100,000-line plan): C0 and DEL bytes;
+# then, in text that is not ASCII, the lead bytes of C1 (U+0080-U+009F: C2) and of U+2000-U+207F
+# (E2 80, E2 81), where only a text holding one of those is searched with the pattern.
+_C0_BYTES = bytes([*range(0, 9), *range(11, 32), 127])
+
+
+def _plain(text: str) -> bool:
+    """True if ``text`` holds nothing ``escape`` would change."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data.translate(None, _C0_BYTES)) != len(data):
+        return False
+    if text.isascii() or (b"\xc2" not in data and b"\xe2\x80" not in data and b"\xe2\x81" not in data):
+        return True
+    return _IN_TEXT.search(text) is None
+
+
 def escape(text: str) -> str:
     """``text`` with every control character shown escaped, newlines and tabs kept."""
-    return text if _IN_TEXT.search(text) is None else _IN_TEXT.sub(_visible, text)
+    return text if _plain(text) else _IN_TEXT.sub(_visible, text)
 
 
 def one_line(text: str) -> str:
