@@ -283,3 +283,13 @@ def test_the_services_behind_these_commands_on_each_backend(admin, tmp_path):
             invitations.find_pending(admin, pool, "late@example.com")
     finally:
         clock.set_now(None)
+
+
+@sqlite_only
+def test_refusals_name_the_address_as_typed(cli):
+    pool = _setup_catalog(here)
+    ok(here, "invite", pool, "Bob.Smith@Example.com")
+    assert "Bob.Smith@Example.com already has a pending invitation" in fails(cli, 1, "invite", pool, "Bob.Smith@Example.com")
+    ok(here, "assign", pool, "Ann.Lee@Example.com")
+    assert "Ann.Lee@Example.com already has a seat" in fails(here, 1, "invite", pool, "Ann.Lee@Example.com")
+    assert "Bob.Smith@Example.com" in ok(here, "cancel", pool, "bob.smith@example.com").stdout

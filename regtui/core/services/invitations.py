@@ -85,19 +85,21 @@ def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *
     normalised = list(zip([e.strip() for e in emails], emailcheck.identity_keys(emails)))
     registrations.refuse_repeats([k for _, k in normalised])
     with database.atomic():
-        _refuse_known(pool, [k for _, k in normalised])
+        _refuse_known(pool, normalised)
         code_ids = seats.take_available(pool.id, [None] * len(normalised), "invited")
         invs = _create(pool, list(zip(code_ids, normalised)), message, batch_id=batch_id, actor_name=actor.name)
     return invs
 
 
-def _refuse_known(pool: Pool, keys: Sequence[str]) -> None:
+def _refuse_known(pool: Pool, addresses: Sequence[tuple[str, str]]) -> None:
+    """Refuse (address as given, identity key) pairs already seated or invited in the pool; the
+    sentence names the address as the operator typed it, as every other one does."""
     seated, pending = registrations.seated_keys(pool), pending_keys(pool)
-    for key in keys:
+    for given, key in addresses:
         if key in seated:
-            raise Refused(f"{key} already has a seat in this pool.", code="already-seated")
+            raise Refused(f"{given} already has a seat in this pool.", code="already-seated")
         if key in pending:
-            raise Refused(f"{key} already has a pending invitation in this pool; resend it instead.", code="already-invited")
+            raise Refused(f"{given} already has a pending invitation in this pool; resend it instead.", code="already-invited")
 
 
 def _create(pool: Pool, items: Sequence[tuple[int, tuple[str, str]]], message: str, *, batch_id: int | None,
@@ -188,7 +190,7 @@ def invite_instead(actor: Actor, inv: Invitation, email: str, message: str | Non
     given, key = learners.normalise_email(email)
     with database.atomic():
         _require_pending(inv)
-        _refuse_known(pool, [key])
+        _refuse_known(pool, [(given, key)])
         seats.lock_pool(pool.id)
         if not keep_others:
             others = list(Invitation.select().where((Invitation.code == inv.code_id) & (Invitation.status == "pending")))

@@ -135,5 +135,5 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
                   .order_by(ShopOrderLine.id).tuples())
         for order_id, product, session, seats in direct:
             lines[order_id].append((product, session, seats))
-    return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, getattr(o, "source", None) or "manual",
-                     getattr(o, "external_id", None), tuple(lines[o.id])) for o in orders]
+    return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, o.source or "manual",
+                     o.external_id, tuple(lines[o.id])) for o in orders]
