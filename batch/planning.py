@@ -160,6 +160,20 @@ def resolve_pool(actor, options: PlanOptions, roster: RosterRows):
     return pools.get(actor, options.pool or pool_named_by(roster, options))
 
 
+def pool_choices(actor) -> list[tuple[str, int]]:
+    """(label, pool id) for each pool the operator may plan a roster for, the label starting with
+    the pool's name as rosters write it (``1001-2``: the second pool of order 1001), for a face's
+    pool picker."""
+    from regtui.core.services import pools
+
+    rows = pools.listing(actor)
+    by_order: dict[str, list[int]] = {}
+    for r in rows:
+        by_order.setdefault(r.order, []).append(r.id)
+    line = {pid: n for ids in by_order.values() for n, pid in enumerate(sorted(ids), 1)}
+    return [(f"{r.order}-{line[r.id]}  {r.customer}, {r.session} ({r.available}/{r.seats} free)", r.id) for r in rows]
+
+
 def pool_named_by(roster: RosterRows, options: PlanOptions) -> str:
     """The one pool reference the roster's pool column names (every row, valid or not)."""
     refs = {str(r.pool).strip() for r in roster.rows if getattr(r, "pool", None) not in (None, "")}
@@ -278,4 +292,4 @@ def apply_saved(actor, file: str | os.PathLike | bytes, *, progress: Progress | 
 
 
 __all__ = ["PlanOptions", "PlanResult", "plan_roster", "apply_result", "apply_saved", "save_plan", "load_plan",
-           "read_plan_file", "check_options", "resolve_pool"]
+           "read_plan_file", "check_options", "resolve_pool", "pool_choices"]

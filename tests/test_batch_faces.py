@@ -125,3 +125,115 @@ def test_the_planning_api_takes_bytes_and_streams(db, admin, tmp_path):
     assert from_bytes.plan.file_name == "stdin" and from_stream.plan.file_name == "upload.xlsx"
     assert from_stream.pool.id == from_path.pool.id
     assert threading.active_count() >= 1
+
+
+def on_batch_screen(actor, steps) -> dict:
+    """Open the batch screen and run ``steps(pilot, screen, seen)`` (an async function)."""
+    seen: dict = {}
+
+    async def go():
+        app = RegtuiApp(actor=actor, db_label="test.db")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("b")
+            await settle(pilot)
+            await steps(pilot, app.screen, seen)
+    run(go())
+    return seen
+
+
+def table_rows(screen) -> list[tuple[str, ...]]:
+    from textual.widgets import DataTable
+
+    table = screen.query_one("#batch-diff", DataTable)
+    return [tuple(c.plain for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def test_the_batch_screen_does_what_the_cli_does(db, admin, tmp_path):
+    """Issue 10 items 5 and 15: pool from the file, ORDER-LINE pool names, bad values in their own
+    column, the whole-plan row not 'row 0', a failed read clears the old plan, controls named."""
+    from textual.widgets import Static, Switch
+
+    from regtui.core.services import registrations
+    from regtui.core.services.learners import LearnerSpec
+
+    pool = make_pool(admin, 40)
+    registrations.assign(admin, pool, [LearnerSpec(f"p{i}@example.com") for i in range(8)])
+    one = write_csv(tmp_path / "one.csv", [["action", "email"], ["create", "p0@example.com"]])
+
+    async def steps(pilot, screen, seen):
+        pool_select = screen.query_one("#batch-pool", Select)
+        seen["pools"] = [str(prompt) for prompt, _ in pool_select._options]
+        # the pool from the file's pool column: good.xlsx names 1001-1 on every row
+        screen.query_one("#batch-path", Input).value = str(ROSTERS / "good.xlsx")
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["good"] = screen.plan.summary()
+        # messy.csv: values in their columns
+        pool_select.value = pool.id
+        screen.query_one("#batch-path", Input).value = str(ROSTERS / "messy.csv")
+        screen.query_one("#batch-action", Select).value = "invite"
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["messy"] = table_rows(screen)
+        # a sync beyond the revoke limit: the whole plan's error is not "row 0"
+        screen.query_one("#batch-action", Select).value = ""
+        screen.query_one("#batch-path", Input).value = str(one)
+        screen.query_one("#batch-sync", Switch).value = True
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["sync"] = table_rows(screen)
+        # a max revoke without sync: the sentence names the controls
+        screen.query_one("#batch-sync", Switch).value = False
+        screen.query_one("#batch-max-revoke", Input).value = "5"
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["max"] = str(screen.query_one("#batch-summary", Static).render())
+        # a file that fails to read: no old rows, no "Reading and planning…"
+        screen.query_one("#batch-max-revoke", Input).value = ""
+        screen.query_one("#batch-path", Input).value = str(ROSTERS / "good.xlsx")
+        await pilot.press("f5")
+        await settle(pilot)
+        assert table_rows(screen)
+        screen.query_one("#batch-path", Input).value = str(ROSTERS / "notaworkbook.xlsx")
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["failed_rows"] = table_rows(screen)
+        seen["failed"] = str(screen.query_one("#batch-summary", Static).render())
+        seen["plan"] = screen.plan
+
+    seen = on_batch_screen(admin, steps)
+    assert seen["pools"][0] == "from the file's pool column"
+    assert any(p.startswith("1001-1  Acme 1001, SE1001 (32/40 free)") for p in seen["pools"]), seen["pools"]
+    assert seen["good"]["create"] == 15 and seen["good"]["error"] == 0
+    by_row = {r[0]: r for r in seen["messy"] if r[1] == "error"}
+    assert by_row["5"][2] == "bob@@example.com"  # the address under email
+    assert by_row["7"][2] == "" and "03/04/2027" in by_row["7"][4]  # a date is not an address
+    assert by_row["11"][2] == ""
+    [limit] = [r for r in seen["sync"] if r[1] == "error"]
+    assert limit[0] == "plan" and "too" not in limit[2]
+    assert "the Max revoke field goes with the Sync switch" in seen["max"]
+    assert seen["failed_rows"] == [] and seen["plan"] is None
+    assert seen["failed"].startswith("No plan: ") and "Reading and planning" not in seen["failed"]
+
+
+def test_a_big_plan_lists_only_its_problems_until_asked(db, admin, tmp_path):
+    pool = make_pool(admin, 2000)
+    rows = [["action", "email"]] + [["create", f"u{i}@example.com"] for i in range(1500)] + [["create", "bad@@x"]]
+    big = write_csv(tmp_path / "big.csv", rows)
+
+    async def steps(pilot, screen, seen):
+        from textual.widgets import Switch
+
+        screen.query_one("#batch-path", Input).value = str(big)
+        screen.query_one("#batch-pool", Select).value = pool.id
+        await pilot.press("f5")
+        await settle(pilot)
+        seen["short"] = table_rows(screen)
+        screen.query_one("#batch-every-row", Switch).value = True
+        await settle(pilot)
+        seen["all"] = len(table_rows(screen))
+
+    seen = on_batch_screen(admin, steps)
+    assert [r[1] for r in seen["short"]] == ["error"]
+    assert seen["all"] == 1501

@@ -22,6 +22,9 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
+DATE_ORDERS = [("as written", ""), ("day/month", "dmy"), ("month/day", "mdy")]
+FROM_FILE = [("from the file's pool column", "")]
+BIG_PLAN = 1000  # lines: above this the table lists only the problems unless "Every row" is on
 
 # 16-colour-safe named colours, one per kind of row in the diff.
 KIND_STYLE = {
@@ -36,7 +39,7 @@ KIND_STYLE = {
 }
 ROSTER_SUFFIXES = (".xlsx", ".csv", ".txt")
 # The controls that set each planning option, named in error sentences (the CLI names its flags).
-CONTROLS = {"pool": "the Pool list", "action": "the Action list", "sync": "the Sync switch",
+CONTROLS = {"pool": "a pool in the Pool list", "action": "the Action list", "sync": "the Sync switch",
             "max_revoke": "the Max revoke field", "skip_invalid": "the Skip invalid switch",
             "date_format": "the Date order list", "out": "the plan file", "report": "the report path"}
 
@@ -169,6 +172,7 @@ class BatchScreen(Screen):
         self.roster = None
         self.roster_path: Path | None = None
         self.working = False
+        self.summary_only = False
 
     def compose(self) -> ComposeResult:
         yield Static("Batch: plan a roster, review, apply", id="batch-title")
@@ -178,14 +182,23 @@ class BatchScreen(Screen):
                 yield Input(placeholder="path to .xlsx / .csv (→ completes)", id="batch-path", suggester=PathSuggester())
             with Horizontal(classes="batch-row"):
                 yield Label("Pool", classes="batch-label")
-                yield Select([], prompt="choose a pool", id="batch-pool")
+                yield Select(FROM_FILE, value="", allow_blank=False, type_to_search=True, id="batch-pool")
             with Horizontal(classes="batch-row"):
                 yield Label("Action", classes="batch-label")
                 yield Select(ACTIONS, value="", allow_blank=False, id="batch-action")
+                yield Label("Dates", classes="batch-label-short")
+                yield Select(DATE_ORDERS, value="", allow_blank=False, id="batch-dates")
                 yield Label("Sync", classes="batch-label-short")
                 yield Switch(value=False, id="batch-sync")
+                yield Label("Max revoke", classes="batch-label-short")
+                yield Input(placeholder="10%", id="batch-max-revoke")
+            with Horizontal(classes="batch-row"):
+                yield Label("Report", classes="batch-label")
+                yield Input(placeholder="next to the roster: NAME.report.xlsx", id="batch-report")
                 yield Label("Skip invalid", classes="batch-label-short")
                 yield Switch(value=False, id="batch-skip")
+                yield Label("Every row", classes="batch-label-short")
+                yield Switch(value=False, id="batch-every-row")
             with Horizontal(classes="batch-row"):
                 yield Button("Plan (F5)", id="batch-plan", variant="primary")
                 yield Button("Apply (F6)", id="batch-apply", variant="error", disabled=True)
@@ -207,12 +220,9 @@ class BatchScreen(Screen):
     @work(thread=True, exclusive=True, group="batch-pools")
     def load_pools(self) -> None:
         try:
-            from regtui.core.services import pools
+            from batch.planning import pool_choices
 
-            options = [
-                (Text(sanitize(f"{p.id}: {p.customer}, {p.session} ({p.available}/{p.seats} free)")), p.id)
-                for p in pools.listing(self.app.actor)
-            ]
+            options = [(Text(sanitize(label)), ref) for label, ref in pool_choices(self.app.actor)]
             self.post_message(PoolsLoaded(options))
         except Exception as exc:
             self.post_message(BatchFailed(sentence(exc), "pools"))
@@ -220,12 +230,10 @@ class BatchScreen(Screen):
             close_thread_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
-    def make_plan(self, path: Path, pool_id: int, action: str | None, sync: bool, skip_invalid: bool) -> None:
+    def make_plan(self, path: Path, options) -> None:
         try:
-            from batch.planning import PlanOptions, plan_roster
+            from batch.planning import plan_roster
 
-            options = PlanOptions(pool=str(pool_id), action=action, sync=sync, skip_invalid=skip_invalid,
-                                  controls=CONTROLS)
             result = plan_roster(self.app.actor, path, options)
             self.post_message(PlanReady(path, result.roster, result.plan))
         except Exception as exc:
@@ -234,7 +242,7 @@ class BatchScreen(Screen):
             close_thread_db()
 
     @work(thread=True, exclusive=True, group="batch-run")
-    def apply_plan(self, plan, roster, path: Path) -> None:
+    def apply_plan(self, plan, roster, path: Path, report_to: Path) -> None:
         try:
             from batch.planning import apply_result
 
@@ -251,7 +259,7 @@ class BatchScreen(Screen):
         try:
             from batch.report import write_report
 
-            report = write_report(report_path(path), roster, plan)
+            report = write_report(report_to, roster, plan)
         except Exception as exc:
             problem = sentence(exc)
         self.post_message(BatchApplied(batch, report, problem))
@@ -260,31 +268,16 @@ class BatchScreen(Screen):
 
     def on_pools_loaded(self, message: PoolsLoaded) -> None:
         select = self.query_one("#batch-pool", Select)
-        select.set_options(message.options)
-        if len(message.options) == 1:
-            select.value = message.options[0][1]
+        chosen = select.value
+        select.set_options(FROM_FILE + message.options)
+        refs = {ref for _, ref in message.options}
+        select.value = chosen if chosen in refs else ""
 
     def on_plan_ready(self, message: PlanReady) -> None:
         self.working = False
         self.plan, self.roster, self.roster_path = message.plan, message.roster, message.path
         plan = message.plan
-        table = self.query_one("#batch-diff", DataTable)
-        table.clear()
-        lines = []
-        for c in plan.changes + plan.unchanged:
-            lines.append((c.row, c.kind, c.email, f"{c.first_name} {c.last_name}".strip(), _describe(c)))
-        for e in plan.errors:
-            lines.append((e.row, "error", "" if e.value is None else str(e.value), "", e.message))
-        for w in plan.warnings:
-            lines.append((w.row, "warning", "" if w.value is None else str(w.value), "", w.message))
-        lines.sort(key=lambda x: (x[0] is None, x[0] or 0))
-        for n, (row, kind, email, name, detail) in enumerate(lines):
-            style = KIND_STYLE.get(kind, "")
-            table.add_row(
-                Text("" if row is None else str(row)), Text(kind, style=style),
-                Text(sanitize(email), style=style if kind == "unchanged" else ""),
-                Text(sanitize(name)), Text(sanitize(detail), style="dim" if kind == "unchanged" else ""), key=str(n),
-            )
+        self._fill_table()
         self._show_summary()
         errors = Text()
         for problems, style in ((plan.errors, "bold red"), (plan.warnings, "yellow")):
@@ -323,9 +316,14 @@ class BatchScreen(Screen):
         self.working = False
         self.query_one("#batch-progress", ProgressBar).display = False
         self.notify(message.sentence, severity="error", markup=False)
+        summary = self.query_one("#batch-summary", Static)
         if message.stage == "apply":
-            summary = self.query_one("#batch-summary", Static)
             summary.update(Text(sanitize(f"Nothing was applied: {message.sentence}"), style="bold red"))
+        elif message.stage == "plan":  # the previous file's plan is gone: no old rows under a new failure
+            self.plan = self.roster = None
+            self.query_one("#batch-diff", DataTable).clear()
+            self.query_one("#batch-errors", Static).update("")
+            summary.update(Text(sanitize(f"No plan: {message.sentence}"), style="bold red"))
         self._update_buttons()
 
     @on(Button.Pressed, "#batch-plan")
@@ -340,9 +338,16 @@ class BatchScreen(Screen):
     def _path_submitted(self) -> None:
         self.action_plan()
 
+    @on(Switch.Changed, "#batch-every-row")
+    def _every_row_changed(self) -> None:
+        if self.plan is not None:
+            self._fill_table()
+
     @on(Input.Changed, "#batch-path")
+    @on(Input.Changed, "#batch-max-revoke")
     @on(Select.Changed)
-    @on(Switch.Changed)
+    @on(Switch.Changed, "#batch-sync")
+    @on(Switch.Changed, "#batch-skip")
     def _options_changed(self) -> None:
         # the plan on screen no longer matches the options: it must be made again before Apply
         if self.plan is not None:
@@ -359,22 +364,24 @@ class BatchScreen(Screen):
         if not raw_path:
             self.notify("Give the roster file's path first.", severity="error", markup=False)
             return
-        path = Path(os.path.expanduser(raw_path))
-        if not path.is_file():
-            self.notify(f"There is no file at {raw_path}.", severity="error", markup=False)
-            return
-        pool = self.query_one("#batch-pool", Select).value
-        if pool is Select.NULL:
-            self.notify("Choose the pool the roster is for.", severity="error", markup=False)
-            return
-        action = self.query_one("#batch-action", Select).value or None
-        sync = self.query_one("#batch-sync", Switch).value
-        skip = self.query_one("#batch-skip", Switch).value
+        path = Path(os.path.expanduser(raw_path))  # the reader says what is wrong with it, if anything
         self.working = True
         self.plan = None
         self._update_buttons()
         self.query_one("#batch-summary", Static).update(Text("Reading and planning…", style="dim"))
-        self.make_plan(path, int(pool), action, sync, skip)
+        self.make_plan(path, self._options())
+
+    def _options(self):
+        from batch.planning import PlanOptions
+
+        def value(selector: str, kind=Select):
+            v = self.query_one(selector, kind).value
+            return None if v in ("", Select.NULL) else (v.strip() or None if isinstance(v, str) else v)
+
+        pool = value("#batch-pool")
+        return PlanOptions(pool=None if pool is None else str(pool), action=value("#batch-action"), date_format=value("#batch-dates"),
+                           sync=self.query_one("#batch-sync", Switch).value, max_revoke=value("#batch-max-revoke", Input),
+                           skip_invalid=self.query_one("#batch-skip", Switch).value, controls=CONTROLS)
 
     def action_apply(self) -> None:
         plan = self.plan
@@ -405,7 +412,9 @@ class BatchScreen(Screen):
         bar.update(total=max(len(self.plan.changes), 1), progress=0)
         bar.display = True
         self.query_one("#batch-summary", Static).update(Text("Applying…", style="dim"))
-        self.apply_plan(self.plan, self.roster, self.roster_path)
+        chosen = self.query_one("#batch-report", Input).value.strip()
+        report = Path(os.path.expanduser(chosen)) if chosen else report_path(self.roster_path)
+        self.apply_plan(self.plan, self.roster, self.roster_path, report)
 
     def action_close(self) -> None:
         if self.working:
@@ -414,6 +423,29 @@ class BatchScreen(Screen):
         self.app.pop_screen()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _fill_table(self) -> None:
+        """The plan's lines in row order: changes, then problems with their bad value in its own column
+        (an address under email, a name under name, anything else in the detail). A big plan lists
+        only its problems unless "Every row" is on."""
+        plan = self.plan
+        table = self.query_one("#batch-diff", DataTable)
+        table.clear()
+        every = self.query_one("#batch-every-row", Switch).value
+        items = plan.changes + plan.unchanged
+        self.summary_only = len(items) > BIG_PLAN and not every
+        lines = [] if self.summary_only else [
+            (c.row, c.kind, c.email, f"{c.first_name} {c.last_name}".strip(), _describe(c)) for c in items]
+        for kind, problems in (("error", plan.errors), ("warning", plan.warnings)):
+            lines.extend((e.row, kind, *_problem_cells(e)) for e in problems)
+        lines.sort(key=lambda x: (x[0] is None, x[0] or 0))
+        for n, (row, kind, email, name, detail) in enumerate(lines):
+            style = KIND_STYLE.get(kind, "")
+            table.add_row(
+                Text(_where(row)), Text(kind, style=style),
+                Text(sanitize(email), style=style if kind == "unchanged" else ""),
+                Text(sanitize(name)), Text(sanitize(detail), style="dim" if kind == "unchanged" else ""), key=str(n),
+            )
 
     def _show_summary(self) -> None:
         plan = self.plan
@@ -425,6 +457,9 @@ class BatchScreen(Screen):
                 text.append(f"{n} {kind}", style=KIND_STYLE.get(kind, ""))
                 text.append("  ")
         text.append(f"\nSeats: {plan.seats}; available {plan.available_before} → {plan.available_after}.")
+        if self.summary_only:
+            text.append(f"  {len(plan.changes) + len(plan.unchanged):,} rows: the table lists only the problems; "
+                        "turn on Every row to list them all.", style="dim")
         if plan.blocking_errors:
             text.append("  Errors stop the apply: fix the roster and plan again.", style="bold red")
         elif plan.changes:
@@ -448,3 +483,20 @@ def _describe(change) -> str:
     from batch.plan import describe
 
     return describe(change)
+
+
+def _where(row: int | None) -> str:
+    """A line's place: its spreadsheet row, "header" for row 1's problems, "plan" for the whole plan's."""
+    if row is None:
+        return "(sync)"
+    return {0: "plan", 1: "header"}.get(row, str(row))
+
+
+def _problem_cells(e) -> tuple[str, str, str]:
+    """(email, name, detail) cells of an error or warning: its value under the column it is about."""
+    value = "" if e.value is None else str(e.value)
+    if e.column == "email":
+        return value, "", e.message
+    if e.column in ("first_name", "last_name"):
+        return "", value, e.message
+    return "", "", e.message
