@@ -31,25 +31,17 @@ def cli_plan(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProc
 
 def tui_plan(actor, roster: Path, pool_id: int, action: str = "") -> dict:
     """Plan ``roster`` on the TUI's batch screen, as a user does: path, pool, Plan (F5)."""
-    out: dict = {}
+    async def steps(pilot, screen, seen):
+        screen.query_one("#batch-path", Input).value = str(roster)
+        screen.query_one("#batch-pool", Select).value = pool_id
+        if action:
+            screen.query_one("#batch-action", Select).value = action
+        await pilot.press("f5")
+        await settle(pilot)
+        assert screen.plan is not None, "the screen made no plan"
+        seen["plan"] = screen.plan.report_json()
 
-    async def go():
-        app = RegtuiApp(actor=actor, db_label="test.db")
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
-            await pilot.press("b")
-            await settle(pilot)
-            screen = app.screen
-            screen.query_one("#batch-path", Input).value = str(roster)
-            screen.query_one("#batch-pool", Select).value = pool_id
-            if action:
-                screen.query_one("#batch-action", Select).value = action
-            await pilot.press("f5")
-            await settle(pilot)
-            assert screen.plan is not None, "the screen made no plan"
-            out["plan"] = screen.plan.report_json()
-    run(go())
-    return out["plan"]
+    return on_batch_screen(actor, steps)["plan"]
 
 
 @pytest.mark.parametrize("name,action", [("good.xlsx", ""), ("mixed.csv", ""), ("messy.csv", "invite"),
