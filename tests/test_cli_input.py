@@ -85,6 +85,8 @@ def test_serve_with_a_bad_port_or_host_is_one_sentence(cli):
         assert f"port {port}" in fails(cli, 2, "serve", "--port", str(port))
     # an address of no interface of this machine (TEST-NET-1, RFC 5737)
     assert "192.0.2.1" in fails(cli, 2, "serve", "--host", "192.0.2.1", "--port", "8080")
+    for host in ("no such host", "", "999.1.1.1"):  # not addresses at all (no name lookup leaves the machine)
+        assert "Cannot listen on" in fails(cli, 2, "serve", "--host", host, "--port", "8080")
 
 
 @sqlite_only

@@ -434,12 +434,27 @@ def cmd_template_set(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from regtui.web.app import serve
 
+    _check_listen_address(args.host, args.port)
     try:
         serve(host=args.host, port=args.port, db_url=args.db)
-    except OSError as exc:  # the port is taken, the host is not an address of this machine, ...
-        reason = exc.strerror or str(exc)
-        raise UsageError(f"Cannot listen on {args.host} port {args.port}: {reason}.") from None
+    except (OSError, ValueError) as exc:  # the port is taken, the host is not an address of this machine, ...
+        reason = getattr(exc, "strerror", None) or str(exc).rstrip(".")
+        raise UsageError(f"Cannot listen on {args.host!r} port {args.port}: {reason}.") from None
     return 0
+
+
+def _check_listen_address(host: str, port: int) -> None:
+    """A host that names no address (a typo, an empty string) is one sentence before the server starts."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE) if host.strip() else []
+    except (OSError, UnicodeError) as exc:
+        found, reason = [], getattr(exc, "strerror", None) or str(exc)
+    else:
+        reason = "give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+    if not found:
+        raise UsageError(f"Cannot listen on {host!r}: {reason}.")
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
