@@ -57,6 +57,23 @@ def post(base: str, path: str, body: bytes, headers: dict) -> tuple[int, str]:
             return err.code, err.read().decode()
 
 
+def _status_of_raw_post(base: str, path: str, body: bytes, headers: dict) -> int:
+    """POST over a plain socket, reading the answer even when the server answers (413) and closes
+    before the whole body is sent."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode())
+        try:
+            sock.sendall(body)
+        except OSError:
+            pass  # refused from its Content-Length: the answer is waiting
+        answer = sock.recv(200)
+    return int(answer.split(b" ", 2)[1])
+
+
 @pytest.fixture
 def pinned_clock():
     clock.set_now(NOW)
@@ -138,6 +155,32 @@ def test_a_paid_shopify_order_of_5_seats_makes_a_pool_of_5_for_the_buyer_once(si
 
 
 @pytest.mark.storage
+def test_a_big_order_is_answered_at_once_and_made_after_the_answer(site, admin):
+    from regtui.web import hooks
+
+    body = paid_order(2500)  # more seats than are made before answering (shops.FAST_SEATS)
+    status, text = send_shopify(site, body)
+    assert (status, text.strip()) == (200, "Received: queued.")
+    assert send_shopify(site, body)[0] == 200  # a retry meanwhile makes nothing new
+    hooks.wait_for_background()
+    database.connect(reuse_if_open=True)
+    [pool] = Pool.select()
+    assert pool.seats == 2500 and seats.counts(pool.id)["available"] == 2500
+    assert ShopDelivery.get().status == "processed"
+    assert shops.replay(admin, "main") == {}  # nothing left behind
+
+
+@pytest.mark.storage
+def test_a_big_order_left_behind_by_a_stopped_process_is_made_by_replay(admin, shop_setup):
+    body = paid_order(1500)
+    receipt = shops.receive("main", shopify_headers(body), body)  # stored; the process "stops" before making it
+    assert receipt.later is not None and Pool.select().count() == 0
+    assert shops.replay(admin, "main") == {"processed": 1}
+    assert Pool.get().seats == 1500
+    assert shops.process_received(receipt.later) is None  # made once only
+
+
+@pytest.mark.storage
 def test_a_bad_or_missing_signature_is_401_and_changes_nothing(site, caplog):
     database.connect(reuse_if_open=True)
     before = dump()
@@ -171,6 +214,21 @@ def test_a_single_seat_gives_the_buyer_access_and_a_confirmation(site):
     [mail] = OutboxEmail.select().where(OutboxEmail.to == "jon@example.com")
     assert "Python for Data Teams, March" in mail.subject and "/set-password/" in mail.body
     assert Customer.get(Customer.email_key == "jon@example.com").learner_id == learner.id
+
+
+@pytest.mark.storage
+def test_a_delivery_that_cannot_be_processed_is_kept_for_replay(site, admin, monkeypatch, tmp_path):
+    # an installation without its secret key cannot make set-password links: the delivery is kept
+    monkeypatch.setenv("REGTUI_SECRET_KEY_FILE", str(tmp_path / "not-made-yet.key"))
+    status, text = send_shopify(site, paid_order(1))
+    assert (status, text.strip()) == (200, "Received: failed.")
+    database.connect(reuse_if_open=True)
+    row = ShopDelivery.get()
+    assert row.status == "failed" and "secret key" in row.note
+    assert Access.select().count() == 0 and Order.select().count() == 0  # nothing half done
+    monkeypatch.delenv("REGTUI_SECRET_KEY_FILE")
+    assert shops.replay(admin, "main") == {"processed": 1}
+    assert Access.select().count() == 1
 
 
 @pytest.mark.storage
@@ -309,7 +367,7 @@ def test_malformed_json_huge_bodies_and_stale_replays_are_refused(site):
     database.close()
     assert send_shopify(site, b'{"id": 1, "line_items": [')[0] == 400
     huge = b'{"pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
-    assert send_shopify(site, huge)[0] == 413
+    assert _status_of_raw_post(site, "/hooks/shop/main", huge, shopify_headers(huge)) == 413
     old = NOW - dt.timedelta(hours=5)  # a captured delivery replayed after Shopify's 4-hour retry window
     assert send_shopify(site, paid_order(5), triggered=old)[0] == 401
     future = NOW + dt.timedelta(hours=1)

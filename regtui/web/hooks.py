@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -69,4 +70,36 @@ def shop_hook(name: str):
     except BadDelivery as exc:
         log.info("shop %s: delivery refused (400): %s", name, exc)
         return _answer(400, str(exc))
+    if receipt.later is not None:
+        _after_answer(receipt.later)
     return _answer(receipt.status, receipt.sentence)
+
+
+_background: list[threading.Thread] = []
+
+
+def _after_answer(delivery_pk: int) -> None:
+    """Make a big order in a thread of its own, so the shop has its answer at once (the delivery is
+    stored already: if this process stops first, `regtui shop replay` makes it)."""
+    thread = threading.Thread(target=_process_received, args=(delivery_pk,), name=f"shop-delivery-{delivery_pk}", daemon=True)
+    _background[:] = [t for t in _background if t.is_alive()] + [thread]
+    thread.start()
+
+
+def _process_received(delivery_pk: int) -> None:
+    from regtui.core.models import database
+
+    try:
+        database.connect(reuse_if_open=True)
+        shops.process_received(delivery_pk)
+    except Exception:
+        log.exception("shop delivery %s: processing after the answer failed; `regtui shop replay` retries it", delivery_pk)
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
+def wait_for_background(timeout: float = 60) -> None:
+    """Wait for the big orders being made after their answer (tests, and a clean shutdown)."""
+    for thread in list(_background):
+        thread.join(timeout)

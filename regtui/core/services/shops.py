@@ -25,7 +25,8 @@ from typing import Iterable, Mapping
 from peewee import IntegrityError, fn
 
 from regtui.core import shops as adapters
-from regtui.core.errors import NotFound, Refused, UsageError
+from regtui.core.db import dialect
+from regtui.core.errors import NotFound, Refused, RegtuiError, UsageError
 from regtui.core.models import (Access, Code, Customer, Invitation, Learner, Order, Pool, Session, Shop, ShopCall,
                                 ShopCustomer, ShopDelivery, ShopOrderLine, ShopProduct, ShopUnmatched, database, utcnow)
 from regtui.core.services import access, audit, customers, invitations, learners, orders, outbox, seats, templates
@@ -40,6 +41,9 @@ MAX_SECRET_BYTES = 4096
 STALE_SENDING = dt.timedelta(minutes=10)
 MAX_BACKOFF = dt.timedelta(hours=6)
 MAX_ATTEMPTS = 12
+FAST_SEATS = 1000
+"""An order of more seats is stored and answered at once, and made right after the answer
+(``process_received``): its codes take longer than a shop waits (bench/shops.py)."""
 
 
 # --- shops and their SKU map -----------------------------------------------------------------
@@ -178,10 +182,12 @@ def unmatched(actor: Actor, name: str | None = None) -> list[UnmatchedRow]:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What to answer the shop: an HTTP status and one sentence."""
+    """What to answer the shop: an HTTP status and one sentence; ``later`` is the stored delivery
+    to process once the answer is sent (``process_received``), for a big order."""
 
     status: int
     sentence: str
+    later: int | None = None
 
 
 def receive(name: str, headers: Mapping[str, str], body: bytes) -> Receipt:
@@ -202,12 +208,17 @@ def receive(name: str, headers: Mapping[str, str], body: bytes) -> Receipt:
     event = adapter.parse(delivery.topic, body)
     if event.order is not None:
         _check_buyer(event.order.buyer)
+    return _retrying(lambda: _store_and_apply(shop, delivery.delivery_id, delivery.topic, body, event))
+
+
+def _retrying(step):
+    """``step()`` in its own transaction, again if a concurrent twin won a unique key: another
+    request made the same delivery or order at the same moment; the next round sees what it made
+    and changes nothing."""
     for attempt in range(5):
         try:
-            return _store_and_apply(shop, delivery.delivery_id, delivery.topic, body, event)
+            return step()
         except IntegrityError:
-            # another request made the same delivery or order at the same moment: its
-            # transaction won; the next round sees what it made and changes nothing
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")
@@ -221,16 +232,42 @@ def _check_buyer(buyer: Buyer) -> None:
 
 
 def _store_and_apply(shop: Shop, delivery_id: str, topic: str, body: bytes, event: Event) -> Receipt:
+    # a retry is answered from a plain read, without queueing for the write lock behind a big order
+    if ShopDelivery.get_or_none((ShopDelivery.shop == shop.id) & (ShopDelivery.delivery_id == delivery_id)):
+        return Receipt(200, "Already received; nothing new was done.")
     with database.atomic():
         if ShopDelivery.get_or_none((ShopDelivery.shop == shop.id) & (ShopDelivery.delivery_id == delivery_id)):
             return Receipt(200, "Already received; nothing new was done.")
         row = ShopDelivery.create(shop=shop, delivery_id=delivery_id, topic=topic or "(none)",
                                   external_order_id=event.order.order_id if event.order else event.order_id,
                                   body=body.decode("utf-8", "replace"))
+        if event.order is not None and sum(l.quantity for l in event.order.lines) > FAST_SEATS:
+            return Receipt(200, "Received: queued.", later=row.id)  # stored; made right after the answer
         _apply_stored(shop, row, event)
     if row.status == "ignored":
         return Receipt(202, f"Topic {topic!r} is not one regtui acts on; logged.")
     return Receipt(200, f"Received: {row.status}.")
+
+
+def process_received(delivery_pk: int) -> str | None:
+    """Process a delivery stored as ``received`` (a big order, answered before it was made); its
+    status after, or None if another process took it first. ``shop replay`` does the same for any
+    left behind by a process that stopped."""
+    def step():
+        with database.atomic():
+            dialect().lock_row("shop_delivery", delivery_pk)
+            row = ShopDelivery.get_or_none(ShopDelivery.id == delivery_pk)
+            if row is None or row.status != "received":
+                return None
+            shop = Shop.get_by_id(row.shop_id)
+            try:
+                event = adapters.adapter(shop.kind).parse(row.topic, row.body.encode("utf-8"))
+            except BadDelivery as exc:
+                ShopDelivery.update(status="failed", note=str(exc)).where(ShopDelivery.id == row.id).execute()
+                return "failed"
+            _apply_stored(shop, row, event)
+            return row.status
+    return _retrying(step)
 
 
 def _apply_stored(shop: Shop, row: ShopDelivery, event: Event) -> None:
@@ -239,9 +276,14 @@ def _apply_stored(shop: Shop, row: ShopDelivery, event: Event) -> None:
     try:
         with database.atomic():
             status, note = _apply(shop, row, event)
-    except Refused as exc:
+    except IntegrityError:
+        raise  # a concurrent twin won: receive() starts again and sees what it made
+    except RegtuiError as exc:  # a rule said no, or the installation is not ready (e.g. no secret key)
         status, note = "failed", str(exc)
         log.warning("shop %s delivery %s failed: %s", shop.name, row.delivery_id, exc)
+    except Exception as exc:  # kept for replay rather than lost; the details go to the log
+        status, note = "failed", f"unexpected {type(exc).__name__}: {exc}"[:1000]
+        log.exception("shop %s delivery %s failed", shop.name, row.delivery_id)
     row.status, row.note, row.processed_at = status, note, utcnow()
     ShopDelivery.update(status=status, note=note, processed_at=row.processed_at).where(ShopDelivery.id == row.id).execute()
 
@@ -451,18 +493,20 @@ def _queue_withdrawn(pool: Pool, invs: Iterable[Invitation]) -> None:
 # --- replay, and the admin's view of deliveries -----------------------------------------------
 
 def replay(actor: Actor, name: str) -> dict[str, int]:
-    """Process the shop's unmatched and failed deliveries again (after ``map``): lines made
-    already are left alone, so a replay never doubles anything."""
+    """Process the shop's unmatched and failed deliveries again (after ``map``), and any big order
+    still ``received`` (its process stopped before making it): lines made already are left alone,
+    so a replay never doubles anything."""
     require(actor, "shops.orders")
     shop = get(name)
     counts: dict[str, int] = {}
     ids = [i for (i,) in ShopDelivery.select(ShopDelivery.id).where(
-        (ShopDelivery.shop == shop.id) & ShopDelivery.status.in_(["unmatched", "failed"])).order_by(ShopDelivery.id).tuples()]
+        (ShopDelivery.shop == shop.id) & ShopDelivery.status.in_(["unmatched", "failed", "received"])).order_by(ShopDelivery.id).tuples()]
     adapter = adapters.adapter(shop.kind)
     for delivery_id in ids:
         with database.atomic():
+            dialect().lock_row("shop_delivery", delivery_id)
             row = ShopDelivery.get_by_id(delivery_id)
-            if row.status not in ("unmatched", "failed"):
+            if row.status not in ("unmatched", "failed", "received"):
                 continue
             try:
                 event = adapter.parse(row.topic, row.body.encode("utf-8"))
