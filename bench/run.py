@@ -51,6 +51,59 @@ def generate(n: int) -> tuple[Path, Path]:
     return csv_path, xlsx_path
 
 
+def libreoffice_style(n: int) -> Path:
+    """bench/out/roster-N-lo.xlsx: N rows in the form LibreOffice saves a sheet, made from the
+    LibreOffice-saved fixtures/rosters/good.xlsx (its styles, workbook and properties kept; the
+    sheet rewritten with LibreOffice's row and cell attributes, shared strings, dates as serials in
+    its date style), with a pool column naming the bench pool (B1-1): the plan takes it from the file."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    out = OUT / f"roster-{n}-lo.xlsx"
+    if out.exists():
+        return out
+    source = ROOT / "fixtures" / "rosters" / "good.xlsx"
+    with zipfile.ZipFile(source) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    head, tail = sheet[:sheet.index("<sheetData>")], sheet[sheet.index("</sheetData>"):]
+    head = head.replace('<dimension ref="A1:G16"/>', f'<dimension ref="A1:G{n + 1}"/>')
+    strings: dict[str, int] = {}
+
+    def sst(text: str) -> int:
+        return strings.setdefault(text, len(strings))
+
+    row_attrs = 'customFormat="false" ht="12.8" hidden="false" customHeight="false" outlineLevel="0" collapsed="false"'
+    header = ["action", "email", "first_name", "last_name", "access_start", "access_end", "pool"]
+    rows = [f'<row r="1" {row_attrs}>' + "".join(f'<c r="{col}1" s="0" t="s"><v>{sst(h)}</v></c>'
+                                                  for col, h in zip("ABCDEFG", header)) + "</row>"]
+    for i in range(n):
+        r = i + 2
+        cells = [("A", sst("create")), ("B", sst(f"learner{i:06d}@example.com")), ("C", sst(f"First{i}")),
+                 ("D", sst(f"Last{i}"))]
+        rows.append(f'<row r="{r}" {row_attrs}>' + "".join(f'<c r="{c}{r}" s="0" t="s"><v>{v}</v></c>' for c, v in cells)
+                    + f'<c r="E{r}" s="1" t="n"><v>46398</v></c><c r="F{r}" s="1" t="n"><v>46752</v></c>'
+                    + f'<c r="G{r}" s="0" t="s"><v>{sst("B1-1")}</v></c></row>')
+    parts["xl/worksheets/sheet1.xml"] = (head + "<sheetData>" + "".join(rows) + tail).encode()
+    items = "".join(f'<si><t xml:space="preserve">{escape(t)}</t></si>' for t in strings)
+    parts["xl/sharedStrings.xml"] = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                                     '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                                     f'count="{7 * (n + 1)}" uniqueCount="{len(strings)}">{items}</sst>').encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out
+
+
+def floor(url: str, home: Path, pool_id: int, n: int) -> float:
+    """bench/floor.py's seconds: the apply's rows written plainly (executemany / COPY)."""
+    out = subprocess.run([PY, str(ROOT / "bench" / "floor.py"), url, str(pool_id), str(n)], cwd=ROOT,
+                         env=bench_env(url, home), capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"floor on {url} failed: {out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def run_child(args: list[str], env: dict, stdout=subprocess.DEVNULL) -> tuple[float, float, int, str]:
     """(wall seconds, peak RSS MB, exit code, stderr tail) of one child process."""
     t0 = time.perf_counter()
@@ -170,6 +223,13 @@ def main() -> int:
     results.append(("batch plan csv --json", plan_j, rss, "", ""))
     plan_xj, rss, rc, err = fastest(lambda: run_child(regtui + ["batch", "plan", str(xlsx_path), "--pool", str(pool_id), "--json"], env))
     results.append(("batch plan xlsx --json", plan_xj, rss, "", ""))
+    lo_path = libreoffice_style(n)
+    lo_cal = fastest(lambda: calamine_inprocess(lo_path))
+    plan_lo, rss, rc, err = fastest(lambda: run_child(regtui + ["batch", "plan", str(lo_path)], env))
+    assert rc == 0, err
+    results.append(("python-calamine read, LibreOffice-style xlsx (in process)", lo_cal, None, "", "reference"))
+    results.append(("batch plan LibreOffice-style xlsx, pool from the file (whole process)", plan_lo, rss,
+                    f"{plan_lo / lo_cal:.2f}× calamine", "≤ 3×"))
     if opts.plan_only:
         return report(n, results)
 
@@ -198,6 +258,19 @@ def main() -> int:
     apply_p, rss, _, _ = sqlite_apply(plan_file, [])
     results.append(("batch apply PLAN.json (saved by plan csv --out), SQLite", apply_p, rss, f"{apply_p / plan_c:.2f}× plan csv", "≤ 3×"))
 
+    def sqlite_floor() -> float:
+        fresh = OUT / f"floor{tag}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(fresh) + suffix).unlink(missing_ok=True)
+            if Path(str(sqlite_file) + suffix).exists():
+                shutil.copyfile(str(sqlite_file) + suffix, str(fresh) + suffix)
+        return floor(f"sqlite:///{fresh}", home, pool_id, n)
+
+    floor_s = fastest(sqlite_floor)
+    results.append(("floor: the apply's rows by executemany, SQLite", floor_s, None, "", "reference"))
+    results.append(("batch apply csv vs plan + 1.3× floor, SQLite", apply_c, None,
+                    f"{apply_c / (plan_c + 1.3 * floor_s):.2f}× (plan {plan_c:.2f} + 1.3 × {floor_s:.2f})", "≤ 1.0×"))
+
     if not opts.no_pg:
         def pg_run():
             schema, pg_url = pg_schema(opts.pg)
@@ -208,9 +281,14 @@ def main() -> int:
                 assert plan[2] == 0, plan[3]
                 applied = run_child(regtui + ["batch", "apply", str(csv_path), "--pool", str(pg_pool), "--yes"], penv)
                 assert applied[2] == 0, applied[3]
-                return plan, applied
             finally:
                 drop_pg_schema(opts.pg, schema)
+            schema, pg_url = pg_schema(opts.pg)  # the floor in a fresh schema made the same way
+            try:
+                pg_floor = floor(pg_url, home, make_database(pg_url, home, n), n)
+            finally:
+                drop_pg_schema(opts.pg, schema)
+            return plan, applied, pg_floor
 
         try:
             runs = [pg_run() for _ in range(rep)]
@@ -221,6 +299,10 @@ def main() -> int:
             papply, arss = min((r[1][0], r[1][1]) for r in runs)
             results.append(("batch plan csv, PostgreSQL", pplan, prss, "", ""))
             results.append(("batch apply csv, PostgreSQL", papply, arss, f"{papply / pplan:.2f}× plan csv on PostgreSQL", "≤ 5×, < 500 MB"))
+            pfloor = min(r[2] for r in runs)
+            results.append(("floor: the apply's rows by COPY, PostgreSQL", pfloor, None, "", "reference"))
+            results.append(("batch apply csv vs plan + 1.3× floor, PostgreSQL", papply, None,
+                            f"{papply / (pplan + 1.3 * pfloor):.2f}× (plan {pplan:.2f} + 1.3 × {pfloor:.2f})", "≤ 1.0×"))
 
     return report(n, results)
 

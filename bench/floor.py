@@ -1,0 +1,95 @@
+"""The floor of a roster apply: the same rows it writes, written plainly, timed.
+
+    python bench/floor.py DATABASE_URL POOL_ID N
+
+Into a database made like the apply's (one pool of N available seats, nothing else), in one
+transaction: N learners, N codes moved to claimed, N accesses, N queued emails (a body of the size
+a confirmation has) and N audit events, with executemany on SQLite and COPY on PostgreSQL (the code
+update through a COPY-loaded staging table), and the pool's counters once. No services, no rules,
+no reading back: what the database needs to take those rows. Prints the seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BODY = ("Hello First Last,\n\nYou now have access to Bench session (BENCH-1) from 2027-01-11 until 2027-12-31.\n"
+        "Set your password here: http://127.0.0.1:8080/set-password/12345.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ\n"
+        "The link works for 14 days.\n\nBench Corp\n")
+
+
+def rows_for(n: int, first_learner: int, code_ids: list[int], session_id: int):
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    expires = (dt.datetime.now() + dt.timedelta(days=14)).isoformat(sep=" ")
+    learners, codes, accesses, emails, events = [], [], [], [], []
+    nonces = secrets.token_hex(16 * n)
+    for i in range(n):
+        lid, email = first_learner + i, f"learner{i:06d}@example.com"
+        learners.append((lid, email, email, f"First{i}", f"Last{i}", True, now, nonces[32 * i:32 * i + 32], expires))
+        codes.append((lid, code_ids[i]))
+        accesses.append((lid, session_id, code_ids[i], "2027-01-11", "2027-12-31", "active"))
+        emails.append((now, email, "Your access to Bench session", BODY, f"<floor-{i}@bench>", "queued", 0))
+        events.append((now, "bench", "seat.assign", "code", code_ids[i], '{"state": "claimed", "learner_id": %d}' % lid))
+    return learners, codes, accesses, emails, events
+
+
+def main() -> int:
+    url, pool_id, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    from regtui.core import db
+    from regtui.core.models import Access, AuditEvent, Code, Learner, OutboxEmail, Pool, database
+
+    db.open_database(url)
+    session_id = Pool.get_by_id(pool_id).session_id
+    code_ids = [i for (i,) in database.execute_sql("SELECT id FROM code WHERE pool_id = %s ORDER BY id"
+                                                   .replace("%s", database.param), [pool_id])][:n]
+    first = (database.execute_sql("SELECT COALESCE(MAX(id), 0) FROM learner").fetchone()[0] or 0) + 1
+    learners, codes, accesses, emails, events = rows_for(n, first, code_ids, session_id)
+    tables = [
+        (Learner._meta.table_name, "id, email, email_key, first_name, last_name, must_set_password, created_at, "
+                                   "password_link_nonce, password_link_expires_at", learners),
+        (Access._meta.table_name, "learner_id, session_id, code_id, starts, ends, status", accesses),
+        (OutboxEmail._meta.table_name, "created_at, \"to\", subject, body, message_id, status, attempts", emails),
+        (AuditEvent._meta.table_name, "at, operator, action, record_type, record_id, after", events),
+    ]
+    postgres = url.startswith("postgres")
+    t0 = time.perf_counter()
+    with database.atomic():
+        cursor = database.cursor()
+        code_table = Code._meta.table_name
+        if postgres:
+            cursor.execute("CREATE TEMP TABLE floor_codes (learner_id bigint, id bigint) ON COMMIT DROP")
+            with cursor.copy("COPY floor_codes (learner_id, id) FROM STDIN") as copy:
+                for row in codes:
+                    copy.write_row(row)
+        for table, columns, rows in tables[:1]:
+            _load(cursor, postgres, table, columns, rows)
+        if postgres:
+            cursor.execute(f"UPDATE {code_table} c SET state = 'claimed', learner_id = f.learner_id "
+                           "FROM floor_codes f WHERE c.id = f.id")
+        else:
+            cursor.executemany(f"UPDATE {code_table} SET state = 'claimed', learner_id = ? WHERE id = ?", codes)
+        for table, columns, rows in tables[1:]:
+            _load(cursor, postgres, table, columns, rows)
+        database.execute_sql(f"UPDATE pool SET available = available - {n}, claimed = claimed + {n} WHERE id = {pool_id}")
+    print(f"{time.perf_counter() - t0:.3f}")
+    return 0
+
+
+def _load(cursor, postgres: bool, table: str, columns: str, rows: list[tuple]) -> None:
+    if postgres:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns.split(","))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
