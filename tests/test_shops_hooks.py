@@ -39,11 +39,11 @@ def fixture(name: str) -> dict:
 
 
 def shopify_headers(body: bytes, topic: str = "orders/paid", webhook_id: str = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
-                    secret: bytes = SECRET, triggered: dt.datetime = NOW) -> dict:
+                    secret: bytes = SECRET, triggered: dt.datetime = NOW, event_id: str | None = None) -> dict:
     return {"Content-Type": "application/json", "X-Shopify-Topic": topic,
             "X-Shopify-Hmac-Sha256": base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode(),
             "X-Shopify-Shop-Domain": "example.myshopify.com", "X-Shopify-API-Version": "2025-01",
-            "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-Event-Id": "98880550-7158-44d4-b7cd-2c97c8a091b5",
+            "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-Event-Id": event_id or f"event-of-{webhook_id}",
             "X-Shopify-Triggered-At": triggered.isoformat() + ".877041743Z"}
 
 
@@ -269,19 +269,29 @@ def test_a_refund_takes_back_unclaimed_seats_only(site, admin):
 
 
 @pytest.mark.storage
+def test_one_refund_event_sent_through_two_subscriptions_is_applied_once(site):
+    assert send_shopify(site, paid_order(5))[0] == 200
+    body = json.dumps(fixture("shopify-refunds-create.json")).encode()  # 3 seats
+    for webhook_id in ("subscription-a", "subscription-b"):
+        assert send_shopify(site, body, topic="refunds/create", webhook_id=webhook_id, event_id="refund-event")[0] == 200
+    database.connect(reuse_if_open=True)
+    assert Pool.get().seats == 2
+
+
+@pytest.mark.storage
 def test_a_refund_before_its_paid_order_is_held_and_applied_after_it(site):
     refund = fixture("shopify-refunds-create.json")  # 3 of the 5 seats
     body = json.dumps(refund).encode()
     assert send_shopify(site, body, topic="refunds/create", webhook_id="early-refund")[0] == 200
     database.connect(reuse_if_open=True)
-    assert ShopDelivery.get(ShopDelivery.delivery_id == "early-refund").status == "held"
+    assert ShopDelivery.get(ShopDelivery.delivery_id == "event-of-early-refund").status == "held"
     assert Pool.select().count() == 0
     database.close()
     assert send_shopify(site, paid_order(5))[0] == 200
     database.connect(reuse_if_open=True)
     p = Pool.get()
     assert (p.seats, p.available) == (2, 2)
-    assert ShopDelivery.get(ShopDelivery.delivery_id == "early-refund").status == "processed"
+    assert ShopDelivery.get(ShopDelivery.delivery_id == "event-of-early-refund").status == "processed"
 
 
 @pytest.mark.storage
@@ -397,7 +407,7 @@ def test_a_topic_regtui_does_not_act_on_is_202_and_logged(site):
     status, _ = send_shopify(site, body, topic="products/update", webhook_id="prod-1")
     assert status == 202
     database.connect(reuse_if_open=True)
-    assert ShopDelivery.get(ShopDelivery.delivery_id == "prod-1").status == "ignored"
+    assert ShopDelivery.get(ShopDelivery.delivery_id == "event-of-prod-1").status == "ignored"
 
 
 # --- WooCommerce and Spree -------------------------------------------------------------------

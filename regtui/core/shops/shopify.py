@@ -1,9 +1,11 @@
 """Shopify: webhooks signed with a base64 HMAC-SHA256 of the raw body (X-Shopify-Hmac-Sha256),
-topic in X-Shopify-Topic, delivery id in X-Shopify-Webhook-Id, the original trigger time in
+topic in X-Shopify-Topic, the event in X-Shopify-Event-Id (the same for every copy of one event:
+the delivery id regtui keeps) and X-Shopify-Webhook-Id (per subscription), the original trigger time in
 X-Shopify-Triggered-At (retries keep it: Shopify retries 8 times over 4 hours). The Admin
 GraphQL API creates customers (customerCreate); the CSV order export has one row per line item.
 
 Sources: shopify.dev/docs/apps/build/webhooks (verify deliveries, ignore duplicates, headers),
+shopify.dev/apps/build/webhooks/ignore-duplicates,
 shopify.dev/changelog/updates-to-webhook-retry-mechanism, shopify.dev/docs/api/admin-graphql
 (customerCreate), help.shopify.com/manual/fulfillment/managing-orders/exporting-orders.
 """
@@ -41,9 +43,11 @@ def verify(secret: bytes, headers: Mapping[str, str], body: bytes, now: dt.datet
         when = parse_time(triggered)
         if when is None or now - when > REPLAY_WINDOW or when - now > dt.timedelta(minutes=5):
             raise Unauthorized(f"X-Shopify-Triggered-At {triggered[:40]!r} is outside Shopify's 4-hour retry window")
-    delivery_id = header(headers, "X-Shopify-Webhook-Id") or header(headers, "X-Shopify-Event-Id")
+    # Shopify: "the same X-Shopify-Event-Id across more than one webhook indicates a duplicate" (two
+    # subscriptions to one topic send one event twice, with two webhook ids); retries keep both
+    delivery_id = header(headers, "X-Shopify-Event-Id") or header(headers, "X-Shopify-Webhook-Id")
     if not delivery_id:
-        raise BadDelivery("A Shopify delivery needs its X-Shopify-Webhook-Id header.")
+        raise BadDelivery("A Shopify delivery needs its X-Shopify-Event-Id or X-Shopify-Webhook-Id header.")
     return Delivery(delivery_id[:200], header(headers, "X-Shopify-Topic")[:100], body)
 
 
