@@ -65,10 +65,13 @@ def dump_text(exclude: tuple = ()) -> str:
 
 
 def mails(to: str | None = None) -> list[OutboxEmail]:
+    """The outbox's emails as the sender sends them: with their links made (the rows hold none)."""
+    from regtui.core.services import outbox
+
     q = OutboxEmail.select().order_by(OutboxEmail.id)
     if to is not None:
         q = q.where(OutboxEmail.to == to)
-    return list(q)
+    return [outbox.with_live_link(m) for m in q]
 
 
 def all_bodies() -> str:

@@ -81,7 +81,7 @@ def test_a_missing_or_empty_key_is_one_sentence_and_exit_2_never_a_new_key(fresh
     _pool_with_an_invitation(env)
     key = home / "secret.key"
     key.unlink()
-    for args in (("link", "1", "ada@example.com"), ("invite", "1", "bob@example.com")):
+    for args in (("link", "1", "ada@example.com"), ("invite", "1", "bob@example.com"), ("mail", "send")):
         r = run_cli(*args, env=env)
         assert r.returncode == 2 and "no secret key at" in r.stderr and "regtui init" in r.stderr, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

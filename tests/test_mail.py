@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from regtui.core import db as dbmod
-from regtui.core import mailer
+from regtui.core import clock, mailer
 from regtui.core.errors import UsageError
 from regtui.core.models import OutboxEmail, database
 from regtui.core.services import outbox, templates
@@ -65,6 +65,13 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def real_clock_after():
+    """Tests move the clock (backoff) with clock.set_now; the next test starts on real time."""
+    yield
+    clock.set_now(None)
 
 
 @pytest.fixture
@@ -142,6 +149,8 @@ def test_try_later_stays_queued_and_goes_out_on_the_next_run(db, admin, smtp):
     assert bob.last_error == "451 4.3.0 try later"
 
     del smtp.replies["bob@example.com"]
+    assert (deliver(admin).sent, rows()["bob@example.com"].status) == (0, "queued")  # not due yet: backoff
+    clock.set_now(bob.next_attempt_at)
     report = deliver(admin)
 
     assert (report.sent, report.retry) == (1, 0)
@@ -184,7 +193,7 @@ def test_server_down_keeps_everything_queued_and_ends_the_run_at_the_first_try(d
     assert statuses() == {"queued": 20}
     first = rows()["learner0@example.com"]
     assert first.last_error.startswith(f"cannot reach the mail server at 127.0.0.1:{port}")
-    assert sum(e.attempts for e in rows().values()) == 1
+    assert sum(e.attempts for e in rows().values()) == 0  # an unreachable server is not the email's try
 
     with SmtpServer(port) as recorder:
         assert deliver(admin).sent == 20

@@ -60,7 +60,7 @@ def test_outbox_lists_queued_and_send_now_delivers_into_maildir(admin):
     from regtui.tui.screens.outbox import OutboxScreen
 
     demo.fill(admin)
-    queued = outbox.counts()["queued"]
+    queued = outbox.counts(admin)["queued"]
     assert queued > 0
 
     async def go():
@@ -80,8 +80,8 @@ def test_outbox_lists_queued_and_send_now_delivers_into_maildir(admin):
             assert f"{queued} sent" in report
 
     run(go())
-    assert outbox.counts()["sent"] == queued
-    assert outbox.counts()["queued"] == 0
+    assert outbox.counts(admin)["sent"] == queued
+    assert outbox.counts(admin)["queued"] == 0
     assert len(mailbox.Maildir(config.maildir_path(), create=False)) == queued
 
 
@@ -339,7 +339,7 @@ def test_outbox_is_closed_to_a_manager(admin):
     customer = Customer.select().first()
     operators.set_operator(admin, "hr", "manager", customer)
     manager = operators.Actor(name="hr", role="manager", customer_id=customer.id)
-    queued = outbox.counts()["queued"]
+    queued = outbox.counts(admin)["queued"]
 
     async def go():
         app = ToolApp(manager, OutboxScreen)
@@ -354,7 +354,7 @@ def test_outbox_is_closed_to_a_manager(admin):
             assert any(n.severity == "error" and "role" in n.message for n in app._notifications)
 
     run(go())
-    assert outbox.counts()["queued"] == queued
+    assert outbox.counts(admin)["queued"] == queued
 
 
 def test_batch_refuses_a_stale_plan_with_a_sentence(admin, tmp_path):

@@ -33,6 +33,7 @@ from regtui.core.models import (
 from regtui.core.services import catalog, customers, invitations, learners, orders, passwords, registrations, seats, tokens
 from regtui.web import create_app
 from regtui.web.limits import ServerLimits
+from test_core_support import mails
 
 PASSWORD = "correct horse battery"
 SESSION_NAME = "Python basics, May 2025"
@@ -374,7 +375,7 @@ def test_set_password_link(site, admin):
     registrations.assign(admin, pool, [learners.LearnerSpec("ada@example.com", "Ada", "Lovelace")])
     learner = Learner.get(Learner.email_key == "ada@example.com")
     assert learner.password_hash is None and learner.must_set_password
-    [mail] = OutboxEmail.select().where(OutboxEmail.to == "ada@example.com")
+    [mail] = mails("ada@example.com")
     [url] = [w for w in mail.body.split() if "/set-password/" in w]
 
     r = site.get(url)

@@ -344,7 +344,7 @@ def cmd_mail_send(args: argparse.Namespace) -> int:
     actor = setup(args)
     transport = mailer.transport_from_config()
     if not args.json and sys.stderr.isatty():
-        transport = _ProgressTransport(transport, outbox.counts()["queued"], sys.stderr)
+        transport = _ProgressTransport(transport, outbox.counts(actor)["queued"], sys.stderr)
     report = outbox.deliver(actor, transport)
     if isinstance(transport, _ProgressTransport):
         transport.done()
@@ -356,6 +356,9 @@ def cmd_mail_send(args: argparse.Namespace) -> int:
             print(f"  {line}")
 
     emit(args, data, human)
+    if report.delivered_nothing:  # unreachable, or every email refused: say so to cron and scripts
+        print("regtui: no email could be delivered; see the reasons above.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -392,16 +395,25 @@ class _ProgressTransport:
 def cmd_mail_status(args: argparse.Namespace) -> int:
     from regtui.core.services import outbox
 
-    setup(args)
-    data = outbox.counts()
-    return emit(args, data, lambda: print(", ".join(f"{k} {v}" for k, v in data.items())))
+    actor = setup(args)
+    data = outbox.counts(actor)
+    stuck = [{"id": e.id, "to": e.to, "subject": e.subject, "message_id": e.message_id, "since": e.claimed_at}
+             for e in outbox.stuck(actor)]
+
+    def human() -> None:
+        print(", ".join(f"{k} {v}" for k, v in data.items()))
+        if stuck:
+            print("Stuck while sending (the sender stopped; `regtui mail retry` sends them again, same Message-ID):")
+            print_table([(e["id"], e["to"], e["subject"], e["since"], e["message_id"]) for e in stuck],
+                        ["id", "to", "subject", "since", "message-id"])
+    return emit(args, data | {"stuck_emails": stuck}, human)
 
 
 def cmd_mail_retry(args: argparse.Namespace) -> int:
     from regtui.core.services import outbox
 
     n = outbox.retry_failed(setup(args))
-    print(f"{plural(n, 'failed email')} queued again.")
+    print(f"{plural(n, 'failed or stuck email')} queued again.")
     return 0
 
 

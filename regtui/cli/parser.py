@@ -147,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N events, 1 to 1,000,000 (default 100)")
 
     mail = sub.add_parser("mail", help="the outbox").add_subparsers(dest="mail_cmd", metavar="send|status|retry", required=True)
-    add("send", commands.cmd_mail_send, "deliver queued emails (SMTP from $REGTUI_SMTP, else the Maildir)", json_flag=True, parent=mail)
-    add("status", commands.cmd_mail_status, "count emails by status", json_flag=True, parent=mail)
-    add("retry", commands.cmd_mail_retry, "queue failed emails again", parent=mail)
+    add("send", commands.cmd_mail_send, "deliver queued emails (SMTP from $REGTUI_SMTP, else the Maildir); exit 1 when none could be delivered", json_flag=True, parent=mail)
+    add("status", commands.cmd_mail_status, "count emails by status (staff only) and list those stuck while sending", json_flag=True, parent=mail)
+    add("retry", commands.cmd_mail_retry, "queue failed and stuck emails again", parent=mail)
 
     sp = add("templates", commands.cmd_templates, "list email templates, or show one with its placeholders", json_flag=True)
     sp.add_argument("name", nargs="?", help="a template's name, e.g. RegCodeEmailText")

@@ -90,6 +90,25 @@ def _password_link_on_learner() -> None:
         database.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
 
 
+def _outbox_links_and_backoff() -> None:
+    """Schema 4: outbox rows get ``next_attempt_at`` (backoff of 4xx answers), ``link_purpose``
+    and ``link_id`` (the link is made at send time, the body holds a placeholder) and ``about``
+    (the invitation or access an email is about). Unsent emails written before carry live links
+    in their bodies: each is replaced by the placeholder and its reference."""
+    from peewee import CharField, DateTimeField, IntegerField
+    from playhouse.migrate import migrate as run, SchemaMigrator
+
+    have = {c.name for c in database.get_columns("outbox_email", schema=_schema())}
+    wanted = [("next_attempt_at", DateTimeField(null=True)), ("link_purpose", CharField(null=True)),
+              ("link_id", IntegerField(null=True)), ("about", CharField(null=True))]
+    migrator = SchemaMigrator.from_database(database.obj)
+    run(*(migrator.add_column("outbox_email", name, field) for name, field in wanted if name not in have))
+    database.execute_sql('CREATE INDEX IF NOT EXISTS "outbox_email_about" ON "outbox_email" ("about")')
+    from regtui.core.services import outbox
+
+    outbox.take_links_out_of_unsent_bodies()
+
+
 def _shops() -> None:
     """Schema 6 (shops): the shop tables; an order's source shop and external id (unique
     together); a pool's over-refunded flag."""
@@ -111,6 +130,7 @@ def _shops() -> None:
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),
+    (4, _outbox_links_and_backoff),
     (6, _shops),
 ]
 LATEST = MIGRATIONS[-1][0]
@@ -127,14 +147,22 @@ def current_version() -> int:
     return row.version if row else 0
 
 
+def _missing_steps() -> list[tuple[int, Callable[[], None]]]:
+    """The steps this database has not run. By the versions recorded, not by the highest: helpers
+    land their numbered steps in any order, so a database at 6 may still lack 4."""
+    if not database.table_exists(SchemaVersion._meta.table_name, schema=_schema()):
+        return list(MIGRATIONS)
+    done = {v for (v,) in SchemaVersion.select(SchemaVersion.version).tuples()}
+    return [(version, step) for version, step in MIGRATIONS if version not in done]
+
+
 def migrate() -> tuple[int, int]:
     """Create or upgrade the schema; safe to run any number of times. Returns (from, to)."""
     with database.atomic():
         before = current_version()
-        for version, step in MIGRATIONS:
-            if version > before:
-                step()
-                SchemaVersion.create(version=version)
+        for version, step in _missing_steps():
+            step()
+            SchemaVersion.create(version=version)
     _tighten_sqlite_files()
     return before, LATEST
 
@@ -152,5 +180,5 @@ def require_schema() -> None:
     version = current_version()
     if version == 0:
         raise UsageError("This database has no regtui schema yet: run `regtui init` first.")
-    if version < LATEST:
+    if version < LATEST or _missing_steps():
         raise UsageError(f"This database is at schema {version}, regtui needs {LATEST}: run `regtui init` to upgrade.")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import idna
+
 from regtui import config
 from regtui.core.errors import UsageError
 from regtui.core.models import OutboxEmail
@@ -22,12 +24,25 @@ DEFAULT_FROM = "regtui <noreply@localhost>"
 SMTP_URL_FORM = "smtp://[user:pass@]host:port[?starttls=1&timeout=10]"
 
 
+def ascii_address(address: str) -> str:
+    """``address`` with an internationalised domain as punycode (IDNA 2008, UTS #46), when its
+    local part is ASCII: ``user@bücher.example`` -> ``user@xn--bcher-kva.example``, which any
+    server takes. A non-ASCII local part has no ASCII form: it stays, and needs SMTPUTF8."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii() or not local.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise PermanentFailure(f"the domain of {address} cannot be written in ASCII: {exc}") from None
+
+
 def build_message(email: OutboxEmail) -> EmailMessage:
     """The email as sent; Date is when it was queued, so every attempt sends the same message."""
     try:
         msg = EmailMessage()
         msg["From"] = os.environ.get("REGTUI_MAIL_FROM") or DEFAULT_FROM
-        msg["To"] = email.to
+        msg["To"] = ascii_address(email.to)
         msg["Subject"] = email.subject
         msg["Message-ID"] = email.message_id
         msg["Date"] = format_datetime(email.created_at.replace(tzinfo=dt.timezone.utc))
@@ -95,7 +110,8 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             self._rejected(exc.smtp_code, exc.smtp_error, exc)
         except smtplib.SMTPNotSupportedError as exc:
-            raise PermanentFailure(f"the mail server at {self.address} cannot take this email: {exc}") from None
+            raise PermanentFailure(f"the mail server at {self.address} cannot take this email ({exc}): an address "
+                                   "whose part before the @ is not ASCII needs a server with SMTPUTF8") from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise Unreachable(f"cannot reach the mail server at {self.address}: {exc}") from exc

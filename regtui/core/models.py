@@ -232,6 +232,15 @@ class OutboxEmail(BaseModel):
     last_error = TextField(null=True)
     claimed_at = DateTimeField(null=True)
     sent_at = DateTimeField(null=True)
+    # schema 4: a 4xx answer is tried again from this time on (exponential backoff)
+    next_attempt_at = DateTimeField(null=True)
+    # schema 4: the body holds outbox.LINK where its link goes; the link itself (an HMAC of the
+    # record's nonce) is made at send time from (purpose, id), so the database holds no live link
+    link_purpose = CharField(null=True)
+    link_id = IntegerField(null=True)
+    # schema 4: the record the email is about ("invitation:12", "access:34"), so that cancelling
+    # or revoking it withdraws the email if it is still unsent
+    about = CharField(null=True, index=True)
 
 
 class Shop(BaseModel):

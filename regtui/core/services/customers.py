@@ -60,11 +60,11 @@ def new_with_account(actor: Actor, name: str, email: str, first_name: str = "", 
         [(learner, _)] = learners.ensure(actor.name, [learners.LearnerSpec(given, first_name, last_name)], keys=[key])
         row = Customer.create(name=name.strip() or _full_name(learner) or given, email=given, email_key=key, learner=learner)
         audit.record(actor, "customer.new", row, after=describe(row))
-        link, expires = learners.password_link(learner)
+        _, expires = learners.password_link(learner)
         outbox.queue(given, templates.SET_PASSWORD, {
             "first_name": learner.first_name, "last_name": learner.last_name, "email": given,
-            "link": link, "expires": expires.date().isoformat(),
-        })
+            "expires": expires.date().isoformat(),
+        }, outbox.Link(outbox.PASSWORD_LINK, learner.id))
     return row
 
 

@@ -124,8 +124,22 @@ def _queue_emails(pool: Pool, invs: Sequence[Invitation]) -> None:
     customer = pool.order.customer.name
     outbox.queue_many(templates.INVITATION, [
         (i.email, {"email": i.email, "customer": customer, "product": session.product.name, "session": session.name,
-                   "message": i.message, "link": link(i), "expires": i.expires_at.date().isoformat()})
+                   "message": i.message, "expires": i.expires_at.date().isoformat()},
+         outbox.Link(PURPOSE, i.id, f"invitation:{i.id}"))
         for i in invs])
+
+
+def _withdraw_emails(pool: Pool, invitation_ids: Sequence[int]) -> None:
+    """Cancelled invitations: their unsent emails are withdrawn; whoever got one already is told
+    it was withdrawn (in the cancel's transaction)."""
+    outbox.withdraw("invitation", invitation_ids, templates.INVITATION_WITHDRAWN, lambda told: _withdrawn_notices(pool, told))
+
+
+def _withdrawn_notices(pool: Pool, invitation_ids: set[int]):
+    session = pool.session
+    values = {"customer": pool.order.customer.name, "product": session.product.name, "session": session.name}
+    for i in Invitation.select().where(Invitation.id.in_(sorted(invitation_ids))).order_by(Invitation.id):
+        yield i.email, {**values, "email": i.email, "sent": i.created_at.date().isoformat()}
 
 
 def resend(actor: Actor, inv: Invitation) -> None:
@@ -172,6 +186,7 @@ def cancel_many(actor_name: str, pool: Pool, invs: Sequence[Invitation], *, batc
         if changed != len(ids[start:start + 500]):
             raise Refused("Some of those invitations are no longer pending; nothing was changed.", code="not-pending")
     _release_orphans(pool, {i.code_id for i in invs})
+    _withdraw_emails(pool, ids)
     audit.record_many(actor_name, "invitation.cancel", ((i, {"status": "pending"}, {"status": "cancelled"}) for i in invs), batch_id=batch_id)
 
 
@@ -195,6 +210,7 @@ def invite_instead(actor: Actor, inv: Invitation, email: str, message: str | Non
         if not keep_others:
             others = list(Invitation.select().where((Invitation.code == inv.code_id) & (Invitation.status == "pending")))
             Invitation.update(status="cancelled", ended_at=utcnow()).where(Invitation.id.in_([o.id for o in others])).execute()
+            _withdraw_emails(pool, [o.id for o in others])
             audit.record_many(actor, "invitation.cancel", ((o, {"status": "pending"}, {"status": "cancelled"}) for o in others))
         [new] = _create(pool, [(inv.code_id, (given, key))], inv.message if message is None else message, batch_id=None, actor_name=actor.name)
     return new

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hmac
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
@@ -166,23 +164,20 @@ def check_names(spec: LearnerSpec) -> None:
 
 def password_link(learner: Learner) -> tuple[str, dt.datetime]:
     """The learner's set-password link and until when it works (call inside a transaction)."""
-    return password_links([learner])[learner.id]
+    nonce = live_password_nonces([learner])[learner.id]
+    return f"{config.site_url()}/set-password/{tokens.make(PASSWORD_PURPOSE, learner.id, nonce)}", utcnow() + LINK_LIFETIME
 
 
-def password_links(learners: Sequence) -> dict[int, tuple[str, dt.datetime]]:
-    """The set-password link of each learner (anything with an ``id``): learner id -> (url,
-    expires). A learner has one live link at a time: an unused, unexpired one is sent again with
-    its expiry renewed, otherwise a new one replaces it. Rows that ``ensure_rows`` just created
-    carry their new link already and cost no query. Call inside a transaction."""
+def live_password_nonces(learners: Sequence) -> dict[int, str]:
+    """learner id -> the nonce of their one live set-password link, renewed for ``LINK_LIFETIME``
+    or made now (emails get the link itself at send time: outbox.LINK)."""
     now = utcnow()
     expires = now + LINK_LIFETIME
-    make = _token_maker(PASSWORD_PURPOSE)
-    site = config.site_url()
     nonces = {l.id: l.new_link_nonce for l in learners if getattr(l, "new_link_nonce", None)}
     others = [l.id for l in learners if l.id not in nonces]
     if others:
         nonces.update(_renew_links(others, now, expires))
-    return {lid: (f"{site}/set-password/{make(lid, nonce)}", expires) for lid, nonce in nonces.items()}
+    return nonces
 
 
 def _renew_links(learner_ids: Sequence[int], now: dt.datetime, expires: dt.datetime) -> dict[int, str]:
@@ -205,24 +200,6 @@ def _renew_links(learner_ids: Sequence[int], now: dt.datetime, expires: dt.datet
 def _as_datetime(value) -> dt.datetime:
     """A DATETIME as the driver returns it: a datetime (psycopg) or its ISO text (sqlite3)."""
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-
-
-def _token_maker(purpose: str):
-    """``tokens.make`` for many tokens: the secret key resolved once, one-shot HMACs. Checked
-    against ``tokens.make`` on its first token, so the two can never drift apart."""
-    key = tokens.secret_key()
-    checked = False
-
-    def make(record_id: int, nonce: str) -> str:
-        nonlocal checked
-        mac = hmac.digest(key, f"{purpose}:{record_id}:{nonce}".encode(), "sha256")
-        token = f"{record_id}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
-        if not checked:
-            if token != tokens.make(purpose, record_id, nonce):
-                raise RuntimeError("set-password tokens: the bulk maker disagrees with tokens.make")
-            checked = True
-        return token
-    return make
 
 
 def check_password_token(token: str) -> Learner:

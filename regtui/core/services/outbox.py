@@ -2,6 +2,15 @@
 
 A rolled-back change therefore sends nothing, and a committed one is never lost:
 ``deliver`` (``regtui mail send``) sends what is queued, later, through a transport.
+
+No body holds a live link: where its link goes, a body holds ``LINK``, and the row names the
+link (``link_purpose``, ``link_id``); ``deliver`` makes the link from the record's nonce and the
+secret key at send time. A copy of the database therefore reveals no link.
+
+Delivery is at least once. A 4xx answer is tried again later with exponential backoff
+(``BACKOFF`` doubling, ``MAX_ATTEMPTS`` tries in all, then the email is failed); a 5xx answer fails
+the email at once. An email left ``sending`` by a sender that died is listed as stuck, and queued
+again (same Message-ID) by ``retry_failed`` or, after ``STALE_SENDING``, by the next ``deliver``.
 """
 
 from __future__ import annotations
@@ -11,25 +20,40 @@ import os
 import time
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, NamedTuple, Protocol, Sequence
 
-from peewee import fn
+from peewee import Case, Expression, fn
 
 from regtui.core.models import OutboxEmail, database, utcnow
-from regtui.core.services import templates
+from regtui.core.services import templates, tokens
 from regtui.core.services.permissions import Actor, require
 
 STALE_SENDING = dt.timedelta(minutes=10)
+BACKOFF = dt.timedelta(minutes=5)  # after the first 4xx; doubled after each one
+MAX_ATTEMPTS = 8  # 4xx answers at 5, 10, 20, 40, 80, 160, 320 minutes: given up after about 10.6 hours
+LINK = "[[regtui-link]]"  # where a body's link goes; made at send time
+SENT_LINK = "(link sent)"  # what a sent email's body keeps in its place
+INVITATION_LINK = "invitation"
+PASSWORD_LINK = "set-password"
 
 
-def queue(to: str, template: str, values: dict) -> None:
-    """Render ``template`` now and queue it; call inside the change's transaction."""
-    queue_many(template, [(to, values)])
+class Link(NamedTuple):
+    """The link an email carries (made at send time) and what the email is about."""
+
+    purpose: str | None = None
+    id: int | None = None
+    about: str | None = None
 
 
-def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
-    """Render ``template`` for each (to, values) and queue them, in bulk; ``items`` may be a
-    generator (streamed: a big batch's values are never all held at once)."""
+def queue(to: str, template: str, values: dict, link: Link = Link()) -> None:
+    """Render ``template`` now and queue it; call inside the change's transaction. With a
+    ``link``, the template's ``$link`` is the placeholder the sender replaces."""
+    queue_many(template, [(to, values, link)])
+
+
+def queue_many(template: str, items: Iterable[tuple[str, dict] | tuple[str, dict, Link]]) -> int:
+    """Render ``template`` for each (to, values[, link]) and queue them, in bulk; ``items`` may be
+    a generator (streamed: a big batch's values are never all held at once)."""
     from regtui.core import bulk
 
     now = bulk.db_datetime(utcnow())
@@ -38,43 +62,91 @@ def queue_many(template: str, items: Iterable[tuple[str, dict]]) -> int:
     # Message-IDs of one batch share a time prefix and count up, with 64 random bits each: still
     # unique everywhere, and their unique index grows at its end instead of at 100,000 random places
     prefix = f"{time.time_ns() // 1000:x}{urandom(4).hex()}"
+    none = Link()
+    tokens.secret_key()  # no key, no emails whose links could never be made (one sentence: exit 2)
 
     def rows():
-        for n, (to, values) in enumerate(items):
+        for n, (to, values, *link) in enumerate(items):
+            link = link[0] if link else none
+            if link.purpose:
+                values = {**values, "link": LINK}
             subject, body = render(values)
-            yield now, to, subject, body, f"<{prefix}.{n:07x}.{urandom(8).hex()}@regtui>", "queued", 0
-    return bulk.insert_tuples(OutboxEmail, ["created_at", "to", "subject", "body", "message_id", "status", "attempts"], rows())
+            yield (now, to, subject, body, f"<{prefix}.{n:07x}.{urandom(8).hex()}@regtui>", "queued", 0,
+                   link.purpose, link.id, link.about)
+    return bulk.insert_tuples(OutboxEmail, ["created_at", "to", "subject", "body", "message_id", "status", "attempts",
+                                            "link_purpose", "link_id", "about"], rows())
 
 
 def queue_selected(template: str, *, to: str, columns: dict[str, str], constants: dict, source: str,
-                   ordinal: str) -> int:
+                   ordinal: str, link: Link = Link()) -> int:
     """Queue one email per row of ``source`` (a FROM clause over staged rows, see
     ``bulk.staged``), rendered by the database in one INSERT ... SELECT: ``to`` and ``columns``
     (placeholder -> SQL expression) are SQL over ``source``, ``constants`` the same for every
-    email, ``ordinal`` a distinct integer per row (it orders the emails and makes their Message-IDs).
-    The same text as ``queue_many`` gives for the same values."""
+    email, ``ordinal`` a distinct integer per row (it orders the emails and makes their Message-IDs),
+    ``link`` SQL over ``source`` for the link's purpose and record id and what the email is about
+    (a column that holds ``LINK`` needs its purpose set). The same text as ``queue_many`` gives."""
     from regtui.core import bulk
 
     mark = bulk.param()
+    if link.purpose:
+        tokens.secret_key()  # no key, no emails whose links could never be made (one sentence: exit 2)
     subject, subject_params, body, body_params = templates.sql_renderer(template)(columns, constants)
     # one random prefix for the batch and the row's ordinal: unique everywhere, and the
     # Message-ID index grows at its end
     prefix = f"{time.time_ns() // 1000:x}.{os.urandom(12).hex()}"
     cursor = database.cursor()
     cursor.execute(
-        f'INSERT INTO "outbox_email" ("created_at", "to", "subject", "body", "message_id", "status", "attempts") '
+        f'INSERT INTO "outbox_email" ("created_at", "to", "subject", "body", "message_id", "status", "attempts", '
+        f'"link_purpose", "link_id", "about") '
         f"SELECT {mark}, {to}, {subject}, {body}, '<' || {mark} || '.' || CAST({ordinal} AS TEXT) || '@regtui>', "
-        f"'queued', 0 FROM {source} ORDER BY {ordinal}",
+        f"'queued', 0, {link.purpose or 'NULL'}, {link.id or 'NULL'}, {link.about or 'NULL'} "
+        f"FROM {source} ORDER BY {ordinal}",
         [bulk.db_datetime(utcnow()), *subject_params, *body_params, prefix])
     return cursor.rowcount
 
 
-_LINK = re.compile(r"(/(?:claim|set-password)/)[0-9]+\.[A-Za-z0-9_-]+")
+_LIVE_LINK = re.compile(r"(?P<site>https?://[^\s/]+(?:/[^\s]*?)?)/(?P<kind>claim|set-password)/(?P<id>[0-9]{1,18})\.[A-Za-z0-9_-]+")
 
 
-def redact_links(body: str) -> str:
-    """A sent email keeps no live link: the database alone must not reveal one."""
-    return _LINK.sub(r"\1(link sent)", body)
+def take_links_out_of_unsent_bodies() -> int:
+    """Schema 4: unsent emails queued before it hold their live link in the body; each becomes
+    the placeholder and the link's reference (emails with more than one link keep theirs)."""
+    changed = 0
+    purposes = {"claim": INVITATION_LINK, "set-password": PASSWORD_LINK}
+    for row in OutboxEmail.select().where(OutboxEmail.status.in_(["queued", "sending", "failed"])):
+        found = list(_LIVE_LINK.finditer(row.body))
+        if len(found) != 1:
+            continue
+        m = found[0]
+        OutboxEmail.update(body=row.body[:m.start()] + LINK + row.body[m.end():], link_purpose=purposes[m["kind"]],
+                           link_id=int(m["id"])).where(OutboxEmail.id == row.id).execute()
+        changed += 1
+    return changed
+
+
+def live_link(purpose: str | None, record_id: int | None) -> str:
+    """The link an email carries, made now from the record's nonce and the secret key."""
+    from regtui import config
+    from regtui.core.models import Invitation, Learner
+
+    if purpose == INVITATION_LINK:
+        inv = Invitation.get_or_none(Invitation.id == record_id)
+        if inv is not None:
+            return f"{config.site_url()}/claim/{tokens.make(purpose, inv.id, inv.nonce)}"
+    elif purpose == PASSWORD_LINK:
+        learner = Learner.get_or_none(Learner.id == record_id)
+        if learner is not None and learner.password_link_nonce and learner.password_link_used_at is None:
+            return f"{config.site_url()}/set-password/{tokens.make(purpose, learner.id, learner.password_link_nonce)}"
+        if learner is not None:
+            return "(your password is set already: sign in with it)"
+    return "(this link is no longer available)"
+
+
+def with_live_link(email: OutboxEmail) -> OutboxEmail:
+    """The email as sent: its link put in place of the placeholder (the row keeps the placeholder)."""
+    if email.link_purpose and LINK in email.body:
+        email.body = email.body.replace(LINK, live_link(email.link_purpose, email.link_id))
+    return email
 
 
 class TemporaryFailure(Exception):
@@ -100,22 +172,30 @@ class DeliveryReport:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    unreachable: bool = False
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "errors": self.errors}
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "unreachable": self.unreachable,
+                "errors": self.errors}
+
+    @property
+    def delivered_nothing(self) -> bool:
+        """Emails were due and none went out: the server was unreachable, or refused every one
+        (``regtui mail send`` then exits 1)."""
+        return self.unreachable or self.failed > 0 and self.sent == 0
+
+
+def _due() -> Expression:
+    return (OutboxEmail.status == "queued") & (
+        OutboxEmail.next_attempt_at.is_null() | (OutboxEmail.next_attempt_at <= utcnow()))
 
 
 def _claim_next(after_id: int) -> OutboxEmail | None:
-    """Mark the next queued email (by id, after ``after_id``) as being sent. The
+    """Mark the next due queued email (by id, after ``after_id``) as being sent. The
     conditional UPDATE makes two senders running at once never take the same email."""
     while True:
-        row = (
-            OutboxEmail.select(OutboxEmail.id)
-            .where((OutboxEmail.status == "queued") & (OutboxEmail.id > after_id))
-            .order_by(OutboxEmail.id)
-            .first()
-        )
+        row = OutboxEmail.select(OutboxEmail.id).where(_due() & (OutboxEmail.id > after_id)).order_by(OutboxEmail.id).first()
         if row is None:
             return None
         with database.atomic():
@@ -129,13 +209,21 @@ def _claim_next(after_id: int) -> OutboxEmail | None:
         after_id = row.id
 
 
-def _requeue_stale() -> None:
-    """An email left 'sending' by a sender that died is queued again. It keeps its
-    Message-ID, so a receiver that did get it can tell the copy apart."""
+def _stuck() -> Expression:
+    return (OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < utcnow() - STALE_SENDING)
+
+
+STUCK_NOTE = ("the sender stopped while sending it; queued again with the same Message-ID, so if the "
+              "first try did arrive the receiver gets a copy it can recognise")
+
+
+def _requeue_stuck(ids: list[int] | None = None) -> int:
+    """Emails left 'sending' by a sender that died are queued again, keeping their Message-ID
+    (a receiver that did get the first try can tell the copy apart) and saying so."""
+    q = OutboxEmail.update(status="queued", next_attempt_at=None, last_error=STUCK_NOTE).where(
+        _stuck() if ids is None else (OutboxEmail.status == "sending") & OutboxEmail.id.in_(ids))
     with database.atomic():
-        OutboxEmail.update(status="queued").where(
-            (OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < utcnow() - STALE_SENDING)
-        ).execute()
+        return q.execute()
 
 
 def _finish(email_id: int, **fields) -> None:
@@ -143,11 +231,32 @@ def _finish(email_id: int, **fields) -> None:
         OutboxEmail.update(**fields).where(OutboxEmail.id == email_id).execute()
 
 
+def _try_later(email: OutboxEmail, exc: TemporaryFailure, report: DeliveryReport) -> None:
+    """A 4xx answer: queued again after a backoff, or failed after ``MAX_ATTEMPTS`` tries. An
+    unreachable server is no fault of the email: the try does not count."""
+    if isinstance(exc, Unreachable):
+        _finish(email.id, status="queued", attempts=email.attempts - 1, last_error=str(exc))
+        report.retry += 1
+        report.unreachable = True
+        report.errors.append(f"{email.to}: {exc} (will retry)")
+        return
+    if email.attempts >= MAX_ATTEMPTS:
+        _finish(email.id, status="failed", next_attempt_at=None,
+                last_error=f"gave up after {email.attempts} tries: {exc}")
+        report.failed += 1
+        report.errors.append(f"{email.to}: {exc} (gave up after {email.attempts} tries)")
+        return
+    later = utcnow() + BACKOFF * 2 ** (email.attempts - 1)
+    _finish(email.id, status="queued", next_attempt_at=later, last_error=str(exc))
+    report.retry += 1
+    report.errors.append(f"{email.to}: {exc} (will retry after {later:%Y-%m-%d %H:%M} UTC)")
+
+
 def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> DeliveryReport:
-    """Send queued emails once each, oldest first. A temporary failure stays queued for
-    the next run; a server that cannot be reached ends this run early."""
+    """Send due queued emails once each, oldest first. A 4xx answer is tried again after a
+    backoff; a server that cannot be reached ends this run early."""
     require(actor, "mail.send")
-    _requeue_stale()
+    _requeue_stuck()
     report = DeliveryReport()
     cursor = 0
     try:
@@ -157,22 +266,22 @@ def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> Del
                 break
             cursor = email.id
             try:
-                transport.send(email)
+                transport.send(with_live_link(email))
             except TemporaryFailure as exc:
-                _finish(email.id, status="queued", last_error=str(exc))
-                report.retry += 1
-                report.errors.append(f"{email.to}: {exc} (will retry)")
+                _try_later(email, exc, report)
                 if isinstance(exc, Unreachable):
                     break
             except PermanentFailure as exc:
-                _finish(email.id, status="failed", last_error=str(exc))
+                _finish(email.id, status="failed", next_attempt_at=None, last_error=str(exc))
                 report.failed += 1
                 report.errors.append(f"{email.to}: {exc}")
             except Exception as exc:
-                _finish(email.id, status="queued", last_error=f"{type(exc).__name__}: {exc}")
+                # e.g. no secret key to make the link: the email waits, the try does not count
+                _finish(email.id, status="queued", attempts=email.attempts - 1, last_error=f"{type(exc).__name__}: {exc}")
                 raise
             else:
-                _finish(email.id, status="sent", sent_at=utcnow(), last_error=None, body=redact_links(email.body))
+                _finish(email.id, status="sent", sent_at=utcnow(), last_error=None, next_attempt_at=None,
+                        body=OutboxEmail.body if not email.link_purpose else fn.REPLACE(OutboxEmail.body, LINK, SENT_LINK))
                 report.sent += 1
     finally:
         transport.close()
@@ -180,20 +289,36 @@ def deliver(actor: Actor, transport: Transport, limit: int | None = None) -> Del
 
 
 def retry_failed(actor: Actor, ids: list[int] | None = None) -> int:
-    """Queue failed emails again (all, or those in ``ids``)."""
+    """Queue failed emails and stuck ones (left 'sending' longer than ``STALE_SENDING``) again,
+    all or those in ``ids``, for the next run; their tries count from zero again."""
     require(actor, "mail.send")
-    q = OutboxEmail.update(status="queued", last_error=None).where(OutboxEmail.status == "failed")
+    failed = OutboxEmail.status == "failed"
+    stuck = _stuck()
+    where = failed | stuck
     if ids:
-        q = q.where(OutboxEmail.id.in_(ids))
+        where = where & OutboxEmail.id.in_(ids)
     with database.atomic():
-        return q.execute()
+        return OutboxEmail.update(status="queued", attempts=0, next_attempt_at=None, last_error=Case(
+            None, [(stuck, STUCK_NOTE)], None)).where(where).execute()
 
 
-def counts() -> dict[str, int]:
+def counts(actor: Actor) -> dict[str, int]:
+    """Emails by status, and how many of those sending are stuck. The outbox holds every
+    customer's emails, so only staff may count it (a manager is refused)."""
+    require(actor, "mail.view")
     out = {"queued": 0, "sending": 0, "sent": 0, "failed": 0}
     for status, n in OutboxEmail.select(OutboxEmail.status, fn.COUNT(OutboxEmail.id)).group_by(OutboxEmail.status).tuples():
         out[status] = n
+    out["stuck"] = OutboxEmail.select().where(_stuck()).count()
+    out["waiting"] = OutboxEmail.select().where((OutboxEmail.status == "queued") & ~_due()).count()
     return out
+
+
+def stuck(actor: Actor) -> list[OutboxEmail]:
+    """Emails left 'sending' longer than ``STALE_SENDING``: their sender died, perhaps after
+    the server took them (``retry_failed`` queues them again, same Message-ID)."""
+    require(actor, "mail.view")
+    return list(OutboxEmail.select().where(_stuck()).order_by(OutboxEmail.id))
 
 
 def listing(actor: Actor, status: str | None = None, limit: int = 200, offset: int = 0) -> list[OutboxEmail]:
@@ -203,3 +328,34 @@ def listing(actor: Actor, status: str | None = None, limit: int = 200, offset: i
     if status:
         q = q.where(OutboxEmail.status == status)
     return list(q.limit(limit).offset(offset))
+
+
+# --- withdrawing the emails of cancelled invitations and revoked access ----------------------
+
+
+def withdraw(kind: str, record_ids: Sequence[int], template: str,
+             notices: Callable[[set[int]], Iterable[tuple[str, dict]]]) -> set[int]:
+    """Unsent emails about these records (``kind``: "invitation" or "access") are withdrawn:
+    deleted, as they never left. Whoever got one already (sent, or being sent) is told instead:
+    ``notices(ids)`` gives their (to, values) for ``template``. Returns those ids. Call inside
+    the change's transaction."""
+    told = _withdraw(kind, record_ids)
+    if told:
+        queue_many(template, notices(told))
+    return told
+
+
+def _withdraw(kind: str, record_ids: Sequence[int]) -> set[int]:
+    from regtui.core import bulk
+
+    if not record_ids:
+        return set()
+    abouts = [f"{kind}:{int(i)}" for i in record_ids]
+    gone = bulk.select_in('SELECT DISTINCT "about" FROM "outbox_email" WHERE "status" IN (\'sent\', \'sending\') '
+                          'AND "about" IN ({in})', abouts)
+    mark = bulk.param()
+    for start in range(0, len(abouts), 5000):
+        part = abouts[start:start + 5000]
+        database.execute_sql('DELETE FROM "outbox_email" WHERE "status" IN (\'queued\', \'failed\') '
+                             f'AND "about" IN ({", ".join(mark for _ in part)})', part)
+    return {int(a.partition(":")[2]) for (a,) in gone}

@@ -117,14 +117,14 @@ def complete(actor_name: str, pool: Pool, seatings: Sequence[Seating], *, action
 
 
 @contextmanager
-def _staged(pool: Pool, seatings: Sequence[Seating], *, resend: bool = False) -> Iterator[str]:
+def _staged(pool: Pool, seatings: Sequence[Seating], *, resend: int | None = None) -> Iterator[str]:
     """The seatings as a staged table (see bulk.staged) holding all that the writes that follow
     need, so they run in the database without joins, whether there is one seat or a hundred
-    thousand: access ids reserved and dates resolved (for a ``resend``, the access exists: its
-    dates are final and no end means open-ended), code texts, and the set-password sentence of
-    those who need one."""
+    thousand: access ids reserved and dates resolved (a ``resend`` names the one seat's existing
+    access: its dates are final and no end means open-ended), code texts, and the set-password
+    sentence of those who need one."""
     dates = [(s.starts, s.ends) for s in seatings]
-    access_ids = [None] * len(seatings) if resend else bulk.new_ids(Access, len(seatings))
+    access_ids = [resend] if resend else bulk.new_ids(Access, len(seatings))
     if not resend:
         dates = access.resolve_dates(pool.session, dates)
     texts = _code_texts([s.code_id for s in seatings if s.code is None])
@@ -166,13 +166,21 @@ def _queue_confirmations(pool: Pool, table: str) -> None:
         columns={"first_name": "s.first_name", "last_name": "s.last_name", "email": "s.email", "code": "s.code",
                  "access_start": "s.starts", "access_end": "COALESCE(s.ends, 'open-ended')",
                  "set_password": "s.set_password"},
-        constants={"product": session.product.name, "session": session.name})
+        constants={"product": session.product.name, "session": session.name},
+        # the set-password link is made at send time from the learner's nonce (outbox.LINK)
+        link=outbox.Link(f"CASE WHEN s.set_password <> '' THEN '{outbox.PASSWORD_LINK}' END",
+                         "CASE WHEN s.set_password <> '' THEN s.learner_id END",
+                         "CASE WHEN s.access_id IS NOT NULL THEN 'access:' || CAST(s.access_id AS TEXT) END"))
+
+
+SET_PASSWORD_LINE = f"Set your password here (the link works once): {outbox.LINK}"
 
 
 def _set_password_lines(needing: Sequence[Learner | LearnerRow]) -> dict[int, str]:
-    """learner id -> the confirmation's sentence with their set-password link."""
-    links = learners.password_links(needing) if needing else {}
-    return {lid: f"Set your password here (the link works once): {url}" for lid, (url, _) in links.items()}
+    """learner id -> the confirmation's sentence with the place of their set-password link (each
+    learner's one live link is renewed, or made, now)."""
+    nonces = learners.live_password_nonces(needing) if needing else {}
+    return dict.fromkeys(nonces, SET_PASSWORD_LINE)
 
 
 def _iso_cache():
@@ -242,8 +250,10 @@ def revoke_codes(actor_name: str, pool: Pool, codes: Sequence[Code], batch_id: i
     ids = [c.id for c in codes]
     holders = claimed_holders(pool, ids)
     codes = [Code(id=i, learner=holders[i]) for i in ids]
+    grants = bulk.select_in('SELECT "id" FROM "access" WHERE "status" = \'active\' AND "code_id" IN ({in})', ids)
     access.revoke_for_codes(ids)
     seats.release_many(pool.id, ids, "claimed")
+    _withdraw_confirmations(pool, [g for (g,) in grants])
     audit.record_many(actor_name, "seat.revoke", ((c, {"state": "claimed", "learner_id": holders[c.id]}, {"state": "available"}) for c in codes), batch_id=batch_id)
 
 
@@ -259,6 +269,23 @@ def claimed_holders(pool: Pool, code_ids: Sequence[int]) -> dict[int, int]:
     return holders
 
 
+def _withdraw_confirmations(pool: Pool, access_ids: Sequence[int]) -> None:
+    """Revoked access: unsent confirmations are withdrawn; whoever got one already is told their
+    access was removed (in the revoke's transaction)."""
+    outbox.withdraw("access", access_ids, templates.ACCESS_REMOVED, lambda told: _removed_notices(pool, told))
+
+
+def _removed_notices(pool: Pool, access_ids: set[int]):
+    session = pool.session
+    values = {"customer": pool.order.customer.name, "product": session.product.name, "session": session.name}
+    rows = (Access.select(Access.revoked_at, Code.code, Learner.email, Learner.first_name, Learner.last_name)
+            .join(Code, on=(Access.code == Code.id)).switch(Access).join(Learner)
+            .where(Access.id.in_(sorted(access_ids))).order_by(Access.id).tuples())
+    for ended, code, email, first, last in rows:
+        yield email, {**values, "email": email, "first_name": first, "last_name": last, "code": code,
+                      "ended": ended.date().isoformat()}
+
+
 def resend(actor: Actor, pool: Pool, email: str) -> None:
     """Send the confirmation email again (with a fresh set-password link if still needed)."""
     require(actor, "seats.assign", customer_id(pool))
@@ -269,7 +296,7 @@ def resend(actor: Actor, pool: Pool, email: str) -> None:
         if grant is None:
             raise Refused(f"{email} has no active access from this seat.", code="no-access")
         seating = Seating(learner, code.id, grant.starts, grant.ends, code=code.code)
-        with _staged(pool, [seating], resend=True) as table:
+        with _staged(pool, [seating], resend=grant.id) as table:
             _queue_confirmations(pool, table)
         audit.record(actor, "seat.resend", code, after={"email": learner.email})
 

@@ -477,17 +477,10 @@ def _take_from_pool(actor_name: str, pool_id: int, n: int) -> int:
         codes = codes[:n - got]
         chosen = [i for i in pending if i.code_id in codes]
         if chosen:
+            # cancelling withdraws their unsent emails, and tells whoever got one already
             invitations.cancel_many(actor_name, pool, chosen)
-            _queue_withdrawn(pool, chosen)
             got += seats.remove_available(pool.id, len(codes))
     return got
-
-
-def _queue_withdrawn(pool: Pool, invs: Iterable[Invitation]) -> None:
-    session = pool.session
-    outbox.queue_many(templates.WITHDRAWN, [
-        (i.email, {"email": i.email, "customer": pool.order.customer.name, "product": session.product.name,
-                   "session": session.name}) for i in invs])
 
 
 # --- replay, and the admin's view of deliveries -----------------------------------------------

@@ -13,7 +13,8 @@ from regtui.core.services.permissions import Actor, require
 INVITATION = "RegCodeEmailText"
 CONFIRMATION = "RegCodeConfirmationText"
 SET_PASSWORD = "SetPasswordText"
-WITHDRAWN = "InvitationWithdrawnText"
+INVITATION_WITHDRAWN = "InvitationWithdrawnText"
+ACCESS_REMOVED = "AccessRemovedText"
 
 DEFAULTS: dict[str, tuple[str, str]] = {
     INVITATION: (
@@ -29,18 +30,24 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "from $access_start until $access_end.\nYour registration code is $code.\n"
         "$set_password\n",
     ),
-    WITHDRAWN: (
-        "Your invitation to $session was withdrawn",
-        "Hello,\n\nThe seat in $product ($session) that $customer invited you to is no longer available: "
-        "the order it came from was refunded or cancelled. The link in that invitation no longer works.\n",
-    ),
     SET_PASSWORD: (
         "Set your password",
         "Hello $first_name,\n\nAn account was created for you ($email).\n"
         "Choose your password here (the link works once, until $expires):\n$link\n",
     ),
+    # sent instead of nothing when an invitation is cancelled or replaced after its email went out
+    INVITATION_WITHDRAWN: (
+        "Your invitation to $session was withdrawn",
+        "Hello,\n\nThe invitation to $product ($session) that $customer sent you on $sent was withdrawn,\n"
+        "so its link no longer works. If you think this is a mistake, please ask $customer.\n",
+    ),
+    # sent when a seat is removed after its confirmation went out
+    ACCESS_REMOVED: (
+        "Your access to $session was removed",
+        "Hello $first_name,\n\n$customer removed your seat in $product ($session);\n"
+        "your access to it ended on $ended. If you think this is a mistake, please ask $customer.\n",
+    ),
 }
-
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,17 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
         ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
         ("email", "the learner's address"), ("expires", "the day the link stops working"),
     ),
+    INVITATION_WITHDRAWN: _known(
+        ("email", "the invitee's address"), ("customer", "the customer who bought the seat"),
+        ("product", "the product's name"), ("session", "the session's name"),
+        ("sent", "the day the invitation was sent"),
+    ),
+    ACCESS_REMOVED: _known(
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("customer", "the customer who bought the seat"),
+        ("product", "the product's name"), ("session", "the session's name"), ("code", "the registration code"),
+        ("ended", "the day the access ended"),
+    ),
 }
 
 # a name that may be empty takes the space before it along: "Hello $first_name," reads
@@ -106,6 +124,8 @@ SAMPLE_VALUES = {
     "access_start": "2027-03-01",
     "access_end": "2027-06-01",
     "set_password": "Set your password here: http://127.0.0.1:8080/set-password/7.sample-token",
+    "sent": "2027-02-14",
+    "ended": "2027-03-02",
 }
 
 

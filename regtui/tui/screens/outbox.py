@@ -123,7 +123,7 @@ class OutboxScreen(Screen):
                 (e.id, _when(e.created_at), e.to, e.subject, e.status, e.attempts, _when(e.sent_at), e.last_error or "")
                 for e in emails[:PAGE_SIZE]
             ]
-            self.post_message(OutboxLoaded(rows, outbox.counts(), len(emails) > PAGE_SIZE, status))
+            self.post_message(OutboxLoaded(rows, outbox.counts(self.app.actor), len(emails) > PAGE_SIZE, status))
         except Exception as exc:  # shown as a sentence, never a traceback
             self.post_message(OutboxFailed(sentence(exc)))
         finally:
