@@ -366,3 +366,20 @@ def test_no_key_no_link_email(db, admin, monkeypatch, tmp_path):
     with pytest.raises(Exception, match="no secret key"):
         registrations.assign(admin, pool, [LearnerSpec("bob@example.com")])
     assert dump() == before
+
+
+@pytest.mark.storage
+def test_a_link_a_caller_put_in_the_body_itself_is_taken_out_too(db, admin):
+    """Any service that renders a live link into an email (not through outbox.Link) still
+    stores none: the outbox takes it out and makes it again at send time."""
+    pool = make_pool(admin, 2)
+    registrations.assign(admin, pool, [LearnerSpec("ada@example.com", "Ada", "L")])
+    learner = learners.find("ada@example.com")
+    OutboxEmail.delete().execute()
+    with database.atomic():
+        url, _ = learners.password_link(learner)
+        outbox.queue("ada@example.com", templates.CONFIRMATION, {"first_name": "Ada", "set_password": f"Here: {url}"})
+    row = OutboxEmail.get()
+    assert url not in row.body and outbox.LINK in row.body and (row.link_purpose, row.link_id) == ("set-password", learner.id)
+    assert not LIVE_LINK.search(dump_text().encode())
+    assert url in mails()[0].body

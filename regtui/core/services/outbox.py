@@ -71,6 +71,8 @@ def queue_many(template: str, items: Iterable[tuple[str, dict] | tuple[str, dict
             if link.purpose:
                 values = {**values, "link": LINK}
             subject, body = render(values)
+            if not link.purpose and "/" in body:  # a caller that put the link itself: taken out all the same
+                body, link = _link_taken_out(body, link)
             yield (now, to, subject, body, f"<{prefix}.{n:07x}.{urandom(8).hex()}@regtui>", "queued", 0,
                    link.purpose, link.id, link.about)
     return bulk.insert_tuples(OutboxEmail, ["created_at", "to", "subject", "body", "message_id", "status", "attempts",
@@ -108,19 +110,28 @@ def queue_selected(template: str, *, to: str, columns: dict[str, str], constants
 _LIVE_LINK = re.compile(r"(?P<site>https?://[^\s/]+(?:/[^\s]*?)?)/(?P<kind>claim|set-password)/(?P<id>[0-9]{1,18})\.[A-Za-z0-9_-]+")
 
 
+_PURPOSES = {"claim": INVITATION_LINK, "set-password": PASSWORD_LINK}
+
+
+def _link_taken_out(body: str, link: Link) -> tuple[str, Link]:
+    """``body`` with its one live link replaced by ``LINK``, and the link's reference; as it was
+    if it holds none (or several: only the callers' own Link can place more than one)."""
+    found = list(_LIVE_LINK.finditer(body))
+    if len(found) != 1:
+        return body, link
+    m = found[0]
+    return body[:m.start()] + LINK + body[m.end():], link._replace(purpose=_PURPOSES[m["kind"]], id=int(m["id"]))
+
+
 def take_links_out_of_unsent_bodies() -> int:
     """Schema 4: unsent emails queued before it hold their live link in the body; each becomes
     the placeholder and the link's reference (emails with more than one link keep theirs)."""
     changed = 0
-    purposes = {"claim": INVITATION_LINK, "set-password": PASSWORD_LINK}
     for row in OutboxEmail.select().where(OutboxEmail.status.in_(["queued", "sending", "failed"])):
-        found = list(_LIVE_LINK.finditer(row.body))
-        if len(found) != 1:
-            continue
-        m = found[0]
-        OutboxEmail.update(body=row.body[:m.start()] + LINK + row.body[m.end():], link_purpose=purposes[m["kind"]],
-                           link_id=int(m["id"])).where(OutboxEmail.id == row.id).execute()
-        changed += 1
+        body, link = _link_taken_out(row.body, Link())
+        if link.purpose:
+            OutboxEmail.update(body=body, link_purpose=link.purpose, link_id=link.id).where(OutboxEmail.id == row.id).execute()
+            changed += 1
     return changed
 
 
