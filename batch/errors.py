@@ -5,13 +5,15 @@ Two kinds:
 * ``RosterError`` is raised when a whole file cannot be read (not a spreadsheet, too big,
   a zip bomb, empty, ...). ``str(err)`` is one sentence for a HR person; it is a
   ``UsageError`` so the CLI exits with code 2.
-* ``RowError`` is a value, never raised: one problem with one cell, row or column, with a
-  stable ``code`` the planner, the report writer and the tests can rely on. Warnings have
-  the same shape.
+* ``RowError`` is a value, never raised: one problem with one cell, row or column, or with the
+  plan as a whole (row 0), with a stable ``code`` the planner, the report writer and the tests
+  can rely on. Reading, validating and planning all make it (``batch.plan.PlanError`` is the
+  same class); warnings have the same shape. Every code is in docs/roster-codes.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,19 @@ class RowError:
     column: str | None
     value: Any
     message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "row": self.row, "column": self.column, "value": _jsonable(self.value),
+                "message": self.message}
+
+
+def _jsonable(value: Any) -> Any:
+    """A cell value as JSON has it: dates as ISO text, anything unusual as its text."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 # The stable codes, with what they mean. Kept here so a report or a UI can list them.

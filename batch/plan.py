@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import orjson
 
+from batch.errors import RowError
 from batch.fastinit import fast_constructor
 from batch.snapshot import Snapshot
 
@@ -67,19 +68,8 @@ class Change:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class PlanError:
-    """A problem with a stable code: from reading the roster or from planning it."""
-
-    code: str
-    row: int
-    column: str | None
-    value: Any
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"code": self.code, "row": self.row, "column": self.column, "value": _jsonable(self.value),
-                "message": self.message}
+# One class for every problem, from reading the roster or from planning it (see batch.errors).
+PlanError = RowError
 
 
 @dataclass(frozen=True)
@@ -309,14 +299,6 @@ def _iso(value) -> str | None:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
-def _jsonable(value):
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def revoke_limit(max_revoke: int | str | None, seats: int) -> int:
     """The most revokes a sync may do: N, or P% of the pool's seats (default 10%)."""
     spec = DEFAULT_MAX_REVOKE if max_revoke is None else max_revoke
@@ -338,8 +320,9 @@ def _err(code: str, row: int, column: str | None, value: Any, message: str) -> P
     return PlanError(code, row, column, value, message)
 
 
-def _as_error(e) -> PlanError:
-    return PlanError(e.code, e.row, e.column, e.value, e.message)
+def _problem(e) -> RowError:
+    """A reader's or validator's problem as it is (a RowError), or another object with its fields."""
+    return e if type(e) is RowError else RowError(e.code, e.row, e.column, e.value, e.message)
 
 
 def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int | str | None = None,
@@ -349,8 +332,8 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     ``may_extend``: whether the operator may change access dates; a create row for someone
     already seated, with other dates, plans an ``extend`` if so, and says why not otherwise."""
     valid: Sequence = rows.rows
-    errors: list[PlanError] = [_as_error(e) for e in rows.errors]
-    warnings: list[PlanError] = [_as_error(w) for w in rows.warnings]
+    errors: list[PlanError] = list(map(_problem, rows.errors))
+    warnings: list[PlanError] = list(map(_problem, rows.warnings))
     changes: list[Change] = []
     unchanged: list[Change] = []
     seen: dict[str, int] = {}
