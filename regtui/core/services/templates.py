@@ -80,6 +80,16 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
         ("code", "the registration code"), ("access_start", "the first day of access"),
         ("access_end", "the last day of access, or open-ended"),
     ),
+    INVITATION_WITHDRAWN: _known(
+        ("email", "the invitee's address"), ("customer", "the customer who had sent the invitation"),
+        ("product", "the product's name"), ("session", "the session's name"), ("sent", "the day the invitation was sent"),
+    ),
+    ACCESS_REMOVED: _known(
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("customer", "the customer who removed the seat"),
+        ("product", "the product's name"), ("session", "the session's name"), ("code", "the registration code"),
+        ("ended", "the day the access ended"),
+    ),
     SET_PASSWORD: _known(
         ("link", "the set-password link: without it no password can be set", True),
         ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
