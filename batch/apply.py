@@ -9,10 +9,10 @@ oversubscribe it: the first wins whole, the second is refused whole.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
 
 from batch import pool_state as snapshots
 from batch.plan import Plan
+from batch.progress import Progress, silent as _noop
 from regtui.core.emailcheck import identity_keys
 from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
@@ -20,11 +20,6 @@ from regtui.core.services import access, batches, invitations, pools, registrati
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.permissions import Actor, require
 
-Progress = Callable[[str, int, int], None]
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    pass
 
 
 def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) -> Batch:

@@ -31,17 +31,17 @@ import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Union
+from typing import Any, BinaryIO, Union
 
 import orjson
 
 from batch.errors import RosterError
 from batch.plan import Plan, conceal_accounts, diff_text, keys_of, make_plan, revoke_limit
 from batch.readers import Limits, read_stream
+from batch.progress import Progress
 from batch.roster import RosterRows, read_roster
 from regtui.core.errors import UsageError
 
-Progress = Callable[[str, int, int], None]
 Source = Union[str, os.PathLike, bytes, BinaryIO]
 MAC_PURPOSE = b"plan"
 
@@ -119,9 +119,8 @@ def check_options(options: PlanOptions) -> None:
 
 
 def _read(source, options: PlanOptions, progress: Progress | None, on_parse=None) -> RosterRows:
-    rows_progress = (lambda done, total: progress("rows", done, total)) if progress else None
     return read_roster(source, name=options.name, sheet=options.sheet, default_action=options.action,
-                       default_pool=options.pool, date_format=options.date_format, progress=rows_progress,
+                       default_pool=options.pool, date_format=options.date_format, progress=progress,
                        on_parse=on_parse)
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
 from batch.dates import DATE_FORMATS, parse_date
 from regtui.core.emailcheck import check_email_column
@@ -19,6 +19,7 @@ from batch.errors import RowError
 from batch.fastinit import fast_constructor
 from batch.readers import RawRoster
 from batch.schema import HeaderMap, Schema, load_schema, map_header
+from batch.progress import Progress as ProgressFn
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,6 @@ class ValidRow:
     email_normalized: str = ""
 
 
-ProgressFn = Callable[[int, int], Any]
 
 # ValidRow(*fields) at a fraction of the frozen __init__'s cost (100,000 rows per roster).
 _new_valid_row = fast_constructor(ValidRow)
@@ -465,4 +465,4 @@ _PHASES = 5
 def _ticker(progress: ProgressFn | None, total: int):
     if progress is None:
         return lambda phase: None
-    return lambda phase: progress(total * phase // _PHASES, total)
+    return lambda phase: progress("rows", total * phase // _PHASES, total)

@@ -151,10 +151,10 @@ def test_quoted_newline_keeps_spreadsheet_row_numbers(tmp_path):
 
 
 def test_progress_is_reported(tmp_path):
-    calls = []
-    read_roster(FIX / "good.xlsx", progress=lambda done, total: calls.append((done, total)))
+    calls, stages = [], set()
+    read_roster(FIX / "good.xlsx", progress=lambda stage, done, total: calls.append((done, total)) or stages.add(stage))
     assert calls and calls[-1] == (15, 15)
-    assert all(0 <= d <= t for d, t in calls)
+    assert all(0 <= d <= t for d, t in calls) and stages == {"rows"}  # progress(stage, done, total) as everywhere
 
 
 # --------------------------------------------------------------------------- broken files
