@@ -233,3 +233,30 @@ def test_a_shop_that_refuses_for_good_is_kept_as_failed(catalog_, cli, tmp_path,
     assert r.returncode == 1 and "woocommerce_rest_cannot_create" in r.stdout
     database.connect(reuse_if_open=True)
     assert ShopCall.get().status == "failed"
+
+
+@pytest.mark.storage
+def test_an_over_refunded_pool_is_flagged_in_pools_and_listed(catalog_, cli, tmp_path):
+    from regtui.core.models import Pool
+    from regtui.core.services import registrations
+    from regtui.core.shops import shopify
+
+    database.connect(reuse_if_open=True)
+    shops.add(catalog_, "main", "shopify", secret(tmp_path, text="k"))
+    shops.map_sku(catalog_, "main", "IPOD2008PINK", catalog.find_session("PYDATA"))
+    order = json.loads((FIXTURES / "shopify-orders-paid.json").read_text())
+    order["line_items"][0]["quantity"] = 2
+    refund = json.loads((FIXTURES / "shopify-refunds-create.json").read_text())
+    refund["refund_line_items"][0]["quantity"] = 2
+    for topic, data in (("orders/paid", order), ("refunds/create", refund)):
+        body = json.dumps(data).encode()
+        if topic == "refunds/create":
+            registrations.assign(catalog_, Pool.get(), [LearnerSpec("ada@example.com", "Ada", "L")])
+        shops.receive("main", {"X-Shopify-Hmac-Sha256": shopify.sign(b"k", body), "X-Shopify-Topic": topic,
+                               "X-Shopify-Event-Id": topic}, body)
+    database.close()
+    [pool] = json.loads(cli("pools", "--json").stdout)
+    assert (pool["seats"], pool["claimed"], pool["over_refunded"]) == (1, 1, True)
+    assert "over-refunded" in cli("pools").stdout
+    [line] = json.loads(cli("shop", "over-refunded", "--json").stdout)
+    assert (line["seats"], line["taken_back"], line["over_refunded"]) == (2, 1, 1)
