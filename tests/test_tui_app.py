@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 from peewee import fn
-from textual.widgets import DataTable, Input, SelectionList, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from regtui.core.models import Access, Code, Customer, Invitation, Learner, Order, OutboxEmail, Pool
 from regtui.core.services import customers, demo, operators, registrations
@@ -24,6 +24,7 @@ from regtui.tui.screens.customers import CustomersScreen
 from regtui.tui.screens.help import HelpScreen
 from regtui.tui.screens.pool import PoolScreen
 from regtui.tui.widgets.forms import FormScreen, TextScreen
+from regtui.tui.widgets.paged import PagedList
 
 SIZE = (80, 24)
 
@@ -470,10 +471,12 @@ def test_assign_by_ticking_existing_learners(demo_admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            known = screen.query_one("#known", SelectionList)
-            assert known.option_count >= 12
-            first = known.get_option_at_index(0).value
-            known.select(first)
+            known = screen.query_one("#known", PagedList)
+            assert known.page.total >= 12 and known.table.row_count >= 12
+            first = known.current().email
+            known.table.focus()
+            await pilot.press("space")
+            assert known.ticked_count() == 1 and "1 ticked" in known.status_text
             await pilot.click("#assign-seats")
             await settle(pilot)
             learner = Learner.get(Learner.email == first)
@@ -605,7 +608,7 @@ def test_completed_registrations_resend_and_remove(demo_admin):
             await pilot.press("4")
             table = screen.query_one("#completed-table", DataTable)
             table.focus()
-            email = table.get_row_at(0)[0].plain
+            email = table.get_row_at(0)[1].plain  # after the tick column
             before = OutboxEmail.select().where(OutboxEmail.to == email).count()
             await pilot.press("r")
             await settle(pilot)

@@ -39,13 +39,11 @@ class CustomerSynced(Message):
 
 
 class CustomerLoaded(Message):
-    """A customer with its pools and the learners holding its codes.
+    """A customer with its pools (its users list reads its own pages)."""
 
-    ``users`` holds (registration, pool id, pool label) tuples."""
-
-    def __init__(self, customer: dict, pools: list, users: list[tuple[Any, int, str]]) -> None:
+    def __init__(self, customer: dict, pools: list) -> None:
         super().__init__()
-        self.customer, self.pools, self.users = customer, pools, users
+        self.customer, self.pools = customer, pools
 
 
 class AccessLoaded(Message):
@@ -63,9 +61,19 @@ class AccessExtended(Message):
 
 
 class PoolLoaded(Message):
-    def __init__(self, pool: Any, registrations: list, invitations: list, learners: list[dict]) -> None:
+    """A pool's row (names and counters); its lists read their own pages."""
+
+    def __init__(self, pool: Any) -> None:
         super().__init__()
-        self.pool, self.registrations, self.invitations, self.learners = pool, registrations, invitations, learners
+        self.pool = pool
+
+
+class TickedDone(Message):
+    """An action on ticked rows (``what``: cancel, remove) changed ``count`` of them."""
+
+    def __init__(self, what: str, count: int) -> None:
+        super().__init__()
+        self.what, self.count = what, count
 
 
 class SeatsAssigned(Message):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, fn
 
+from regtui.core import paging
 from regtui.core.errors import NotFound, Refused, UsageError
 from regtui.core.ids import parse_id
 from regtui.core.models import Code, Customer, Learner, Order, Pool, database
@@ -154,3 +155,52 @@ def learners_of(actor: Actor, customer: Customer) -> list[Learner]:
         Learner.select().join(Code, on=(Code.learner == Learner.id)).join(Pool).join(Order)
         .where(Order.customer == customer.id).distinct().order_by(Learner.email_key)
     )
+
+
+# --- pages (keyset pagination: see regtui.core.paging) --------------------------------------
+
+@dataclass(frozen=True)
+class KnownLearner:
+    """A learner holding a seat in another pool of the customer (to tick when assigning)."""
+
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+
+
+LEARNER_SORTS = {"email": Learner.email_key, "first": Learner.first_name, "last": Learner.last_name}
+
+
+def _known_query(customer_id_: int, pool_id: int, search: str, columns):
+    """Learners seated in another pool of the customer and not in ``pool_id``: two indexed
+    look-ups on code (pool, learner), whatever the size of the pools."""
+    others = [p for (p,) in Pool.select(Pool.id).join(Order).where(
+        (Order.customer == customer_id_) & (Pool.id != pool_id)).tuples()]
+    q = Learner.select(*columns).where(
+        Learner.id.in_(Code.select(Code.learner).where(Code.pool.in_(others or [0]) & (Code.state == "claimed")))
+        & Learner.id.not_in(Code.select(Code.learner).where((Code.pool == pool_id) & Code.learner.is_null(False))))
+    if search.strip():
+        q = q.where(paging.contains([Learner.email_key, Learner.first_name, Learner.last_name], search))
+    return q
+
+
+def known_learners_page(actor: Actor, customer_id_: int, pool_id: int, *, search: str = "", sort: str = "email",
+                        descending: bool = False, limit: int = 100, after: str | None = None, before: str | None = None,
+                        last: bool = False) -> paging.Page[KnownLearner]:
+    """One page of the customer's learners who could be given a seat of ``pool_id`` by ticking them."""
+    require(actor, "seats.view", customer_id_)
+    q = _known_query(customer_id_, pool_id, search, (Learner.id, Learner.email, Learner.first_name, Learner.last_name))
+    return paging.fetch(q, sort_expr=paging.sort_expression(LEARNER_SORTS, sort), key=Learner.id, descending=descending,
+                        limit=limit, after=after, before=before, last=last, total=lambda: q.count(),
+                        make=lambda r: KnownLearner(*r))
+
+
+def ticked_known(actor: Actor, customer_id_: int, pool_id: int, ticked: paging.Ticked) -> list[str]:
+    """The addresses of the ticked known learners (across pages), in one query."""
+    require(actor, "seats.view", customer_id_)
+    ids = paging.resolve(ticked, Learner.id, lambda search: _known_query(customer_id_, pool_id, search, (Learner.id,)))
+    emails: list[str] = []
+    for chunk in paging.in_chunks(ids):
+        emails.extend(e for (e,) in Learner.select(Learner.email).where(Learner.id.in_(chunk)).order_by(Learner.email_key).tuples())
+    return emails

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from regtui import config
-from regtui.core import emailcheck
+from regtui.core import emailcheck, paging
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
 from regtui.core.services import audit, learners, outbox, passwords, pools, registrations, seats, templates, tokens
@@ -321,3 +321,56 @@ def resend_for(actor: Actor, pool: Pool, email: str) -> str:
     except NotFound:
         resend(actor, find_pending(actor, pool, email))
         return "invitation"
+
+
+# --- pages (keyset pagination: see regtui.core.paging) --------------------------------------
+
+SORTS = {"email": Invitation.email_key, "code": Code.code, "sent": Invitation.created_at, "expires": Invitation.expires_at}
+
+
+def _pending_query(pool: Pool, search: str, columns):
+    """The pool's pending invitations as a reader sees them: one past its expiry is not pending
+    any more, whether or not the sweep has marked it yet (reads never write)."""
+    q = (Invitation.select(*columns).join(Code)
+         .where((Code.pool == pool.id) & (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())))
+    if search.strip():
+        q = q.where(paging.contains([Invitation.email_key, Code.code], search))
+    return q
+
+
+def page(actor: Actor, pool: Pool, *, search: str = "", sort: str = "sent", descending: bool = False, limit: int = 100,
+         after: str | None = None, before: str | None = None, last: bool = False) -> paging.Page[PendingInvitation]:
+    """One page of the pool's pending invitations, filtered (email, code) and sorted by the database."""
+    require(actor, "seats.view", customer_id(pool))
+    q = _pending_query(pool, search, (Invitation.id, Code.code, Invitation.email, Invitation.created_at,
+                                      Invitation.expires_at, Invitation.nonce))
+
+    def make(r) -> PendingInvitation:
+        iid, code, email, sent, expires, nonce = r
+        return PendingInvitation(iid, code, email, _as_datetime(sent), _as_datetime(expires),
+                                 f"{config.site_url()}/claim/{tokens.make(PURPOSE, iid, nonce)}")
+
+    return paging.fetch(q, sort_expr=paging.sort_expression(SORTS, sort), key=Invitation.id, descending=descending,
+                        limit=limit, after=after, before=before, last=last, total=lambda: q.count(), make=make)
+
+
+def _as_datetime(value) -> dt.datetime:
+    """A datetime from a tuple query (SQLite hands back text)."""
+    return value if isinstance(value, dt.datetime) else Invitation.created_at.python_value(value)
+
+
+def ticked_invitations(pool: Pool, ticked: paging.Ticked) -> list[int]:
+    return paging.resolve(ticked, Invitation.id, lambda search: _pending_query(pool, search, (Invitation.id,)))
+
+
+def cancel_ticked(actor: Actor, pool: Pool, ticked: paging.Ticked) -> int:
+    """Cancel every ticked pending invitation of the pool (across pages) in one transaction."""
+    require(actor, "seats.invite", customer_id(pool))
+    with database.atomic():
+        ids = ticked_invitations(pool, ticked)
+        invs = []
+        for chunk in paging.in_chunks(ids):
+            invs.extend(Invitation.select(Invitation.id, Invitation.code).where(Invitation.id.in_(chunk)))
+        if invs:
+            cancel_many(actor.name, pool, invs)
+    return len(invs)

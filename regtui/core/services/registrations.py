@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
-from regtui.core import bulk, emailcheck
+from regtui.core import bulk, emailcheck, paging
 from regtui.core.errors import NotFound, Refused
-from regtui.core.models import Access, Code, Learner, Pool, database
+from regtui.core.models import Access, Code, Learner, Order, Pool, Session, database
 from regtui.core.services import access, audit, learners, outbox, seats, templates
 from regtui.core.services.learners import LearnerRow, LearnerSpec
 from regtui.core.services.permissions import Actor, require
@@ -316,8 +316,6 @@ class CustomerUser:
 
 def of_customer(actor: Actor, customer_id_: int, search: str = "", limit: int | None = None, offset: int = 0) -> list[CustomerUser]:
     """Every learner holding a seat in any of the customer's pools."""
-    from regtui.core.models import Order, Session
-
     require(actor, "seats.view", customer_id_)
     q = (
         Code.select(Pool.id, Session.code, Code.id, Code.code, Learner.id, Learner.email, Learner.first_name,
@@ -345,3 +343,95 @@ def access_of(actor: Actor, pool: Pool, email: str) -> int:
     if grant is None:
         raise Refused(f"{email} has no active access from their seat in pool {pool.id}.", code="no-access")
     return grant.id
+
+
+# --- pages (keyset pagination: see regtui.core.paging) --------------------------------------
+
+def _seat_query(columns, with_access: bool = True):
+    """Claimed codes with their holder and active access (the columns are chosen by the caller;
+    counting and ticking need no access)."""
+    q = Code.select(*columns).join(Learner, on=(Code.learner == Learner.id))
+    if with_access:
+        q = q.join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
+    return q
+
+
+REGISTRATION_COLUMNS = (Code.id, Code.code, Learner.id, Learner.email, Learner.first_name, Learner.last_name,
+                        Access.id, Access.starts, Access.ends)
+# sort name -> SQL expression; a missing access date sorts as the earliest start / an open end as the latest
+SORTS = {"email": Learner.email_key, "first": Learner.first_name, "last": Learner.last_name, "code": Code.code,
+         "starts": fn.COALESCE(Access.starts, "0001-01-01"), "ends": fn.COALESCE(Access.ends, "9999-12-31")}
+
+
+def _pool_seats(pool: Pool, search: str, columns=REGISTRATION_COLUMNS):
+    q = _seat_query(columns, with_access=columns is REGISTRATION_COLUMNS).where((Code.pool == pool.id) & (Code.state == "claimed"))
+    if search.strip():
+        q = q.where(paging.contains([Learner.email_key, Learner.first_name, Learner.last_name, Code.code], search))
+    return q
+
+
+def page(actor: Actor, pool: Pool, *, search: str = "", sort: str = "email", descending: bool = False,
+         limit: int = 100, after: str | None = None, before: str | None = None, last: bool = False) -> paging.Page[Registration]:
+    """One page of the pool's completed registrations, filtered (email, names, code) and sorted by
+    the database; the total is the pool's ``claimed`` counter when nothing filters."""
+    require(actor, "seats.view", customer_id(pool))
+    q = _pool_seats(pool, search)
+    total = (lambda: _pool_seats(pool, search, columns=(Code.id,)).count()) if search.strip() else int(pool.claimed)
+    return paging.fetch(q, sort_expr=paging.sort_expression(SORTS, sort), key=Code.id, descending=descending,
+                        limit=limit, after=after, before=before, last=last, total=total, make=lambda r: Registration(*r))
+
+
+def ticked_codes(pool: Pool, ticked: paging.Ticked) -> list[int]:
+    """The code ids a Ticked of the pool's completed list stands for (one query)."""
+    return paging.resolve(ticked, Code.id, lambda search: _pool_seats(pool, search, columns=(Code.id,)))
+
+
+def revoke_ticked(actor: Actor, pool: Pool, ticked: paging.Ticked) -> int:
+    """"Remove" every ticked registration of the pool (across pages) in one transaction."""
+    require(actor, "seats.revoke", customer_id(pool))
+    with database.atomic():
+        ids = ticked_codes(pool, ticked)
+        codes = []
+        for chunk in paging.in_chunks(ids):
+            codes.extend(Code.select(Code.id, Code.learner, Code.pool).where(
+                Code.id.in_(chunk) & (Code.pool == pool.id) & (Code.state == "claimed")))
+        if codes:
+            revoke_codes(actor.name, pool, codes)
+    return len(codes)
+
+
+CUSTOMER_SORTS = {**SORTS, "session": Session.code}
+
+
+def _customer_seats(customer_id_: int, search: str, columns, with_access: bool = True):
+    q = (_seat_query(columns, with_access).switch(Code).join(Pool).join(Order).switch(Pool).join(Session)
+         .where((Order.customer == customer_id_) & (Code.state == "claimed")))
+    if search.strip():
+        q = q.where(paging.contains([Learner.email_key, Learner.first_name, Learner.last_name, Code.code], search))
+    return q
+
+
+def customer_page(actor: Actor, customer_id_: int, *, search: str = "", sort: str = "email", descending: bool = False,
+                  limit: int = 100, after: str | None = None, before: str | None = None,
+                  last: bool = False) -> paging.Page[CustomerUser]:
+    """One page of the customer's registration code users (every pool), filtered and sorted by
+    the database; the total unfiltered is the sum of the pools' ``claimed`` counters."""
+    require(actor, "seats.view", customer_id_)
+    q = _customer_seats(customer_id_, search, (Pool.id, Session.code) + REGISTRATION_COLUMNS)
+    if search.strip():
+        total = lambda: _customer_seats(customer_id_, search, (Code.id,), with_access=False).count()  # noqa: E731
+    else:
+        total = lambda: int(Pool.select(fn.COALESCE(fn.SUM(Pool.claimed), 0)).join(Order)  # noqa: E731
+                            .where(Order.customer == customer_id_).scalar())
+    return paging.fetch(q, sort_expr=paging.sort_expression(CUSTOMER_SORTS, sort), key=Code.id, descending=descending,
+                        limit=limit, after=after, before=before, last=last, total=total,
+                        make=lambda r: CustomerUser(r[0], r[1], Registration(*r[2:])))
+
+
+def assign_known(actor: Actor, pool: Pool, ticked: paging.Ticked, specs: Sequence[LearnerSpec] = ()) -> list[Seating]:
+    """``assign`` to the typed ``specs`` and to every ticked learner of the customer (across
+    pages, resolved in one query), all or none."""
+    from regtui.core.services import customers
+
+    emails = customers.ticked_known(actor, customer_id(pool), pool.id, ticked) if ticked else []
+    return assign(actor, pool, list(specs) + [LearnerSpec(e) for e in emails])

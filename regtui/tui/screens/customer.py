@@ -15,6 +15,15 @@ from regtui.tui.messages import AccessExtended, AccessLoaded, ActionFailed, Cust
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, call_service, cell, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen
+from regtui.tui.widgets.paged import Column, PagedList
+
+USER_COLUMNS = [Column("email", "Email", 28, 1), Column("first", "First", 10, 3), Column("last", "Last", 10, 2),
+                Column("session", "Session", 14, 4), Column("code", "Code", 12, 5)]
+
+
+def user_cells(user) -> tuple:
+    reg = user.registration
+    return reg.email, reg.first_name, reg.last_name, user.session, reg.code
 
 
 def _date(value) -> str:
@@ -44,7 +53,7 @@ class CustomerScreen(Screen):
         super().__init__()
         self.customer_id = customer_id
         self.customer: dict = {}
-        self.users: dict[str, tuple] = {}  # row key -> (registration, pool id, pool label)
+        self.orders: dict[int, str] = {}  # pool id -> its order number, for sentences
         self.access_rows: list[dict] = []
         self.selected_email: str | None = None
 
@@ -56,9 +65,9 @@ class CustomerScreen(Screen):
         yield pools
         yield Label("Registration code users", classes="section")
         with Horizontal(id="lower"):
-            users = Table(id="users", cursor_type="row")
-            users.add_columns("Email", "First", "Last", "Session", "Code")
-            yield users
+            yield PagedList(self._fetch_users, USER_COLUMNS, user_cells, noun="users", id="users-list", table_id="users",
+                            placeholder="Filter by email, name or code",
+                            empty="No registration code users yet: open a pool above and assign or invite")
             with Vertical(id="access-panel"):
                 yield Static("Content access", id="access-title", markup=False)
                 access = Table(id="access", cursor_type="row")
@@ -88,42 +97,46 @@ class CustomerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="customer")
     def load_customer(self, customer_id: int) -> None:
-        from regtui.core.services import customers, pools, registrations
+        from regtui.core.services import customers, pools
 
         actor = self.app.actor
 
         def read():
             customer = customers.find(str(customer_id))
-            rows = pools.listing(actor, customer)
-            orders = {row.id: row.order for row in rows}
-            users = [(u.registration, u.pool_id, f"{u.session} ({orders[u.pool_id]})")
-                     for u in registrations.of_customer(actor, customer.id)]
-            return {"id": customer.id, "name": customer.name, "email": customer.email}, rows, users
+            return {"id": customer.id, "name": customer.name, "email": customer.email}, pools.listing(actor, customer)
 
         call_service(self, read, lambda r: CustomerLoaded(*r))
 
+    def _fetch_users(self, **kw):
+        from regtui.core.services import registrations
+
+        return registrations.customer_page(self.app.actor, self.customer_id, **kw)
+
     def on_customer_loaded(self, message: CustomerLoaded) -> None:
-        self.customer = message.customer
-        c = message.customer
-        self.query_one("#customer-title", Static).update(
-            sanitize(f"{c['name']} <{c['email']}> · {len(message.pools)} pools · {len(message.users)} registration code users"))
+        self.customer = c = message.customer
+        self.orders = {p.id: p.order for p in message.pools}
+        users = sum(p.claimed for p in message.pools)  # from the pools' counters
+        n_pools = len(message.pools)
+        self.query_one("#customer-title", Static).update(sanitize(
+            f"{c['name']} <{c['email']}> · {n_pools} pool{'s' if n_pools != 1 else ''} · "
+            f"{users:,} registration code user{'s' if users != 1 else ''}"))
         pools = self.query_one("#pools", DataTable)
+        keep = pools.cursor_row
         pools.clear()
         for p in message.pools:
             seats = f"{p.seats} over-refunded" if p.over_refunded else p.seats
             pools.add_row(cell(p.order), cell(p.ordered), cell(p.product), cell(p.session), cell(seats),
                           cell(p.available), cell(p.pending), cell(p.claimed), key=str(p.id))
-        users = self.query_one("#users", DataTable)
-        keep = users.cursor_row
-        users.clear()
-        self.users = {}
-        for reg, pool_id, label in message.users:
-            key = f"{pool_id}:{reg.code_id}"
-            self.users[key] = (reg, pool_id, label)
-            users.add_row(cell(reg.email), cell(reg.first_name), cell(reg.last_name), cell(label), cell(reg.code), key=key)
-        if 0 < keep < users.row_count:
-            users.move_cursor(row=keep)
-        if not message.users:
+        if 0 < keep < pools.row_count:
+            pools.move_cursor(row=keep)
+
+    def on_paged_list_changed(self, message: PagedList.Changed) -> None:
+        if message.paged.id != "users-list" or message.paged.page is None:
+            return
+        if message.paged.page.rows:
+            self.user_highlighted()
+        else:
+            self.selected_email = None
             self._show_access(None, [])
 
     def on_action_failed(self, message: ActionFailed) -> None:
@@ -140,20 +153,21 @@ class CustomerScreen(Screen):
     def on_screen_resume(self) -> None:
         if self.customer:
             self.action_reload()
+            self.query_one("#users-list", PagedList).reload(keep_place=True)
 
     # --- the selected learner --------------------------------------------------------------
 
     def _selected(self) -> tuple | None:
-        users = self.query_one("#users", DataTable)
-        if not users.row_count:
+        """(registration, pool id, pool label) of the user at the cursor."""
+        user = self.query_one("#users-list", PagedList).current()
+        if user is None:
             return None
-        key = users.coordinate_to_cell_key((users.cursor_row, 0)).row_key.value
-        return self.users.get(key)
+        return user.registration, user.pool_id, f"{user.session} ({self.orders.get(user.pool_id, user.pool_id)})"
 
     @on(DataTable.RowHighlighted, "#users")
-    def user_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        found = self.users.get(event.row_key.value)
-        if found and self.app.actor.can("access.view"):
+    def user_highlighted(self, event: DataTable.RowHighlighted | None = None) -> None:
+        found = self._selected()
+        if found and self.app.actor.can("access.view") and found[0].email != self.selected_email:
             self.selected_email = found[0].email
             self.load_access(found[0].email)
 
@@ -211,6 +225,7 @@ class CustomerScreen(Screen):
     def on_registration_removed(self, message: RegistrationRemoved) -> None:
         self.notify(f"Removed {message.email}; the seat is available again.", markup=False)
         self.action_reload()
+        self.query_one("#users-list", PagedList).reload(keep_place=True)
 
     # --- access dates (admins) -------------------------------------------------------------
 

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import (
-    Button, DataTable, Footer, Header, Input, Label, SelectionList, Static, TabbedContent, TabPane, TextArea,
-)
-from textual.widgets.selection_list import Selection
+from textual.widgets import Button, Footer, Header, Input, Label, Static, TabbedContent, TabPane, TextArea
 
 from regtui.tui.messages import (
     ActionFailed, AddressesImported, ConfirmationResent, InvitationCancelled, InvitationReplaced, InvitationResent,
-    InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned,
+    InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned, TickedDone,
 )
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import Table, call_service, cell, sanitize
+from regtui.tui.widgets import call_service, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen, TextScreen
+from regtui.tui.widgets.paged import Column, PagedList
+
+PENDING_COLUMNS = [Column("email", "Email", 30, 1), Column("code", "Code", 12, 3), Column("sent", "Sent", 10, 4),
+                   Column("expires", "Expires", 10, 2)]
+COMPLETED_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 3), Column("last", "Last", 12, 2),
+                     Column("code", "Code", 12, 5), Column("starts", "Starts", 10, 6), Column("ends", "Ends", 10, 4)]
+KNOWN_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 2), Column("last", "Last", 12, 2)]
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def pending_cells(inv) -> tuple:
+    return inv.email, inv.code, _iso(inv.created_at.date()), _iso(inv.expires_at.date())
+
+
+def completed_cells(reg) -> tuple:
+    return reg.email, reg.first_name, reg.last_name, reg.code, _iso(reg.access_start), _iso(reg.access_end) or "open"
+
+
+def known_cells(learner) -> tuple:
+    return learner.email, learner.first_name, learner.last_name
 
 GRID_FIELDS = ("email", "first", "last", "password")
 START_ROWS = 3
@@ -45,8 +64,6 @@ class PoolScreen(Screen):
         self.pool_id = pool_id
         self.grid_rows = START_ROWS
         self.pool = None
-        self.invitations: dict[str, object] = {}
-        self.registrations: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,8 +78,9 @@ class PoolScreen(Screen):
                     with Horizontal(classes="buttons"):
                         yield Button("Add row", id="add-row", compact=True)
                         yield Button("Assign seats", id="assign-seats", variant="primary", compact=True)
-                    yield Label("…or tick learners who already hold a seat of this customer")
-                    yield SelectionList[str](id="known")
+                    yield Label("…or tick learners who already hold a seat of this customer (space ticks, a ticks all)")
+                    yield PagedList(self._fetch_known, KNOWN_COLUMNS, known_cells, noun="learners", tickable=True,
+                                    placeholder="Filter learners by email or name", id="known", table_id="known-table")
             with TabPane("Invite", id="invite"):
                 with VerticalScroll():
                     yield Label("Addresses, one per line")
@@ -75,9 +93,9 @@ class PoolScreen(Screen):
                         yield Button("Send invitations", id="send", variant="primary", compact=True)
             with TabPane("Pending", id="pending"):
                 with Vertical():
-                    table = Table(id="pending-table", cursor_type="row")
-                    table.add_columns("Email", "Code", "Sent", "Expires")
-                    yield table
+                    yield PagedList(self._fetch_pending, PENDING_COLUMNS, pending_cells, noun="invitations", tickable=True,
+                                    sort="sent", placeholder="Filter by email or code", id="pending-list",
+                                    table_id="pending-table")
                     with Horizontal(classes="buttons"):
                         yield Button("Copy link", id="copy-link", compact=True)
                         yield Button("Resend", id="resend-invitation", compact=True)
@@ -86,9 +104,9 @@ class PoolScreen(Screen):
                         yield Button("Invite instead", id="invite-instead", compact=True)
             with TabPane("Completed", id="completed"):
                 with Vertical():
-                    table = Table(id="completed-table", cursor_type="row")
-                    table.add_columns("Email", "First", "Last", "Code", "Starts", "Ends")
-                    yield table
+                    yield PagedList(self._fetch_completed, COMPLETED_COLUMNS, completed_cells, noun="registrations",
+                                    tickable=True, placeholder="Filter by email, name or code", id="completed-list",
+                                    table_id="completed-table")
                     with Horizontal(classes="buttons"):
                         yield Button("Resend confirmation", id="resend-confirmation", compact=True)
                         yield Button("Remove", id="remove-registration", variant="error", compact=True)
@@ -120,61 +138,50 @@ class PoolScreen(Screen):
     def tab_changed(self) -> None:
         self.refresh_bindings()
 
-    # --- loading ---------------------------------------------------------------------------
+    # --- loading ----------------------------------------------------------------------------
 
     def action_reload(self) -> None:
+        """The pool's counters, and each list's page again (the same rows, ticks kept)."""
         self.load_pool(self.pool_id)
+        for paged in self.query(PagedList):
+            if paged.page is not None:
+                paged.reload(keep_place=True)
 
     @work(thread=True, exclusive=True, group="pool")
     def load_pool(self, pool_id: int) -> None:
-        from regtui.core.services import customers, invitations, pools, registrations
+        from regtui.core.services import pools
 
         actor = self.app.actor
+        call_service(self, lambda: pools.row(pools.get(actor, pool_id)), PoolLoaded)
 
-        def read():
-            pool = pools.get(actor, pool_id)
-            regs = registrations.listing(actor, pool)
-            invs = invitations.listing(actor, pool)
-            seated = {r.learner_id for r in regs}
-            known = [{"id": l.id, "email": l.email, "first": l.first_name, "last": l.last_name}
-                     for l in customers.learners_of(actor, pool.order.customer) if l.id not in seated]
-            return pools.row(pool), regs, invs, known
+    def _fetch_pending(self, **kw):
+        from regtui.core.services import invitations, pools
 
-        call_service(self, read, lambda r: PoolLoaded(*r))
+        actor = self.app.actor
+        return invitations.page(actor, pools.get(actor, self.pool_id), **kw)
+
+    def _fetch_completed(self, **kw):
+        from regtui.core.services import pools, registrations
+
+        actor = self.app.actor
+        return registrations.page(actor, pools.get(actor, self.pool_id), **kw)
+
+    def _fetch_known(self, **kw):
+        from regtui.core.services import customers, pools
+
+        actor = self.app.actor
+        pool = pools.get(actor, self.pool_id)
+        return customers.known_learners_page(actor, pools.customer_id(pool), pool.id, **kw)
 
     def on_pool_loaded(self, message: PoolLoaded) -> None:
         p = self.pool = message.pool
         self.query_one("#pool-title", Static).update(sanitize(
-            f"{p.customer} · {p.order} ({p.ordered}) · {p.product} / {p.session} · seats {p.seats}, "
-            f"available {p.available}, pending {p.pending}, claimed {p.claimed}"
+            f"{p.customer} · {p.order} ({p.ordered}) · {p.product} / {p.session} · seats {p.seats:,}, "
+            f"available {p.available:,}, pending {p.pending:,}, claimed {p.claimed:,}"
             + (" · OVER-REFUNDED: the shop refunded claimed seats, an admin decides" if p.over_refunded else "")))
-        pending = self.query_one("#pending-table", DataTable)
-        keep = pending.cursor_row
-        pending.clear()
-        self.invitations = {}
-        for inv in message.invitations:
-            self.invitations[str(inv.id)] = inv
-            pending.add_row(cell(inv.email), cell(inv.code), cell(inv.created_at.date().isoformat()),
-                            cell(inv.expires_at.date().isoformat()), key=str(inv.id))
-        if 0 < keep < pending.row_count:
-            pending.move_cursor(row=keep)
-        done = self.query_one("#completed-table", DataTable)
-        keep = done.cursor_row
-        done.clear()
-        self.registrations = {}
-        for reg in message.registrations:
-            self.registrations[str(reg.code_id)] = reg
-            done.add_row(cell(reg.email), cell(reg.first_name), cell(reg.last_name), cell(reg.code),
-                         cell(reg.access_start.isoformat() if reg.access_start else ""),
-                         cell(reg.access_end.isoformat() if reg.access_end else "open"), key=str(reg.code_id))
-        if 0 < keep < done.row_count:
-            done.move_cursor(row=keep)
-        known = self.query_one("#known", SelectionList)
-        known.clear_options()
-        known.add_options([Selection(Text(sanitize(f"{l['email']}  {l['first']} {l['last']}".rstrip())), l["email"])
-                           for l in message.learners])
-        self.query_one("#tabs", TabbedContent).get_tab("pending").label = f"Pending ({len(message.invitations)})"
-        self.query_one("#tabs", TabbedContent).get_tab("completed").label = f"Completed ({len(message.registrations)})"
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.get_tab("pending").label = f"Pending ({p.pending:,})"
+        tabs.get_tab("completed").label = f"Completed ({p.claimed:,})"
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.sentence, severity="error", timeout=8, markup=False)
@@ -200,27 +207,24 @@ class PoolScreen(Screen):
             values = {name: self.query_one(f"#row-{n}-{name}", Input).value.strip() for name in GRID_FIELDS}
             if any(values[k] for k in ("email", "first", "last")):
                 specs.append(LearnerSpec(values["email"], values["first"], values["last"], values["password"] or None))
-        known = self.query_one("#known", SelectionList)
-        ticked = set(known.selected)
+        ticked = self.query_one("#known", PagedList).ticked
         if not specs and not ticked:
             self.notify("Fill in a row or tick a learner first.", severity="warning")
             return
         self.assign_seats(specs, ticked)
 
     @work(thread=True, group="write")
-    def assign_seats(self, specs: list, ticked_emails: set[str]) -> None:
+    def assign_seats(self, specs: list, ticked) -> None:
         from regtui.core.services import pools, registrations
-        from regtui.core.services.learners import LearnerSpec
 
         actor = self.app.actor
-        chosen = list(specs) + [LearnerSpec(email) for email in sorted(ticked_emails)]  # existing learners: found by address
-        call_service(self, lambda: registrations.assign(actor, pools.get(actor, self.pool_id), chosen),
+        call_service(self, lambda: registrations.assign_known(actor, pools.get(actor, self.pool_id), ticked, specs),
                      lambda seatings: SeatsAssigned(len(seatings)))
 
     def on_seats_assigned(self, message: SeatsAssigned) -> None:
         for field in self.query("#grid Input").results(Input):
             field.value = ""
-        self.query_one("#known", SelectionList).deselect_all()
+        self.query_one("#known", PagedList).clear_ticks()
         self._done(f"{message.count} seat{'s' if message.count != 1 else ''} assigned; confirmation emails are in the outbox.")
 
     # --- invite ----------------------------------------------------------------------------
@@ -266,29 +270,35 @@ class PoolScreen(Screen):
 
     # --- pending invitations ---------------------------------------------------------------
 
-    def _selected(self, table_id: str, rows: dict):
-        table = self.query_one(table_id, DataTable)
-        if not table.row_count:
+    def _selected(self, list_id: str):
+        row = self.query_one(list_id, PagedList).current()
+        if row is None:
             self.notify("Nothing selected.", severity="warning")
-            return None
-        return rows.get(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        return row
 
     @on(Button.Pressed, "#copy-link")
     def action_copy_link(self) -> None:
-        inv = self._selected("#pending-table", self.invitations)
+        inv = self._selected("#pending-list")
         if inv is not None:
             self.app.copy_to_clipboard(inv.link)
             self.app.push_screen(TextScreen(f"Invitation link for {inv.email} (copied)", inv.link))
 
     @on(Button.Pressed, "#resend-invitation")
     def resend_invitation_pressed(self) -> None:
-        inv = self._selected("#pending-table", self.invitations)
+        inv = self._selected("#pending-list")
         if inv is not None:
             self.invitation_action("resend", inv.id, inv.email)
 
     @on(Button.Pressed, "#cancel-invitation")
     def cancel_invitation_pressed(self) -> None:
-        inv = self._selected("#pending-table", self.invitations)
+        paged = self.query_one("#pending-list", PagedList)
+        if paged.ticked:
+            count, ticked = paged.ticked_count(), paged.ticked
+            self.app.push_screen(ConfirmScreen(f"Cancel {count:,} ticked invitation{'s' if count != 1 else ''}?",
+                                               yes="Cancel them"),
+                                 lambda yes: yes and self.ticked_action("cancel", ticked))
+            return
+        inv = self._selected("#pending-list")
         if inv is None:
             return
         self.app.push_screen(ConfirmScreen(f"Cancel the invitation of {inv.email}?", yes="Cancel it"),
@@ -296,7 +306,7 @@ class PoolScreen(Screen):
 
     @on(Button.Pressed, "#assign-pending")
     def action_assign_pending(self) -> None:
-        inv = self._selected("#pending-table", self.invitations)
+        inv = self._selected("#pending-list")
         if inv is None:
             return
         fields = [Field("email", "Email (the invitee, or someone else)", inv.email), Field("first", "First name"),
@@ -306,7 +316,7 @@ class PoolScreen(Screen):
 
     @on(Button.Pressed, "#invite-instead")
     def action_invite_instead(self) -> None:
-        inv = self._selected("#pending-table", self.invitations)
+        inv = self._selected("#pending-list")
         if inv is None:
             return
         self.app.push_screen(FormScreen(f"Invite someone else instead of {inv.email}", [Field("email", "Email")], "Invite",
@@ -353,13 +363,20 @@ class PoolScreen(Screen):
 
     @on(Button.Pressed, "#resend-confirmation")
     def resend_confirmation_pressed(self) -> None:
-        reg = self._selected("#completed-table", self.registrations)
+        reg = self._selected("#completed-list")
         if reg is not None:
             self.registration_action("resend", reg.email)
 
     @on(Button.Pressed, "#remove-registration")
     def remove_pressed(self) -> None:
-        reg = self._selected("#completed-table", self.registrations)
+        paged = self.query_one("#completed-list", PagedList)
+        if paged.ticked:
+            count, ticked = paged.ticked_count(), paged.ticked
+            self.app.push_screen(ConfirmScreen(f"Remove {count:,} ticked learner{'s' if count != 1 else ''}? Their "
+                                               "content access ends and the seats become available again.", yes="Remove"),
+                                 lambda yes: yes and self.ticked_action("remove", ticked))
+            return
+        reg = self._selected("#completed-list")
         if reg is None:
             return
         self.app.push_screen(ConfirmScreen(f"Remove {reg.email}? Their content access ends and the seat becomes available "
@@ -387,6 +404,31 @@ class PoolScreen(Screen):
 
     def on_registration_removed(self, message: RegistrationRemoved) -> None:
         self._done(f"Removed {message.email}; the seat is available again.")
+
+    # --- ticked rows, across pages: one service call each ------------------------------------
+
+    @work(thread=True, group="write")
+    def ticked_action(self, what: str, ticked) -> None:
+        from regtui.core.services import invitations, pools, registrations
+
+        actor = self.app.actor
+
+        def run():
+            pool = pools.get(actor, self.pool_id)
+            if what == "cancel":
+                return TickedDone(what, invitations.cancel_ticked(actor, pool, ticked))
+            return TickedDone(what, registrations.revoke_ticked(actor, pool, ticked))
+
+        call_service(self, run, lambda message: message)
+
+    def on_ticked_done(self, message: TickedDone) -> None:
+        paged = self.query_one("#pending-list" if message.what == "cancel" else "#completed-list", PagedList)
+        paged.clear_ticks()
+        n = message.count
+        if message.what == "cancel":
+            self._done(f"{n:,} invitation{'s' if n != 1 else ''} cancelled.")
+        else:
+            self._done(f"Removed {n:,} learner{'s' if n != 1 else ''}; the seats are available again.")
 
     # --- keys that depend on the tab -------------------------------------------------------
 

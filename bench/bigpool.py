@@ -1,0 +1,60 @@
+"""A customer with one pool of 100,000 claimed seats, written set-based (a few INSERT ... SELECT
+over a counting CTE), for bench/tui.py and the paging tests.
+
+Bench and test data only: it writes the tables directly, with no audit events or emails, so
+that a big pool takes a second or two to build instead of a batch apply's minute.
+Learner n (from 1) is ``big{n:06d}@bigpool.example.com``, named ``First{(n * 7919) % seats:06d}
+Last{(n * 104729) % seats:06d}`` (so each sort order differs), holding code ``BIG-{n:06d}``; every
+tenth learner's last name is ``Smith`` (a filter with many matches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+COUNT = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {seats}) "
+
+
+def _pad(expr: str, postgres: bool) -> str:
+    """``expr`` (an integer) as six digits, zero-padded."""
+    return f"lpad(({expr})::text, 6, '0')" if postgres else f"substr('000000' || ({expr}), -6, 6)"
+
+
+def build(seats: int = 100_000, customer_name: str = "Big Employer", extra: int = 10) -> int:
+    """Create the customer, order, session and pool (``seats`` claimed + ``extra`` available);
+    returns the pool's id."""
+    from regtui.core.db import is_postgres
+    from regtui.core.models import Customer, Order, Pool, Product, Session, database
+
+    pg = is_postgres()
+    with database.atomic():
+        product = Product.get_or_none(Product.code == "BIG") or Product.create(code="BIG", name="Big course")
+        session = Session.create(product=product, code=f"BIG-{Session.select().count() + 1}", name="Big course, run 1",
+                                 access_days=365)
+        customer = Customer.create(name=customer_name, email="hr@bigpool.example.com", email_key="hr@bigpool.example.com")
+        order = Order.create(number=f"BIG-{customer.id}", customer=customer, placed_at=dt.datetime(2027, 1, 1))
+        pool = Pool.create(order=order, session=session, seats=seats + extra, available=extra, invited=0, claimed=seats)
+        mod = "%%" if pg else "%"  # psycopg2 reads a lone % as a parameter
+        n6 = _pad("i", pg)
+        first = _pad(f"(CAST(i AS BIGINT) * 7919) {mod} {seats}", pg)
+        last = _pad(f"(CAST(i AS BIGINT) * 104729) {mod} {seats}", pg)
+        last_name = f"CASE WHEN i {mod} 10 = 0 THEN 'Smith' ELSE 'Last' || {last} END"
+        yes = "TRUE" if pg else "1"
+        database.execute_sql(
+            COUNT.format(seats=seats) + 'INSERT INTO "learner" ("email", "email_key", "first_name", "last_name", '
+            '"must_set_password", "created_at") '
+            f"SELECT 'big' || {n6} || '@bigpool.example.com', 'big' || {n6} || '@bigpool.example.com', "
+            f"'First' || {first}, {last_name}, {yes}, '2027-01-01 00:00:00' FROM n", [])
+        database.execute_sql(
+            'INSERT INTO "code" ("pool_id", "code", "state", "learner_id") '
+            f"SELECT {pool.id}, 'BIG-' || substr(l.\"email_key\", 4, 6), 'claimed', l.\"id\" FROM \"learner\" AS l "
+            "WHERE l.\"email_key\" LIKE " + ("%s" if pg else "?"), ["big%@bigpool.example.com"])
+        database.execute_sql(
+            COUNT.format(seats=extra) + 'INSERT INTO "code" ("pool_id", "code", "state") '
+            f"SELECT {pool.id}, 'BIGFREE-' || {pool.id} || '-' || i, 'available' FROM n")
+        database.execute_sql(
+            'INSERT INTO "access" ("learner_id", "session_id", "code_id", "starts", "ends", "status") '
+            f"SELECT c.\"learner_id\", {session.id}, c.\"id\", '2027-01-01', '2028-01-01', 'active' FROM \"code\" AS c "
+            f"WHERE c.\"pool_id\" = {pool.id} AND c.\"state\" = 'claimed'")
+    database.execute_sql("ANALYZE")  # the planner's statistics, as after a real batch and some days of use
+    return pool.id
