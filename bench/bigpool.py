@@ -23,10 +23,10 @@ def _pad(expr: str, postgres: bool) -> str:
 def build(seats: int = 100_000, customer_name: str = "Big Employer", extra: int = 10) -> int:
     """Create the customer, order, session and pool (``seats`` claimed + ``extra`` available);
     returns the pool's id."""
-    from regtui.core.db import is_postgres
+    from regtui.core.db import dialect
     from regtui.core.models import Customer, Order, Pool, Product, Session, database
 
-    pg = is_postgres()
+    pg = dialect().name == "postgresql"
     with database.atomic():
         product = Product.get_or_none(Product.code == "BIG") or Product.create(code="BIG", name="Big course")
         session = Session.create(product=product, code=f"BIG-{Session.select().count() + 1}", name="Big course, run 1",
@@ -48,7 +48,7 @@ def build(seats: int = 100_000, customer_name: str = "Big Employer", extra: int 
         database.execute_sql(
             'INSERT INTO "code" ("pool_id", "code", "state", "learner_id") '
             f"SELECT {pool.id}, 'BIG-' || substr(l.\"email_key\", 4, 6), 'claimed', l.\"id\" FROM \"learner\" AS l "
-            "WHERE l.\"email_key\" LIKE " + ("%s" if pg else "?"), ["big%@bigpool.example.com"])
+            "WHERE l.\"email_key\" LIKE " + dialect().param, ["big%@bigpool.example.com"])
         database.execute_sql(
             COUNT.format(seats=extra) + 'INSERT INTO "code" ("pool_id", "code", "state") '
             f"SELECT {pool.id}, 'BIGFREE-' || {pool.id} || '-' || i, 'available' FROM n")

@@ -23,6 +23,9 @@ class Dialect:
 
     name = "sqlite"
     param = "?"
+    # "contains, ignoring case" (list filters): SQLite's LIKE ignores the case of ASCII letters
+    # (only those) and costs a third of LOWER(col) LIKE; PostgreSQL has ILIKE
+    like_ignoring_case = "LIKE"
 
     def __init__(self, database: Database):
         self.database = database
@@ -126,6 +129,7 @@ class Dialect:
 class PostgresDialect(Dialect):
     name = "postgresql"
     param = "%s"
+    like_ignoring_case = "ILIKE"
 
     def db_datetime(self, value):
         return value

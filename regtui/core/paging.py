@@ -93,11 +93,10 @@ def like(search: str) -> str:
 
 
 def contains(columns: Sequence[Any], search: str) -> Expression:
-    """Any of ``columns`` contains ``search``, ignoring case: ILIKE on PostgreSQL; on SQLite LIKE,
-    which ignores the case of ASCII letters (only those) and costs a third of LOWER(col) LIKE."""
-    from regtui.core.db import is_postgres
+    """Any of ``columns`` contains ``search``, ignoring case (see Dialect.like_ignoring_case)."""
+    from regtui.core.db import dialect
 
-    operator = SQL("ILIKE" if is_postgres() else "LIKE")
+    operator = SQL(dialect().like_ignoring_case)
     pattern = like(search)
     expr = None
     for column in columns:
