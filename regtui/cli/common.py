@@ -147,7 +147,8 @@ def output_file(path: str) -> Path:
 # --- the database -------------------------------------------------------------------------
 
 def setup(args: argparse.Namespace, *, need_schema: bool = True):
-    """Open the database and find the operator. A SQLite file that is not there is not
+    """Open the database and find the operator (the OS user, or the one an SSH key signed in as:
+    ``args.actor``, set by `regtui ssh session`). A SQLite file that is not there is not
     created (only `regtui init` makes one): the command says to run init first."""
     from regtui.core import db
     from regtui.core.services import operators
@@ -159,6 +160,8 @@ def setup(args: argparse.Namespace, *, need_schema: bool = True):
     db.open_database(url)
     if need_schema:
         db.require_schema()
+    if getattr(args, "actor", None) is not None:
+        return args.actor
     return operators.current(args.as_name)
 
 

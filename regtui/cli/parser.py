@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from regtui import config
-from regtui.cli import batch_commands, commands, export_commands, shop_commands
+from regtui.cli import batch_commands, commands, export_commands, operator_commands, shop_commands, ssh_commands
 from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
@@ -39,11 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("init", commands.cmd_init, "create or upgrade the database; makes you an admin")
     sp.add_argument("--demo", action="store_true", help="also fill it with demo data")
 
-    sp = add("operators", commands.cmd_operators, "list, add or remove operators (admins)", json_flag=True)
-    sp.add_argument("op_action", nargs="?", choices=["list", "add", "remove"], default="list", help="what to do (default: list)")
-    sp.add_argument("name", nargs="?", help="the operator's login name (for add and remove)")
-    sp.add_argument("--role", choices=["admin", "limited", "manager"], default="limited", help="with add: the role (default: limited)")
-    sp.add_argument("--customer", help=f"with add --role manager: the customer they manage ({CUSTOMER})")
+    sp = add("operators", commands.cmd_operators, "list, add or remove operators; their keys and passwords (admins)",
+             json_flag=True)
+    sp.set_defaults(op_action="list", name=None)
+    ops = sp.add_subparsers(dest="op_action", metavar="list|add|remove|key|password|totp")
+    add("list", commands.cmd_operators, "list operators (the default)", json_flag=True, parent=ops)
+    sp = add("add", commands.cmd_operators, "add an operator or change its role: add NAME --role ROLE", parent=ops)
+    sp.add_argument("name", metavar="NAME", help="the operator's login name")
+    sp.add_argument("--role", choices=["admin", "limited", "manager"], default="limited", help="the role (default: limited)")
+    sp.add_argument("--customer", help=f"with --role manager: the customer they manage ({CUSTOMER})")
+    sp = add("remove", commands.cmd_operators, "remove an operator (and its keys)", parent=ops)
+    sp.add_argument("name", metavar="NAME", help="the operator's login name")
+    operator_commands.register(ops, add)
 
     sp = add("product", commands.cmd_product_add, "add a product: product CODE NAME")
     sp.add_argument("code", help="a short unique code, e.g. PY")
@@ -199,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("history", batch_commands.cmd_batch_history, "applied batches, newest first", json_flag=True, parent=rosters)
     sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N batches, 1 to 1,000,000 (default 100)")
 
+    ssh_commands.register(sub, add)
     return p
 
 
@@ -219,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (OSError, ValueError):
                 pass
         sys.stdout, sys.stderr = out, err
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run already parsed arguments (`regtui ssh session` runs the client's command so)."""
+    return _run(getattr(args, "handler", commands.cmd_tui), args)
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:

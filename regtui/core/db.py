@@ -127,13 +127,21 @@ def _shops() -> None:
     database.create_tables(SHOP_MODELS, safe=True)
 
 
+def _operator_keys_and_staff_sign_in() -> None:
+    """Schema 8: operators' SSH keys, and their roster-page passwords and TOTP secrets."""
+    from regtui.core.models import OperatorKey, StaffCredential
+
+    database.create_tables([OperatorKey, StaffCredential], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),
     (4, _outbox_links_and_backoff),
     (6, _shops),
+    (8, _operator_keys_and_staff_sign_in),
 ]
-LATEST = MIGRATIONS[-1][0]
+LATEST = max(version for version, _ in MIGRATIONS)  # helpers append their own numbers
 
 
 def _schema() -> str | None:

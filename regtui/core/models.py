@@ -94,6 +94,27 @@ class Operator(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class OperatorKey(BaseModel):
+    """An operator's SSH public key; OpenSSH asks regtui which operator a key is (by fingerprint)."""
+
+    operator = ForeignKeyField(Operator, backref="keys", on_delete="CASCADE")
+    fingerprint = CharField(unique=True)  # "SHA256:..." as OpenSSH prints it (%f)
+    key_type = CharField()
+    key_base64 = TextField()
+    comment = CharField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+class StaffCredential(BaseModel):
+    """An operator's roster-page sign-in: an Argon2id password hash and an optional TOTP secret."""
+
+    operator = ForeignKeyField(Operator, unique=True, backref="credential", on_delete="CASCADE")
+    password_hash = CharField(null=True)
+    totp_secret = CharField(null=True)
+    totp_last_step = IntegerField(null=True)  # a TOTP code is accepted once
+    updated_at = DateTimeField(default=utcnow)
+
+
 class Order(BaseModel):
     """``source`` is the shop an order came from (None: typed by an operator) and ``external_id``
     the shop's own order id; the pair is unique, so one shop order is one order however often
@@ -360,6 +381,8 @@ ALL_MODELS = [
     Learner,
     Customer,
     Operator,
+    OperatorKey,
+    StaffCredential,
     Order,
     Pool,
     Code,

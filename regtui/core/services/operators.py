@@ -24,6 +24,11 @@ def _actor(row: Operator) -> Actor:
     return Actor(name=row.name, role=row.role, customer_id=row.customer_id)
 
 
+def actor_of(row: Operator, via: str) -> Actor:
+    """The operator ``row`` signed in some other way than as the OS user (an SSH key, the roster page)."""
+    return Actor(name=row.name, role=row.role, customer_id=row.customer_id, via=via)
+
+
 def current(as_name: str | None = None) -> Actor:
     """The operator running this process, or, for an admin, the one named by ``--as``."""
     me = login_name()

@@ -41,11 +41,13 @@ PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
 
 @dataclass(frozen=True)
 class Actor:
-    """The operator a service acts for. ``customer_id`` is set for managers only."""
+    """The operator a service acts for. ``customer_id`` is set for managers only; ``via`` says how
+    they came in when not as the OS user (``ssh SHA256:...`` for a key, ``web`` for the roster page)."""
 
     name: str
     role: str
     customer_id: int | None = None
+    via: str | None = None
 
     @property
     def is_admin(self) -> bool:
