@@ -329,7 +329,7 @@ def test_the_tui_over_ssh_shows_the_operator_and_role(site):
     try:
         screen = ""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "hana (manager)" not in screen:
+        while time.monotonic() < deadline and not ("hana (manager)" in screen and "Tailspin Toys" in screen):
             time.sleep(0.2)  # polling the pane until the TUI has drawn it
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
         assert "hana (manager)" in screen, screen

@@ -24,7 +24,6 @@ from pathlib import Path
 from regtui import config
 from regtui.core.errors import UsageError
 
-ROSTER_MAX = 50 * 1024 * 1024
 # The variables a forced command needs to find the same installation as the keys command.
 # Not REGTUI_SMTP (a session only writes the outbox) and never a password in REGTUI_DB:
 # the command line of a process is readable by every local user (use ~/.pgpass).
@@ -155,23 +154,9 @@ def _run(argv: list[str], actor) -> int:
     return run(args)
 
 
-def _roster_file(folder: Path) -> Path:
-    """Standard input (at most 50 MB) as a file whose suffix says what its bytes are."""
-    data = sys.stdin.buffer.read(ROSTER_MAX + 1)
-    if len(data) > ROSTER_MAX:
-        raise UsageError(f"The roster is larger than {ROSTER_MAX // (1024 * 1024)} MB; split it into smaller files.")
-    if not data:
-        raise UsageError("No roster came on standard input: run `ssh ... batch plan - --pool P < roster.xlsx`.")
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise UsageError("This is an old Excel .xls file; save it as .xlsx (Excel Workbook) or .csv and send that.")
-    suffix = ".xlsx" if data.startswith(b"PK\x03\x04") else ".csv"
-    path = folder / f"roster{suffix}"
-    path.write_bytes(data)
-    return path
-
-
 def _batch(argv: list[str], actor) -> int:
-    """`batch plan|apply|template -`: files through a private folder, sent back on standard output."""
+    """`batch plan|apply -` read the roster from standard input as the local command does; a report
+    or template asked for as `-` is written in a private folder and sent back on standard output."""
     with tempfile.TemporaryDirectory(prefix="regtui-ssh-") as tmp:
         folder = Path(tmp)
         argv = list(argv)
@@ -180,7 +165,6 @@ def _batch(argv: list[str], actor) -> int:
             out_file = folder / "roster-template.xlsx"
             argv[argv.index("-")] = str(out_file)
         else:
-            argv[argv.index("-")] = str(_roster_file(folder))
             report = _option_value(argv, "--report")
             if report is not None:
                 if report != "-":
