@@ -26,7 +26,7 @@ from regtui.core import db as dbmod
 from regtui.core.errors import Refused
 from regtui.core.models import Learner, Pool, database
 from regtui.core.services import invitations, learners, passwords
-from regtui.web import limits
+from regtui.web import limits, staff
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def create_app(db_url: str | None = None) -> Flask:
     @app.after_request
     def _security_headers(response):
         for name, value in SECURITY_HEADERS.items():
-            response.headers[name] = value
+            response.headers.setdefault(name, value)  # a blueprint may set its own (staff: Referrer-Policy)
         return response
 
     @app.errorhandler(HTTPException)
@@ -139,6 +139,7 @@ def create_app(db_url: str | None = None) -> Flask:
     app.add_url_rule("/", "index", _index)
     app.add_url_rule("/claim/<token>", "claim", _claim, methods=["GET", "POST"])
     app.add_url_rule("/set-password/<token>", "set_password", _set_password, methods=["GET", "POST"])
+    staff.init_app(app)  # /staff: the roster page for HR (sign-in, pools, rosters)
     return app
 
 

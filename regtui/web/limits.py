@@ -52,14 +52,19 @@ class ServerLimits:
     """What waitress enforces for every connection (sizes in bytes, times in seconds).
 
     ``max_body`` is checked against Content-Length before any of the body is read, and while
-    a chunked body arrives. It is the largest body any route takes (1 MiB: a shop's webhook, see
-    hooks.py); Flask's MAX_CONTENT_LENGTH keeps every other page at 64 KiB. waitress's in-memory
-    buffer is raised to hold it, so no body is ever spooled to a temporary file. An idle connection (nothing received, no request being
+    a chunked body arrives. It is the largest body any route takes: a roster upload on
+    /staff/rosters (50 MB and its form); Flask's MAX_CONTENT_LENGTH keeps every other page at
+    64 KiB, and a shop's webhook at 1 MiB. Bodies up to ``memory_body`` (a webhook) stay in
+    waitress's memory; a larger one (only an upload) goes to a temporary file, so a flood of big
+    bodies fills no memory. An idle connection (nothing received, no request being
     answered) is closed after ``idle_timeout``; waitress looks every ``cleanup_interval``.
     At ``connection_limit`` open connections waitress stops accepting until some close.
     """
 
-    max_body: int = 1024 * 1024
+    # The roster upload of /staff/rosters (50 MB and its form) is the largest body any page takes;
+    # every other page refuses more than 64 KiB (Flask's MAX_CONTENT_LENGTH, per request).
+    max_body: int = 51 * 1024 * 1024
+    memory_body: int = 1024 * 1024  # a shop's webhook (hooks.py): kept in memory, never spooled
     max_header: int = 16 * 1024
     idle_timeout: int = 15
     cleanup_interval: int = 5
@@ -75,7 +80,7 @@ class ServerLimits:
     def waitress_options(self) -> dict:
         options = {
             "max_request_body_size": self.max_body,
-            "inbuf_overflow": self.max_body + 64 * 1024,
+            "inbuf_overflow": min(self.max_body, self.memory_body) + 64 * 1024,
             "max_request_header_size": self.max_header,
             "channel_timeout": self.idle_timeout,
             "cleanup_interval": self.cleanup_interval,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from regtui.core.errors import NotAllowed, NotFound, Refused, UsageError
 from regtui.core.models import Operator, OperatorKey, database
 from regtui.core.services import audit
-from regtui.core.services.operators import Actor, actor_of, require
+from regtui.core.services.operators import actor_of
+from regtui.core.services.permissions import Actor, require
 
 # The key types OpenSSH accepts by default (ssh-dss is off since OpenSSH 7.0, and gone).
 KEY_TYPES = (

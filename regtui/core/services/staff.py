@@ -9,6 +9,7 @@ replayed in the same half minute.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pyotp
 
@@ -16,7 +17,8 @@ from regtui.core import clock
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Operator, StaffCredential, database, utcnow
 from regtui.core.services import audit, passwords
-from regtui.core.services.operators import Actor, actor_of, require
+from regtui.core.services.operators import actor_of
+from regtui.core.services.permissions import Actor, require
 
 ISSUER = "regtui"
 PASSWORD_MAX = 1024
@@ -117,3 +119,13 @@ def current(name: str) -> Actor | None:
     """The operator behind a signed-in staff session, as they are now (None if removed)."""
     row = Operator.get_or_none(Operator.name == name)
     return actor_of(row, via="web") if row else None
+
+
+def credential_digest(name: str) -> str:
+    """A digest of the operator's current sign-in secrets: a staff session made with other ones
+    (before a password or TOTP change) no longer counts."""
+    row = Operator.get_or_none(Operator.name == name)
+    cred = StaffCredential.get_or_none(StaffCredential.operator == row.id) if row else None
+    if cred is None or not cred.password_hash:
+        return ""
+    return hashlib.sha256(f"{row.id}:{cred.password_hash}:{cred.totp_secret or ''}".encode()).hexdigest()[:32]
