@@ -179,6 +179,7 @@ def _batch(argv: list[str], actor) -> int:
             code = _run(argv, actor)
         sys.stderr.write(said.getvalue().replace(str(folder) + os.sep, "").replace(str(out_file.name), "standard output"))
         if out_file.exists():
+            sys.stdout.flush()
             out = _raw(sys.stdout)
             out.flush()
             out.buffer.write(out_file.read_bytes())
@@ -224,6 +225,8 @@ def cmd_ssh_session(args: argparse.Namespace) -> int:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise UsageError(f"No terminal: connect with `ssh -t` for the TUI. {WHAT_IS_ALLOWED}")
         escaping = sys.stdout, sys.stderr
+        sys.stdout.flush()
+        sys.stderr.flush()
         sys.stdout, sys.stderr = _raw(sys.stdout), _raw(sys.stderr)
         try:
             code = _run([], actor)
