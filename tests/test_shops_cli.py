@@ -260,3 +260,61 @@ def test_an_over_refunded_pool_is_flagged_in_pools_and_listed(catalog_, cli, tmp
     assert "over-refunded" in cli("pools").stdout
     [line] = json.loads(cli("shop", "over-refunded", "--json").stdout)
     assert (line["seats"], line["taken_back"], line["over_refunded"]) == (2, 1, 1)
+
+
+@pytest.mark.storage
+def test_done_means_through_regtui_serve(catalog_, cli, tmp_path):
+    """The issue's "done means", as a user runs it: `regtui serve` on a free port, the shop connected
+    and mapped by the CLI, deliveries signed as Shopify signs them, results read with the CLI."""
+    import base64
+    import hashlib
+    import hmac
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from test_web_limits import _free_port, _wait_until_listening
+
+    assert cli("shop", "add", "main", "--kind", "shopify", "--secret-file", secret(tmp_path, text="shpss_k")).returncode == 0
+    assert cli("shop", "map", "main", "IPOD2008PINK", "PYDATA").returncode == 0
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "regtui", "serve", "--port", str(port)], env=dict(os.environ, **NOW),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def deliver(data: dict, topic: str, event: str, key: bytes = b"shpss_k") -> int:
+        body = json.dumps(data).encode()
+        headers = {"Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Event-Id": event,
+                   "X-Shopify-Webhook-Id": f"w-{event}", "X-Shopify-Triggered-At": "2027-01-31T13:59:58.123456789Z",
+                   "X-Shopify-Hmac-Sha256": base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/hooks/shop/main", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        _wait_until_listening(port, proc)
+        paid = json.loads((FIXTURES / "shopify-orders-paid.json").read_text())
+        assert deliver(paid, "orders/paid", "e1", key=b"forged") == 401
+        assert json.loads(cli("pools", "--json").stdout) == []
+        assert deliver(paid, "orders/paid", "e1") == 200
+        assert deliver(paid, "orders/paid", "e1") == 200
+        [pool] = json.loads(cli("pools", "--json").stdout)
+        assert (pool["seats"], pool["available"], pool["customer"]) == (5, 5, "Shipping Company")
+        single = dict(paid, id=1, name="#10000", line_items=[dict(paid["line_items"][0], id=2, quantity=1)])
+        assert deliver(single, "orders/paid", "e2") == 200
+        assert [a["session"] for a in json.loads(cli("access", "jon@example.com", "--json").stdout)] == ["PYDATA"]
+        assert cli("assign", str(pool["id"]), "ada@example.com", "--first", "Ada", "--last", "L").returncode == 0
+        refund = json.loads((FIXTURES / "shopify-refunds-create.json").read_text())
+        refund["refund_line_items"][0]["quantity"] = 5
+        assert deliver(refund, "refunds/create", "e3") == 200
+        [pool] = json.loads(cli("pools", "--json").stdout)
+        assert (pool["seats"], pool["claimed"], pool["over_refunded"]) == (1, 1, True)  # Ada keeps her seat
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    log = proc.stderr.read()
+    assert "delivery refused (401)" in log and "Traceback" not in log
