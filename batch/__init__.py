@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # planning, applying and reports, imported on first use (they bring in the services)
-_LAZY = {"Plan": "batch.plan", "Change": "batch.plan", "PlanError": "batch.plan", "make_plan": "batch.plan",
+_LAZY = {"Plan": "batch.plan", "Change": "batch.plan", "PlanError": "batch.plan", "make_plan": "batch.planner",
          "apply_plan": "batch.apply", "write_report": "batch.report"}
 
 

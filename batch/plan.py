@@ -1,10 +1,7 @@
-"""Plans: the validated diff of a roster against one pool.
-
-``make_plan(rows, snapshot)`` is a pure function: no database, no clock, no randomness. It
-classifies every valid row as one change (``create``, ``assign``, ``invite``, ``revoke``,
-``extend``), as ``unchanged`` (already so: re-applying a roster changes nothing), or as an
-error with a stable code, and checks the seats for the whole plan. The plan carries the
-snapshot's fingerprint; ``batch.apply.apply_plan`` refuses it if the database moved since.
+"""Plans as values: ``Change``, ``Plan`` (with its counts, its PLAN.json form and the report's
+statuses) and the words for each change. The planner that makes them is ``batch.planner``, the
+human diff ``batch.diff``; a plan carries the snapshot's fingerprint and ``batch.apply`` refuses
+it if the database moved since.
 """
 
 from __future__ import annotations
@@ -13,15 +10,13 @@ import datetime as dt
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from itertools import compress, repeat
+from itertools import compress
 from operator import attrgetter
-from typing import Any, Sequence
 
 import orjson
 
 from batch.errors import RowError
 from batch.fastinit import fast_constructor
-from batch.snapshot import Snapshot
 
 KINDS = ("create", "assign", "invite", "revoke", "extend", "unchanged", "error")
 SEAT_TAKING = ("create", "assign", "invite")
@@ -200,15 +195,6 @@ _kind = attrgetter("kind")
 _row = attrgetter("row")
 _key = attrgetter("key")
 _NEW_SEAT_KINDS = frozenset(("create", "assign"))
-_COLUMNS = ("row", "action", "email", "email_key", "first_name", "last_name", "password", "access_start", "access_end",
-            "pool")
-
-
-def _columns(rows: Sequence) -> list[list]:
-    """The roster rows' fields the planner reads, as columns."""
-    return [list(map(attrgetter(name), rows)) for name in _COLUMNS]
-
-
 def describe(c: Change) -> str:
     """One short sentence about a change, for reports and the diff."""
     if c.kind == "extend":
@@ -218,77 +204,8 @@ def describe(c: Change) -> str:
     return _DESCRIPTIONS.get(c.kind, c.kind)
 
 
-# One mark per kind, at the start of each line of the diff.
-MARKS = {"create": "+", "assign": "+", "invite": "✉", "revoke": "-", "extend": "~", "unchanged": "=", "error": "!"}
 _DESCRIPTIONS = {"create": "new account and a seat", "assign": "existing account gets a seat",
                  "invite": "invitation emailed", "revoke": "seat taken back"}
-
-
-def _without_row(message: str, row: int | None) -> str:
-    """The sentence without its "Row N: " opening, which the diff already shows in a column."""
-    prefix = f"Row {row}: "
-    return message[len(prefix):] if row and message.startswith(prefix) else message
-
-
-def diff_text(plan: "Plan") -> str:
-    """The human diff of a plan: a line per change (row order, sync revokes last), then the
-    errors, the warnings and a summary line. Built column by column and joined once."""
-    items = plan.changes + plan.unchanged
-    rows = list(map(_row, items))
-    if None in rows or len(set(rows)) != len(rows):
-        items = sorted(items, key=lambda c: (c.row is None, c.row or 0, c.email))
-        rows = list(map(_row, items))
-    elif plan.unchanged or rows != sorted(rows):
-        items = [items[i] for i in sorted(range(len(items)), key=rows.__getitem__)]
-        rows = list(map(_row, items))
-    kinds = list(map(_kind, items))
-    heads = {k: f"{MARKS[k]} {k:<9} " for k in set(kinds)}
-    firsts = list(map(attrgetter("first_name"), items))
-    lasts = list(map(attrgetter("last_name"), items))
-    details = list(map(attrgetter("detail"), items))
-    plain_names = not ("" in firsts or "" in lasts or None in firsts or None in lasts)
-    if plain_names and None not in rows and "extend" not in heads and details.count("") == len(details):
-        # the usual big plan: every line from one format, kinds decide the mark and the words
-        tails = {k: _DESCRIPTIONS.get(k, k) for k in heads}
-        lines = [f"{h}row {r:<5} {e}  {f} {la}  ({t})\n" for h, r, e, f, la, t in zip(
-            map(heads.__getitem__, kinds), rows, map(attrgetter("email"), items), firsts, lasts,
-            map(tails.__getitem__, kinds))]
-    else:
-        where = [f"{'row ' + str(r) if r is not None else '(sync)':<9}" for r in rows]
-        if plain_names:
-            names = list(map("  {} {}".format, firsts, lasts))
-        else:
-            names = ["  " + " ".join(x for x in (f, l) if x) if (f or l) else "" for f, l in zip(firsts, lasts)]
-        tails = list(map(describe, items))
-        lines = map("{}{} {}{}  ({})\n".format, map(heads.__getitem__, kinds), where, map(attrgetter("email"), items),
-                    names, tails)
-    parts = list(lines)
-    for e in plan.errors:
-        where_e = f"row {e.row}" if e.row else "plan"
-        parts.append(f"! error     {where_e:<9} {_without_row(e.message, e.row)} [{e.code}]\n")
-    parts.extend(_warning_lines(plan.warnings))
-    s = plan.summary()
-    counts = ", ".join(f"{s[k]} {k}" for k in KINDS)
-    parts.append(f"Plan for pool {plan.pool_id} ({plan.file_name}): {counts}. "
-                 f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
-    return "".join(parts)
-
-
-SHOWN_PER_CODE = 10  # warnings of one kind printed before the rest are summed up in one line
-
-
-def _warning_lines(warnings) -> list[str]:
-    """A line per warning, but at most SHOWN_PER_CODE of each code and then one line for the rest."""
-    lines: list[str] = []
-    seen: Counter = Counter()
-    for w in warnings:
-        seen[w.code] += 1
-        if seen[w.code] <= SHOWN_PER_CODE:
-            lines.append(f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n")
-    for code, n in seen.items():
-        if n > SHOWN_PER_CODE:
-            lines.append(f"  warning   ...       and {n - SHOWN_PER_CODE:,} more warnings like these [{code}]\n")
-    return lines
 
 
 def _span(starts: dt.date | None, ends: dt.date | None) -> str:
@@ -316,240 +233,5 @@ def revoke_limit(max_revoke: int | str | None, seats: int) -> int:
     return n
 
 
-def _err(code: str, row: int, column: str | None, value: Any, message: str) -> PlanError:
-    return PlanError(code, row, column, value, message)
-
-
-def _problem(e) -> RowError:
-    """A reader's or validator's problem as it is (a RowError), or another object with its fields."""
-    return e if type(e) is RowError else RowError(e.code, e.row, e.column, e.value, e.message)
-
-
-def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int | str | None = None,
-              skip_invalid: bool = False, may_extend: bool = True) -> Plan:
-    """Classify the roster's valid rows against the snapshot. Pure: same input, same plan.
-
-    ``may_extend``: whether the operator may change access dates; a create row for someone
-    already seated, with other dates, plans an ``extend`` if so, and says why not otherwise."""
-    valid: Sequence = rows.rows
-    errors: list[PlanError] = list(map(_problem, rows.errors))
-    warnings: list[PlanError] = list(map(_problem, rows.warnings))
-    changes: list[Change] = []
-    unchanged: list[Change] = []
-    seen: dict[str, int] = {}
-    pool_ref = str(snapshot.pool_id)
-    pool_refs = set(snapshot.refs) | {pool_ref}
-    pool_ok: set = set()  # pool cells already seen to name this pool
-    known = snapshot.learners
-    seated, pending = snapshot.seated, snapshot.pending
-    cancel_ids: set[int] = set()
-    on_roster: set[str] = set()
-
-    # Column by column first: the rows that are plain new seats (create, this pool, no seat or
-    # invitation yet, the key once on the roster) become Changes in one pass; the others follow
-    # the rules below one by one, in row order.
-    n = len(valid)
-    (rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends,
-     row_pools) = _columns(valid)
-    on_roster.update(keys)
-    special: set[int] = set()
-    if actions.count("create") != n:
-        special.update(i for i, a in enumerate(actions) if a != "create")
-    other_pools = {p for p in set(row_pools) if p and str(p).strip().casefold() not in pool_refs}
-    if other_pools:
-        special.update(i for i, p in enumerate(row_pools) if p in other_pools)
-    if len(on_roster) != n:
-        counts = Counter(keys)
-        special.update(i for i, k in enumerate(keys) if counts[k] > 1)
-    held = on_roster.intersection(seated).union(on_roster.intersection(pending))
-    if held:
-        special.update(i for i, k in enumerate(keys) if k in held)
-    keep = [True] * n
-    for i in special:
-        keep[i] = False
-    pick = (lambda col: col) if not special else (lambda col: compress(col, keep))
-    fast_keys = list(pick(keys))
-    assigned = known.keys() & set(fast_keys)
-    kinds = ["assign" if k in assigned else "create" for k in fast_keys] if assigned else repeat("create")
-    fast_passwords = list(pick(passwords))
-    has_password = list(map(bool, fast_passwords)) if any(fast_passwords) else repeat(False)
-    firsts = [x or "" for x in firsts] if None in firsts else firsts
-    lasts = [x or "" for x in lasts] if None in lasts else lasts
-    slots: list = [None] * n
-    fast = map(_new_change, pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
-               pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
-               has_password, fast_passwords)
-    if not special:
-        slots = list(fast)
-    else:
-        for i, change in zip(compress(range(n), keep), fast):
-            slots[i] = change
-    for i in sorted(special):
-        r = valid[i]
-        key = r.email_key
-        pool_given = r.pool
-        if pool_given and pool_given not in pool_ok and str(pool_given).strip().casefold() not in pool_refs:
-            errors.append(_err("other-pool", r.row, "pool", pool_given,
-                               f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {pool_ref}; "
-                               "split the file by pool or leave the pool column empty."))
-            continue
-        if pool_given:
-            pool_ok.add(pool_given)
-        if key in seen:
-            errors.append(_err("duplicate", r.row, "email", r.email,
-                               f"Row {r.row}: {r.email} is already on row {seen[key]}; one row per learner."))
-            continue
-        seen[key] = r.row
-        seat = seated.get(key)
-        inv = pending.get(key)
-        action = r.action
-        base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
-        if action == "create":
-            if seat is not None:
-                change = _seated_create(r, seat, base, may_extend)
-                if isinstance(change, PlanError):
-                    errors.append(change)
-                elif change.kind == "unchanged":
-                    unchanged.append(change)
-                else:
-                    slots[i] = change
-            elif inv is not None:
-                errors.append(_err("already-invited", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
-                                   "(revoke) or let them accept it."))
-            else:
-                kind = "assign" if key in snapshot.learners else "create"
-                pw = getattr(r, "password", None)
-                slots[i] = Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw,
-                                  has_password=bool(pw), **base)
-        elif action == "invite":
-            if seat is not None:
-                unchanged.append(Change(kind="unchanged", detail="already has a seat", **base))
-            elif inv is not None:
-                unchanged.append(Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base))
-            else:
-                slots[i] = Change(kind="invite", message=getattr(r, "message", "") or "", **base)
-        elif action == "revoke":
-            if seat is not None:
-                slots[i] = Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                  detail="seat taken back", **base)
-            elif inv is not None:
-                cancel_ids.add(inv[0])
-                slots[i] = Change(kind="revoke", invitation_id=inv[0], code_id=inv[1],
-                                  detail="pending invitation cancelled", **base)
-            elif key in snapshot.revoked or key in snapshot.cancelled:
-                unchanged.append(Change(kind="unchanged", detail="already revoked", **base))
-            else:
-                errors.append(_err("not-seated", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has no seat or invitation in this pool to revoke."))
-        elif action == "extend":
-            if seat is None or seat.access_id is None:
-                errors.append(_err("not-seated", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has no seat in this pool, so there is no access to extend."))
-                continue
-            new_starts = r.access_start or seat.starts
-            new_ends = r.access_end if r.access_end is not None else seat.ends
-            if new_ends is not None and new_starts is not None and new_ends < new_starts:
-                errors.append(_err("end-before-start", r.row, "access_end", _iso(r.access_end),
-                                   f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)})."))
-            elif (new_starts, new_ends) == (seat.starts, seat.ends):
-                unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
-                                        starts=new_starts, ends=new_ends, detail="access dates already so", **base))
-            else:
-                slots[i] = Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                  starts=new_starts, ends=new_ends, **base)
-        else:
-            errors.append(_err("unknown-action", r.row, "action", action, f"Row {r.row}: unknown action {action!r}."))
-
-    changes.extend(filter(None, slots))
-
-    if sync:
-        extra: list[Change] = []
-        for key in sorted(set(seated) - on_roster):
-            s = seated[key]
-            extra.append(Change(row=None, kind="revoke", email=key, key=key, code_id=s.code_id, old_starts=s.starts,
-                                old_ends=s.ends, detail="not on the roster (sync)"))
-        for key in sorted(set(pending) - on_roster):
-            inv_id, code_id = pending[key]
-            cancel_ids.add(inv_id)
-            extra.append(Change(row=None, kind="revoke", email=key, key=key, invitation_id=inv_id, code_id=code_id,
-                                detail="not on the roster: pending invitation cancelled (sync)"))
-        changes.extend(extra)
-        revokes = sum(1 for c in changes if c.kind == "revoke")
-        limit = revoke_limit(max_revoke, snapshot.seats)
-        if revokes > limit:
-            errors.append(_err("too-many-revokes", 0, None, revokes,
-                               f"This sync would revoke {revokes} seats or invitations, more than the limit of {limit} "
-                               f"({max_revoke or DEFAULT_MAX_REVOKE} of {snapshot.seats} seats); check the roster is complete, "
-                               "or raise --max-revoke."))
-
-    kinds_of = Counter(map(_kind, changes))
-    needed = sum(kinds_of[k] for k in SEAT_TAKING)
-    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None) if kinds_of["revoke"] else 0
-    codes_left_pending: dict[int, int] = {}
-    for inv_id, code_id in pending.values():
-        if inv_id not in cancel_ids:
-            codes_left_pending[code_id] = codes_left_pending.get(code_id, 0) + 1
-    freed += len({code for inv_id, code in pending.values() if inv_id in cancel_ids and code not in codes_left_pending})
-    after = snapshot.available + freed - needed
-    if after < 0:
-        errors.append(_err("seats-short", 0, None, needed,
-                           f"The roster needs {needed} seats but the pool has {snapshot.available + freed} free "
-                           f"({snapshot.available} available now, {freed} freed by this plan): {-after} short. "
-                           "Buy more seats or remove rows."))
-    if not valid and not rows.errors:
-        errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
-
-    learner_keys = set(compress(map(_key, changes), map(_NEW_SEAT_KINDS.__contains__, map(_kind, changes))))
-    options = {"sync": sync, "max_revoke": max_revoke, "skip_invalid": skip_invalid}
-    return Plan(
-        pool_id=snapshot.pool_id, file_name=getattr(rows, "file_name", None) or getattr(rows, "name", "") or "", sha256=getattr(rows, "sha256", "") or "",
-        fingerprint=snapshot.fingerprint_for(learner_keys), changes=tuple(changes), unchanged=tuple(unchanged),
-        errors=tuple(sorted(errors, key=lambda e: (e.row, e.code))), warnings=tuple(warnings), seats=snapshot.seats,
-        available_before=snapshot.available, available_after=after, options=options,
-    )
-
-
-CREATE_OR_LINK = "create or link: a seat, with a new account or the learner's existing one"
-
-
-def conceal_accounts(plan: Plan) -> Plan:
-    """The plan as an operator who may not see other customers' learners gets it: whether an
-    address already has an account (``assign``) or not (``create``) is not shown; both read
-    "create or link". Applying it does exactly the same (both kinds take the same path, and the
-    fingerprint still pins which accounts existed)."""
-    if not any(c.kind in _NEW_SEAT_KINDS for c in plan.changes):
-        return plan
-    changes = tuple(replace(c, kind="create", detail=CREATE_OR_LINK) if c.kind in _NEW_SEAT_KINDS else c
-                    for c in plan.changes)
-    return replace(plan, changes=changes)
-
-
-def _seated_create(r, seat, base: dict, may_extend: bool) -> Change | PlanError:
-    """A create row for a learner who already has a seat: unchanged, or an extend when the row
-    asks for other access dates (admins), or unchanged saying why the dates stay (others)."""
-    same = Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends, detail="already has a seat", **base)
-    if (r.access_start is None and r.access_end is None) or seat.access_id is None:
-        return same
-    new_starts = r.access_start or seat.starts
-    new_ends = r.access_end if r.access_end is not None else seat.ends
-    if (new_starts, new_ends) == (seat.starts, seat.ends):
-        return same
-    if not may_extend:
-        return replace(same, starts=new_starts, ends=new_ends,
-                       detail=f"already has a seat; access stays {_span(seat.starts, seat.ends)}, not "
-                              f"{_span(new_starts, new_ends)}: only an admin can change access dates")
-    if new_ends is not None and new_starts is not None and new_ends < new_starts:
-        return _err("end-before-start", r.row, "access_end", _iso(r.access_end),
-                    f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)}).")
-    return Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                  starts=new_starts, ends=new_ends, **base)
-
-
-def keys_of(rows) -> list[str]:
-    """The email keys a snapshot should look up for these roster rows."""
-    return [r.email_key for r in rows.rows]
-
-
-__all__ = ["Change", "Plan", "PlanError", "make_plan", "conceal_accounts", "revoke_limit", "describe", "diff_text", "KINDS", "MARKS", "keys_of",
-           "replace"]
+__all__ = ["Change", "Plan", "PlanError", "revoke_limit", "describe", "KINDS", "SEAT_TAKING", "WHOLE_PLAN_CODES",
+           "DEFAULT_MAX_REVOKE", "replace"]

@@ -36,7 +36,9 @@ from typing import Any, BinaryIO, Union
 import orjson
 
 from batch.errors import RosterError
-from batch.plan import Plan, conceal_accounts, diff_text, keys_of, make_plan, revoke_limit
+from batch.diff import diff_text
+from batch.plan import Plan, revoke_limit
+from batch.planner import conceal_accounts, keys_of, make_plan
 from batch.readers import Limits, read_stream
 from batch.progress import Progress
 from batch.roster import RosterRows, read_roster

@@ -1,6 +1,6 @@
 """What a plan knows about one pool: a value (``Snapshot``), read by ``batch.pool_state.take``.
 
-This module imports no database: the planner (``batch.plan``) depends on it and stays pure.
+This module imports no database: the planner (``batch.planner``) depends on it and stays pure.
 ``batch.pool_state.take(pool, keys)`` reads, in one query per table:
 
 * the pool's counters (seats, available, invited, claimed) and the session's default access length;

@@ -12,7 +12,8 @@ from batch import read_roster
 from batch import pool_state as snapshots
 from batch.apply import apply_plan
 from regtui.core.services.batches import history
-from batch.plan import Plan, keys_of, make_plan
+from batch.plan import Plan
+from batch.planner import keys_of, make_plan
 from regtui.core.errors import NotAllowed, Refused
 from regtui.core.models import Access, AuditEvent, Batch, Learner, OutboxEmail, Pool
 from regtui.core.services import invitations, learners, operators, registrations

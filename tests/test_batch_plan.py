@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from batch.plan import Plan, make_plan, revoke_limit
+from batch.plan import Plan, revoke_limit
+from batch.planner import make_plan
 from batch.snapshot import Seat, Snapshot
 
 D = dt.date

@@ -62,7 +62,7 @@ def _say_outputs(args: argparse.Namespace, result) -> None:
 
 
 def _batch_print_plan(plan, file=None) -> None:
-    from batch.plan import diff_text
+    from batch.diff import diff_text
 
     (file or sys.stdout).write(diff_text(plan))  # one write: 100,000 lines in one go
 
