@@ -149,3 +149,29 @@ def test_upload_diff_apply_in_chromium_at_phone_width(db, db_url, admin, tmp_pat
     if os.environ.get("REGTUI_UPDATE_SCREENSHOTS"):  # the README's picture: refreshed on request only
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_learner_claims_a_seat_in_chromium(db, db_url, admin, tmp_path):
+    """The claim form posts from a real browser (its Origin header must pass the same-origin check)."""
+    from regtui.core.services import invitations
+    from test_web import make_pool as make_claim_pool
+
+    pool = make_claim_pool(admin)
+    [inv] = invitations.invite(admin, pool, ["ada@example.com"])
+    link = invitations.link(inv)
+    db.close()
+    with running(db_url) as (site, _):
+        browser = Chromium(tmp_path / "profile")
+        try:
+            browser.go(site.url(link))
+            fields = {"first_name": "Ada", "last_name": "Lovelace", "password": "correct horse battery",
+                      "confirm": "correct horse battery"}
+            browser.js(f"for (const [k, v] of Object.entries({json.dumps(fields)})) "
+                       "{ const e = document.querySelector(`[name=${k}]`); if (e) e.value = v; }")
+            browser.click_and_load("form button")
+            text = browser.text()
+            assert "only be sent from this site" not in text and "Forbidden" not in text, text
+            assert "Ada" in text
+        finally:
+            browser.close()

@@ -142,7 +142,7 @@ def test_index_and_security_headers(site):
     assert "claim" in r.body.lower()
     assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert r.headers["X-Frame-Options"] == "DENY"
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     assert r.headers["Cache-Control"] == "no-store"
     css = site.get("/static/style.css")
     assert css.status == 200 and "body" in css.body
@@ -167,7 +167,7 @@ def test_invite_link_shows_the_form(site, admin):
     assert 'name="password"' in r.body and 'name="confirm"' in r.body
     assert "Welcome aboard" in r.body
     assert 'method="post"' in r.body
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     assert r.headers["Cache-Control"] == "no-store"
 
 

@@ -42,7 +42,9 @@ FIXABLE_CODES = {"missing-name", "weak-password", "passwords-differ", "missing-p
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: browsers send "Origin: null" on a form post from a no-referrer page,
+    # which the same-origin check refuses; a link token still never leaves this site in a Referer
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
@@ -109,7 +111,7 @@ def create_app(db_url: str | None = None) -> Flask:
     @app.after_request
     def _security_headers(response):
         for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)  # a blueprint may set its own (staff: Referrer-Policy)
+            response.headers.setdefault(name, value)  # a blueprint may set its own
         return response
 
     @app.errorhandler(HTTPException)

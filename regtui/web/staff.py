@@ -73,15 +73,6 @@ def _staff_context():
     return {"csrf_token": csrf_token}
 
 
-@bp.after_request
-def _same_origin_referrer(response):
-    """Chromium sends ``Origin: null`` on a form post from a no-referrer page, which the app's
-    same-origin check refuses; the staff pages hold no secrets in their URLs' query, so they send
-    the referrer (and the origin) to this site only."""
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
-
-
 @bp.before_request
 def _check_csrf():
     if request.method == "POST":
