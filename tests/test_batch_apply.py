@@ -36,7 +36,7 @@ def plan_of(path, pool, **kw) -> Plan:
 
 CREATES = """action,email,first_name,last_name,access_start,access_end
 create,ada@example.com,Ada,Lovelace,,
-create,Grace@Example.com,Grace,Hopper,2026-01-05,2026-06-30
+create,Grace@Example.com,Grace,Hopper,2027-01-05,2027-06-30
 create,known@example.com,Known,Person,,
 invite,ivan@example.com,,,,
 """
@@ -56,7 +56,7 @@ def test_apply_then_plan_again_changes_nothing(db, admin, tmp_path):
     assert set(registrations.seated_keys(pool)) == {"ada@example.com", "grace@example.com", "known@example.com"}
     assert list(invitations.pending_keys(pool)) == ["ivan@example.com"]
     grace = Access.select().join(Learner).where(Learner.email_key == "grace@example.com").get()
-    assert (grace.starts, grace.ends) == (dt.date(2026, 1, 5), dt.date(2026, 6, 30))
+    assert (grace.starts, grace.ends) == (dt.date(2027, 1, 5), dt.date(2027, 6, 30))
     # one confirmation or invitation per row, audit events tagged with the batch
     assert OutboxEmail.select().count() - outbox_before == 4
     actions = {e.action for e in AuditEvent.select().where(AuditEvent.batch == batch.id)}

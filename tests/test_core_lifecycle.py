@@ -11,7 +11,7 @@ import pytest
 
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner
-from regtui.core.services import invitations, registrations
+from regtui.core.services import expiry, invitations, registrations
 from regtui.core.services.learners import LearnerSpec
 from test_core_support import check, claim_token, make_pool
 
@@ -40,7 +40,7 @@ def test_random_walk_keeps_the_invariant(admin, seed):
                                                              rng.choice([None, LearnerSpec(rng.choice(people), "X", "Y")])),
         "cancel": lambda: invitations.cancel(admin, rng.choice(pending())),
         "expire": lambda: (Invitation.update(expires_at=dt.datetime(2020, 1, 1))
-                           .where(Invitation.id == rng.choice(pending()).id).execute(), invitations.expire_due()),
+                           .where(Invitation.id == rng.choice(pending()).id).execute(), expiry.expire_due()),
         "revoke": lambda: registrations.revoke(admin, pool, [rng.choice(seated())]),
     }
     for _ in range(70):

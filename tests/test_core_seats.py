@@ -14,6 +14,7 @@ from regtui.core.models import Access, Code, Customer, EmailTemplate, Invitation
 from regtui.core.services import (
     access,
     customers,
+    expiry,
     invitations,
     learners,
     operators,
@@ -331,12 +332,12 @@ def test_expired_invitation_frees_its_code(admin):
     with pytest.raises(Refused) as err:
         invitations.accept(claim_token(invitations.link(inv)), "La", "Te", password=PW)
     assert err.value.code == "expired"
-    assert invitations.expire_due() == 1
+    assert expiry.expire_due() == 1
     assert Invitation.get_by_id(inv.id).status == "expired"
     assert Code.get_by_id(inv.code_id).state == "available"
     assert Invitation.get_by_id(keep.id).status == "pending"
     assert check(pool) == {"available": 1, "invited": 1, "claimed": 0}
-    assert invitations.expire_due() == 0
+    assert expiry.expire_due() == 0
     with pytest.raises(Refused) as err:
         invitations.accept(claim_token(invitations.link(inv)), "La", "Te", password=PW)
     assert err.value.code == "expired"
@@ -347,7 +348,7 @@ def test_expired_invitation_keeps_the_code_if_another_is_pending(admin):
     [inv] = invitations.invite(admin, pool, ["a@example.com"])
     other = invitations.invite_instead(admin, inv, "b@example.com", keep_others=True)
     Invitation.update(expires_at=dt.datetime(2020, 1, 1)).where(Invitation.id == inv.id).execute()
-    assert invitations.expire_due() == 1
+    assert expiry.expire_due() == 1
     assert Code.get_by_id(inv.code_id).state == "invited"
     assert check(pool) == {"available": 1, "invited": 1, "claimed": 0}
     invitations.accept(claim_token(invitations.link(other)), "B", "B", password=PW)

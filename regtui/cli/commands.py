@@ -174,8 +174,8 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     actor = setup(args)
     rows = registrations.listing(actor, pools.get(actor, args.pool), search=args.search or "")
     data = [r.as_dict() for r in rows]
-    return emit(args, data, lambda: print_table([(d["email"], d["first_name"], d["last_name"], d["code"], d["access_start"], d["access_end"] or "open")
-                                             for d in data], ["email", "first", "last", "code", "access from", "until"]))
+    return emit(args, data, lambda: print_table([(d["email"], d["first_name"], d["last_name"], d["code"], d["access_start"], d["access_end"] or "open", d["status"])
+                                             for d in data], ["email", "first", "last", "code", "access from", "until", "status"]))
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -186,8 +186,8 @@ def cmd_users(args: argparse.Namespace) -> int:
     rows = registrations.of_customer(actor, customer.id, search=args.search or "")
     data = [r.as_dict() for r in rows]
     return emit(args, data, lambda: print_table(
-        [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"], d["access_start"], d["access_end"] or "open") for d in data],
-        ["email", "first", "last", "pool", "session", "access", "from", "until"]))
+        [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"], d["access_start"], d["access_end"] or "open", d["status"]) for d in data],
+        ["email", "first", "last", "pool", "session", "access", "from", "until", "status"]))
 
 
 def cmd_invites(args: argparse.Namespace) -> int:
@@ -303,7 +303,7 @@ def cmd_access(args: argparse.Namespace) -> int:
 
     actor = setup(args)
     rows = access.for_learner(actor, learners.get(args.email))
-    data = [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status, "code_id": a.code_id} for a in rows]
+    data = [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": access.status_of(a), "code_id": a.code_id} for a in rows]
     return emit(args, data, lambda: print_table([(d["id"], d["session"], d["starts"], d["ends"] or "open", d["status"]) for d in data],
                                             ["access", "session", "starts", "ends", "status"]))
 
@@ -322,7 +322,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if access_id is None:
         access_id = registrations.access_of(actor, pools.get(actor, args.pool), args.access)
     row = access.extend(actor, access_id, starts=args.start, ends=args.end, open_ended=args.open)
-    print(f"Access {row.id} now runs from {row.starts} until {row.ends or 'further notice'}.")
+    print(f"Access {row.id} now runs from {row.starts} until {row.ends or 'further notice'} ({access.status_of(row)}).")
     return 0
 
 

@@ -109,6 +109,19 @@ def _outbox_links_and_backoff() -> None:
     outbox.take_links_out_of_unsent_bodies()
 
 
+def _dates_that_happen() -> None:
+    """Schema 5: the scheduler's tables (events, its lease, the reminders it sent) and
+    ``access.announced``, left empty: the scheduler adopts an access with none silently, so an
+    upgrade announces nothing that happened before it."""
+    from peewee import CharField
+    from playhouse.migrate import migrate as run, SchemaMigrator
+
+    from regtui.core.models import Event, Lease, Reminder
+    database.create_tables([Event, Lease, Reminder], safe=True)
+    if "announced" not in {c.name for c in database.get_columns("access", schema=_schema())}:
+        run(SchemaMigrator.from_database(database.obj).add_column("access", "announced", CharField(null=True)))
+
+
 def _shops() -> None:
     """Schema 6 (shops): the shop tables; an order's source shop and external id (unique
     together); a pool's over-refunded flag."""
@@ -138,6 +151,7 @@ MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),
     (4, _outbox_links_and_backoff),
+    (5, _dates_that_happen),
     (6, _shops),
     (8, _operator_keys_and_staff_sign_in),
 ]

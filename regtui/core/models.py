@@ -179,6 +179,10 @@ class Access(BaseModel):
     ends = DateField(null=True)
     status = CharField(default="active", constraints=[Check("status IN ('active', 'revoked')")])
     revoked_at = DateTimeField(null=True)
+    # what the scheduler last told the world this access is (scheduled, active or ended): the
+    # status shown is derived from the dates (services.access.status_of); when the two differ, a
+    # date has passed and the scheduler records access.started or access.ended (schema 5)
+    announced = CharField(null=True)
 
 
 Access.add_index(Access.index(Access.code, unique=True, where=SQL("status = 'active'"), name="access_one_active_per_code"))
@@ -374,6 +378,32 @@ class ShopCall(BaseModel):
 
 SHOP_MODELS = [Shop, ShopProduct, ShopDelivery, ShopOrderLine, ShopUnmatched, ShopCustomer, ShopCall]
 
+class Event(BaseModel):
+    """One change told to the outside world (``access.started``, ``access.ended``, ...), written in
+    the transaction of the change (services.events); webhook endpoints are fed from here."""
+
+    kind = CharField()
+    access = ForeignKeyField(Access, null=True, on_delete="CASCADE", index=False)
+    at = DateTimeField(default=utcnow)
+    data = TextField(default="{}")
+
+
+class Lease(BaseModel):
+    """Who may run a periodic job now (the scheduler): taken by a conditional UPDATE, until ``expires_at``."""
+
+    name = CharField(primary_key=True)
+    holder = CharField(default="")
+    expires_at = DateTimeField()
+
+
+class Reminder(BaseModel):
+    """A reminder the scheduler sent, so that it is sent once: ``key`` names what it was about
+    (e.g. ``access-ends:ACCESS:DAYS:END-DATE``, ``unclaimed:INVITATION``)."""
+
+    key = CharField(unique=True)
+    sent_at = DateTimeField(default=utcnow)
+
+
 ALL_MODELS = [
     SchemaVersion,
     Product,
@@ -393,4 +423,7 @@ ALL_MODELS = [
     AuditEvent,
     OutboxEmail,
     *SHOP_MODELS,
+    Event,
+    Lease,
+    Reminder,
 ]

@@ -15,9 +15,9 @@ from regtui import config
 from regtui.core import emailcheck, paging
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Code, Invitation, Learner, Pool, database, utcnow
-from regtui.core.services import audit, learners, outbox, passwords, pools, registrations, seats, templates, tokens
+from regtui.core.services import audit, expiry, learners, outbox, passwords, pools, registrations, seats, templates, tokens
 from regtui.core.services.learners import LearnerSpec
-from regtui.core.services.permissions import SYSTEM, Actor, require
+from regtui.core.services.permissions import Actor, require
 from regtui.core.services.pools import customer_id
 from regtui.core.services.registrations import Seating
 
@@ -62,18 +62,23 @@ def _pool_of(inv: Invitation) -> Pool:
     return Pool.select(Pool, pools.Order).join(pools.Order).where(Pool.id == inv.code.pool_id).get()
 
 
+def _live():
+    """Pending and not yet expired: what pending means to a reader (a due invitation nobody has
+    swept yet is not pending; reads never sweep)."""
+    return (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())
+
+
 def listing(actor: Actor, pool: Pool) -> list[PendingInvitation]:
+    """The pool's pending invitations; writes nothing (see ``_live``)."""
     require(actor, "seats.view", customer_id(pool))
-    expire_due()
     q = (Invitation.select(Invitation, Code).join(Code)
-         .where((Code.pool == pool.id) & (Invitation.status == "pending")).order_by(Invitation.id))
+         .where((Code.pool == pool.id) & _live()).order_by(Invitation.id))
     return [PendingInvitation(i.id, i.code.code, i.email, i.created_at, i.expires_at, link(i)) for i in q]
 
 
 def pending_keys(pool: Pool) -> dict[str, int]:
     """email key -> invitation id of every pending invitation in the pool (one query)."""
-    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where(
-        (Code.pool == pool.id) & (Invitation.status == "pending"))
+    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & _live())
     return dict(q.tuples())
 
 
@@ -85,6 +90,7 @@ def invite(actor: Actor, pool: Pool, emails: Sequence[str], message: str = "", *
     normalised = list(zip([e.strip() for e in emails], emailcheck.identity_keys(emails)))
     registrations.refuse_repeats([k for _, k in normalised])
     with database.atomic():
+        expiry.expire_due(pool.id)
         _refuse_known(pool, normalised)
         code_ids = seats.take_available(pool.id, [None] * len(normalised), "invited")
         invs = _create(pool, list(zip(code_ids, normalised)), message, batch_id=batch_id, actor_name=actor.name)
@@ -95,11 +101,14 @@ def _refuse_known(pool: Pool, addresses: Sequence[tuple[str, str]]) -> None:
     """Refuse (address as given, identity key) pairs already seated or invited in the pool; the
     sentence names the address as the operator typed it, as every other one does."""
     seated, pending = registrations.seated_keys(pool), pending_keys(pool)
+    elsewhere = pools.holders_elsewhere(pool)
     for given, key in addresses:
         if key in seated:
             raise Refused(f"{given} already has a seat in this pool.", code="already-seated")
         if key in pending:
             raise Refused(f"{given} already has a pending invitation in this pool; resend it instead.", code="already-invited")
+        if key in elsewhere:
+            raise Refused(pools.seat_elsewhere_sentence(pool, given, elsewhere[key]), code="seat-elsewhere")
 
 
 def _create(pool: Pool, items: Sequence[tuple[int, tuple[str, str]]], message: str, *, batch_id: int | None,
@@ -158,6 +167,8 @@ def _require_pending(inv: Invitation) -> None:
     current = Invitation.get_by_id(inv.id)
     if current.status != "pending":
         raise Refused(f"That invitation is {current.status}, not pending.", code="not-pending")
+    if current.expires_at < utcnow():
+        raise Refused("That invitation has expired, so it is no longer pending.", code="not-pending")
 
 
 def cancel(actor: Actor, inv: Invitation, *, batch_id: int | None = None) -> None:
@@ -185,16 +196,9 @@ def cancel_many(actor_name: str, pool: Pool, invs: Sequence[Invitation], *, batc
             Invitation.id.in_(ids[start:start + 500]) & (Invitation.status == "pending")).execute()
         if changed != len(ids[start:start + 500]):
             raise Refused("Some of those invitations are no longer pending; nothing was changed.", code="not-pending")
-    _release_orphans(pool, {i.code_id for i in invs})
+    expiry.release_orphans(pool.id, {i.code_id for i in invs})
     _withdraw_emails(pool, ids)
     audit.record_many(actor_name, "invitation.cancel", ((i, {"status": "pending"}, {"status": "cancelled"}) for i in invs), batch_id=batch_id)
-
-
-def _release_orphans(pool: Pool, code_ids: set[int]) -> None:
-    """Invited codes with no pending invitation left go back to available."""
-    still = {c for (c,) in Invitation.select(Invitation.code).where(
-        Invitation.code.in_(list(code_ids)) & (Invitation.status == "pending")).tuples()}
-    seats.release_many(pool.id, sorted(code_ids - still), "invited")
 
 
 def invite_instead(actor: Actor, inv: Invitation, email: str, message: str | None = None, *, keep_others: bool = False) -> Invitation:
@@ -226,6 +230,7 @@ def assign_pending(actor: Actor, inv: Invitation, spec: LearnerSpec | None = Non
         _require_pending(inv)
         [(learner, created)] = learners.ensure(actor.name, [spec], keys=[key])
         registrations.refuse_seated(pool, [learner])
+        pools.refuse_seat_elsewhere(pool, [learner.id])
         return _claim(actor.name, pool, inv, learner, created, action="seat.assign-pending")
 
 
@@ -274,27 +279,9 @@ def accept(token: str, first_name: str = "", last_name: str = "", password: str 
             learners.store_password(learner, passwords.hash_password(password))
             learner = Learner.get_by_id(learner.id)
         registrations.refuse_seated(pool, [learner])
+        pools.refuse_seat_elsewhere(pool, [learner.id])
         _claim(f"learner:{inv.email}", pool, inv, learner, created, action="invitation.accept")
     return learner
-
-
-def expire_due() -> int:
-    """Pending invitations past their expiry become expired; their codes go back to
-    available unless another invitation for the code is still pending."""
-    due = list(Invitation.select(Invitation.id, Invitation.code).where(
-        (Invitation.status == "pending") & (Invitation.expires_at < utcnow())))
-    if not due:
-        return 0
-    by_pool: dict[int, set[int]] = {}
-    with database.atomic():
-        Invitation.update(status="expired", ended_at=utcnow()).where(
-            Invitation.id.in_([d.id for d in due]) & (Invitation.status == "pending")).execute()
-        for pool_id, code_id in Code.select(Code.pool, Code.id).where(Code.id.in_([d.code_id for d in due])).tuples():
-            by_pool.setdefault(pool_id, set()).add(code_id)
-        for pool_id, code_ids in by_pool.items():
-            _release_orphans(Pool.get_by_id(pool_id), code_ids)
-        audit.record_many(SYSTEM, "invitation.expire", ((d, {"status": "pending"}, {"status": "expired"}) for d in due))
-    return len(due)
 
 
 def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:
@@ -303,8 +290,7 @@ def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:
     require(actor, "seats.invite", customer_id(pool))
     _, key = learners.normalise_email(email)
     inv = (Invitation.select().join(Code)
-           .where((Code.pool == pool.id) & (Invitation.status == "pending") & (Invitation.email_key == key)
-                  & (Invitation.expires_at >= utcnow()))
+           .where((Code.pool == pool.id) & _live() & (Invitation.email_key == key))
            .order_by(Invitation.id).first())
     if inv is None:
         raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")

@@ -18,7 +18,7 @@ from peewee import JOIN, fn
 from regtui.core import bulk, emailcheck, paging
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Code, Learner, Order, Pool, Session, database
-from regtui.core.services import access, audit, learners, outbox, seats, templates
+from regtui.core.services import access, audit, expiry, learners, outbox, pools, seats, templates
 from regtui.core.services.learners import LearnerRow, LearnerSpec
 from regtui.core.services.permissions import Actor, require
 from regtui.core.services.pools import customer_id
@@ -35,12 +35,14 @@ class Registration:
     access_id: int | None
     access_start: dt.date | None
     access_end: dt.date | None
+    access_status: str | None = None  # derived from the dates (access.status_sql)
 
     def as_dict(self) -> dict:
         return {
             "code": self.code, "email": self.email, "first_name": self.first_name, "last_name": self.last_name,
             "access_start": self.access_start.isoformat() if self.access_start else None,
             "access_end": self.access_end.isoformat() if self.access_end else None,
+            "status": self.access_status,
         }
 
 
@@ -60,7 +62,7 @@ def listing(actor: Actor, pool: Pool, search: str = "", limit: int | None = None
     require(actor, "seats.view", customer_id(pool))
     q = (
         Code.select(Code.id, Code.code, Learner.id, Learner.email, Learner.first_name, Learner.last_name,
-                    Access.id, Access.starts, Access.ends)
+                    Access.id, Access.starts, Access.ends, access.status_sql())
         .join(Learner, on=(Code.learner == Learner.id))
         .join(Access, on=((Access.code == Code.id) & (Access.status == "active")), join_type=JOIN.LEFT_OUTER)
         .where((Code.pool == pool.id) & (Code.state == "claimed"))
@@ -92,13 +94,13 @@ def assign(actor: Actor, pool: Pool, specs: Sequence[LearnerSpec], *, dates: Seq
     keys = emailcheck.identity_keys([s.email for s in specs])  # derived here: a caller's key is never trusted
     refuse_repeats(keys)
     dates = dates or [(None, None)] * len(specs)
-    today = access.today()
-    for starts, ends in dates:
-        if ends:
-            access.check_dates(starts or today, ends)
+    access.check_grants(pool.session, dates)
     with database.atomic():
+        expiry.expire_due(pool.id)  # the seats a listing showed as available are available
         found = learners.ensure_rows(actor.name, specs, keys=keys, batch_id=batch_id, audit_creates=batch_id is None)
-        refuse_seated(pool, [l for l, created in found if not created])  # a new account holds no seat yet
+        known = [l for l, created in found if not created]  # a new account holds no seat yet
+        refuse_seated(pool, known)
+        pools.refuse_seat_elsewhere(pool, [l.id for l in known])
         _refuse_invited(pool, keys)
         taken = seats.pick_available(pool.id, len(found), "claimed")
         seatings = [Seating(l, c, s, e, created, text) for (l, created), (c, text), (s, e) in zip(found, taken, dates)]
@@ -319,7 +321,7 @@ def of_customer(actor: Actor, customer_id_: int, search: str = "", limit: int | 
     require(actor, "seats.view", customer_id_)
     q = (
         Code.select(Pool.id, Session.code, Code.id, Code.code, Learner.id, Learner.email, Learner.first_name,
-                    Learner.last_name, Access.id, Access.starts, Access.ends)
+                    Learner.last_name, Access.id, Access.starts, Access.ends, access.status_sql())
         .join(Learner, on=(Code.learner == Learner.id))
         .switch(Code).join(Pool).join(Order).switch(Pool).join(Session)
         .join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
@@ -348,9 +350,9 @@ def access_of(actor: Actor, pool: Pool, email: str) -> int:
 # --- pages (keyset pagination: see regtui.core.paging) --------------------------------------
 
 def _seat_query(columns, with_access: bool = True):
-    """Claimed codes with their holder and active access (the columns are chosen by the caller;
-    counting and ticking need no access)."""
-    q = Code.select(*columns).join(Learner, on=(Code.learner == Learner.id))
+    """Claimed codes with their holder and active access (the columns are chosen by the caller,
+    then the access's status, derived from its dates today; counting and ticking need no access)."""
+    q = Code.select(*columns, *([access.status_sql()] if with_access else [])).join(Learner, on=(Code.learner == Learner.id))
     if with_access:
         q = q.join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
     return q

@@ -177,7 +177,7 @@ class CustomerScreen(Screen):
 
         def read():
             learner = learners.get(email)
-            return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": a.status}
+            return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": access.status_of(a)}
                     for a in access.for_learner(self.app.actor, learner)]
 
         call_service(self, read, lambda rows: AccessLoaded(email, rows))

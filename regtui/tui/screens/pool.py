@@ -21,7 +21,8 @@ from regtui.tui.widgets.paged import Column, PagedList
 PENDING_COLUMNS = [Column("email", "Email", 30, 1), Column("code", "Code", 12, 3), Column("sent", "Sent", 10, 4),
                    Column("expires", "Expires", 10, 2)]
 COMPLETED_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 3), Column("last", "Last", 12, 2),
-                     Column("code", "Code", 12, 5), Column("starts", "Starts", 10, 6), Column("ends", "Ends", 10, 4)]
+                     Column("code", "Code", 12, 5), Column("starts", "Starts", 10, 6), Column("ends", "Ends", 10, 4),
+                     Column(None, "Status", 9, 3)]
 KNOWN_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 2), Column("last", "Last", 12, 2)]
 
 
@@ -34,7 +35,8 @@ def pending_cells(inv) -> tuple:
 
 
 def completed_cells(reg) -> tuple:
-    return reg.email, reg.first_name, reg.last_name, reg.code, _iso(reg.access_start), _iso(reg.access_end) or "open"
+    return (reg.email, reg.first_name, reg.last_name, reg.code, _iso(reg.access_start), _iso(reg.access_end) or "open",
+            reg.access_status or "")
 
 
 def known_cells(learner) -> tuple:
