@@ -7,6 +7,8 @@
 | REGTUI_SMTP | smtp://[user:pass@]host:port[?starttls=1&timeout=10] | unset: deliver into the Maildir |
 | REGTUI_SITE_URL | base URL of the claim pages in emails | http://127.0.0.1:8080 |
 | REGTUI_SECRET_KEY_FILE | file with the HMAC key for links (made by `regtui init` only) | secret.key in the data folder |
+| REGTUI_REMIND_DAYS | days before an access ends that its learner is reminded | 14,3 |
+| REGTUI_REMIND_UNCLAIMED_DAYS | days after which a pending invitation is reported to the customer | 7 |
 """
 
 from __future__ import annotations
@@ -83,6 +85,29 @@ def maildir_path() -> Path:
 def secret_key_path() -> Path:
     explicit = os.environ.get("REGTUI_SECRET_KEY_FILE")
     return Path(explicit) if explicit else data_dir() / "secret.key"
+
+
+def _days(name: str, default: str) -> tuple[int, ...]:
+    text = os.environ.get(name, default)
+    try:
+        days = tuple(sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True))
+    except ValueError:
+        days = ()
+    if not days or min(days) < 0:
+        from regtui.core.errors import UsageError
+
+        raise UsageError(f"{name}={text!r} is not a list of days like {default}.")
+    return days
+
+
+def reminder_days() -> tuple[int, ...]:
+    """How many days before an access ends its learner is reminded, largest first."""
+    return _days("REGTUI_REMIND_DAYS", "14,3")
+
+
+def unclaimed_after_days() -> int:
+    """After how many days a pending invitation is reported to the customer as unclaimed."""
+    return _days("REGTUI_REMIND_UNCLAIMED_DAYS", "7")[0]
 
 
 @dataclass(frozen=True)

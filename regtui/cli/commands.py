@@ -444,14 +444,21 @@ def cmd_template_set(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from regtui.core.services import scheduler
     from regtui.web.app import serve
 
     _check_listen_address(args.host, args.port)
+    stop = threading.Event()
     try:
-        serve(host=args.host, port=args.port, db_url=args.db)
+        serve(host=args.host, port=args.port, db_url=args.db,
+              background=None if args.no_scheduler else (lambda: scheduler.run_in_background(stop)))
     except (OSError, ValueError) as exc:  # the port is taken, the host is not an address of this machine, ...
         reason = getattr(exc, "strerror", None) or str(exc).rstrip(".")
         raise UsageError(f"Cannot listen on {args.host!r} port {args.port}: {reason}.") from None
+    finally:
+        stop.set()
     return 0
 
 

@@ -7,7 +7,8 @@ import sys
 from typing import Sequence
 
 from regtui import config
-from regtui.cli import batch_commands, commands, export_commands, operator_commands, shop_commands, ssh_commands
+from regtui.cli import (batch_commands, commands, export_commands, operator_commands, scheduler_commands, shop_commands,
+                        ssh_commands)
 from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
@@ -174,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("customer", help=CUSTOMER)
     sp.add_argument("file", metavar="FILE.xlsx|FILE.csv", help="the file to write (the format from its suffix)")
 
-    sp = add("serve", commands.cmd_serve, "serve the claim and set-password pages")
+    sp = add("serve", commands.cmd_serve, "serve the claim and set-password pages (and run the scheduler once a minute)")
     sp.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     sp.add_argument("--port", type=PORT, default=8080, help="the port to listen on, 1 to 65535 (default 8080)")
+    sp.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler (another `serve` or cron does)")
+    scheduler_commands.register(add)
 
     shop_commands.register(sub, add)
 

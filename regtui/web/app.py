@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, render_template, request
@@ -146,16 +147,21 @@ def create_app(db_url: str | None = None) -> Flask:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, db_url: str | None = None,
-          server_limits: limits.ServerLimits | None = None) -> None:
+          server_limits: limits.ServerLimits | None = None,
+          background: Callable[[], object] | None = None) -> None:
     """Run the web app with waitress, within ``server_limits`` (default: ``ServerLimits.from_env()``),
-    until interrupted."""
+    until interrupted; ``background`` (the scheduler's thread) starts once the database is open."""
     import waitress
 
     options = (server_limits or limits.ServerLimits.from_env()).waitress_options()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(db_url)
-    waitress.serve(app, host=host, port=port, **options)
+    server = waitress.create_server(app, host=host, port=port, **options)  # bound: a taken port fails here
+    server.print_listen("Serving on http://{}:{}")
+    if background is not None:
+        background()
+    server.run()
 
 
 def _origin_allowed(origin: str | None) -> bool:

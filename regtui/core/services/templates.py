@@ -15,6 +15,8 @@ CONFIRMATION = "RegCodeConfirmationText"
 SET_PASSWORD = "SetPasswordText"
 INVITATION_WITHDRAWN = "InvitationWithdrawnText"
 ACCESS_REMOVED = "AccessRemovedText"
+ACCESS_ENDS = "AccessEndsText"
+UNCLAIMED = "UnclaimedInvitationsText"
 
 DEFAULTS: dict[str, tuple[str, str]] = {
     INVITATION: (
@@ -46,6 +48,16 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "Your access to $session was removed",
         "Hello $first_name,\n\n$customer removed your seat in $product ($session);\n"
         "your access to it ended on $ended. If you think this is a mistake, please ask $customer.\n",
+    ),
+    ACCESS_ENDS: (
+        "Your access to $session ends $when",
+        "Hello $first_name,\n\nYour access to $product ($session) ends on $access_end, $when.\n"
+        "If you need longer, ask the person who gave you the seat.\n",
+    ),
+    UNCLAIMED: (
+        "Unclaimed invitations: $count",
+        "Hello,\n\nInvitations to seats of $customer that nobody has claimed yet: $count.\n$pools\n"
+        "Resend them, or give the seats to someone else; an invitation expires 14 days after it was sent.\n",
     ),
 }
 
@@ -136,6 +148,10 @@ SAMPLE_VALUES = {
     "set_password": "Set your password here: http://127.0.0.1:8080/set-password/7.sample-token",
     "sent": "2027-02-14",
     "ended": "2027-03-02",
+    "days": "3",
+    "when": "in 3 days",
+    "count": "4",
+    "pools": "- PY-2027-03 (order 1001, pool 8): 4 unclaimed, the first sent 2027-02-20",
 }
 
 
