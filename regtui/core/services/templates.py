@@ -118,6 +118,17 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
         ("product", "the product's name"), ("session", "the session's name"), ("code", "the registration code"),
         ("ended", "the day the access ended"),
     ),
+    ACCESS_ENDS: _known(
+        ("access_end", "the last day of access", True),
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("product", "the product's name"), ("session", "the session's name"),
+        ("days", "how many days are left (a number)"), ("when", "the same in words: today, tomorrow, in 3 days"),
+    ),
+    UNCLAIMED: _known(
+        ("count", "how many invitations of the customer are not claimed yet", True),
+        ("customer", "the customer's name"), ("email", "the customer's contact address"),
+        ("pools", "one line per pool: session, order, pool, how many, the first sent"),
+    ),
 }
 
 # a name that may be empty takes the space before it along: "Hello $first_name," reads
