@@ -84,7 +84,7 @@ def test_a_shopify_export_imports_through_a_dry_run_diff(catalog_, cli, tmp_path
     assert applied["counts"] == {"create": 2, "unchanged": 0, "unmatched": 1}
     [pool] = json.loads(cli("pools", "--json").stdout)
     assert (pool["customer"], pool["order"], pool["seats"], pool["session"]) == ("Tailspin Toys", "1001", 10, "PYDATA")
-    access = json.loads(cli("access", "hr@tailspin.example.com", "--json").stdout)
+    access = json.loads(cli("access", "hr@tailspin.example.com", "--json", env=NOW).stdout)
     assert [(a["session"], a["status"], a["starts"], a["code_id"]) for a in access] == [("DATAVIZ", "active", "2027-01-31", None)]
 
     [order] = [o for o in json.loads(cli("orders", "--json").stdout) if o["number"] == "1001"]
