@@ -12,7 +12,7 @@ CATALOGUE = ROOT / "docs" / "roster-codes.md"
 CODE = re.compile(r"[a-z]+(?:-[a-z]+)*")
 # the calls that carry a code: where the code is (position, or keyword "code")
 MAKERS = {"RowError": 0, "PlanError": 0, "_err": 0, "CellIssue": 2, "RosterError": 1, "DateResult": 1, "Refused": None}
-MODULES = ["readers", "validate", "schema", "dates", "plan", "planner", "diff", "roster", "planning", "apply", "errors"]
+MODULES = ["readers", "rawtypes", "zipguard", "xlsx", "text", "validate", "schema", "dates", "plan", "planner", "diff", "roster", "planning", "apply", "errors"]
 
 
 def produced_codes() -> set[str]:
