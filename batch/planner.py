@@ -174,39 +174,13 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     changes.extend(filter(None, slots))
 
     if sync:
-        extra: list[Change] = []
-        for key in sorted(set(seated) - on_roster):
-            s = seated[key]
-            extra.append(Change(row=None, kind="revoke", email=key, key=key, code_id=s.code_id, old_starts=s.starts,
-                                old_ends=s.ends, detail="not on the roster (sync)"))
-        for key in sorted(set(pending) - on_roster):
-            inv_id, code_id = pending[key]
-            cancel_ids.add(inv_id)
-            extra.append(Change(row=None, kind="revoke", email=key, key=key, invitation_id=inv_id, code_id=code_id,
-                                detail="not on the roster: pending invitation cancelled (sync)"))
-        changes.extend(extra)
-        revokes = sum(1 for c in changes if c.kind == "revoke")
-        limit = revoke_limit(max_revoke, snapshot.seats)
-        if revokes > limit:
-            errors.append(_err("too-many-revokes", 0, None, revokes,
-                               f"This sync would revoke {revokes} seats or invitations, more than the limit of {limit} "
-                               f"({max_revoke or DEFAULT_MAX_REVOKE} of {snapshot.seats} seats); check the roster is complete, "
-                               "or raise --max-revoke."))
-
-    kinds_of = Counter(map(_kind, changes))
-    needed = sum(kinds_of[k] for k in SEAT_TAKING)
-    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None) if kinds_of["revoke"] else 0
-    codes_left_pending: dict[int, int] = {}
-    for inv_id, code_id in pending.values():
-        if inv_id not in cancel_ids:
-            codes_left_pending[code_id] = codes_left_pending.get(code_id, 0) + 1
-    freed += len({code for inv_id, code in pending.values() if inv_id in cancel_ids and code not in codes_left_pending})
-    after = snapshot.available + freed - needed
-    if after < 0:
-        errors.append(_err("seats-short", 0, None, needed,
-                           f"The roster needs {needed} seats but the pool has {snapshot.available + freed} free "
-                           f"({snapshot.available} available now, {freed} freed by this plan): {-after} short. "
-                           "Buy more seats or remove rows."))
+        changes.extend(_sync_revokes(snapshot, on_roster, cancel_ids))
+        too_many = _too_many_revokes(changes, max_revoke, snapshot.seats)
+        if too_many is not None:
+            errors.append(too_many)
+    after, short = _seats_after(changes, snapshot, cancel_ids)
+    if short is not None:
+        errors.append(short)
     if not valid and not rows.errors:
         errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
 
@@ -218,6 +192,55 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
         errors=tuple(sorted(errors, key=lambda e: (e.row, e.code))), warnings=tuple(warnings), seats=snapshot.seats,
         available_before=snapshot.available, available_after=after, options=options,
     )
+
+
+def _sync_revokes(snapshot: Snapshot, on_roster: set[str], cancel_ids: set[int]) -> list[Change]:
+    """A sync's revokes: every seat and pending invitation of someone not on the roster (the
+    invitations' ids are added to ``cancel_ids``)."""
+    seated, pending = snapshot.seated, snapshot.pending
+    extra: list[Change] = []
+    for key in sorted(set(seated) - on_roster):
+        s = seated[key]
+        extra.append(Change(row=None, kind="revoke", email=key, key=key, code_id=s.code_id, old_starts=s.starts,
+                            old_ends=s.ends, detail="not on the roster (sync)"))
+    for key in sorted(set(pending) - on_roster):
+        inv_id, code_id = pending[key]
+        cancel_ids.add(inv_id)
+        extra.append(Change(row=None, kind="revoke", email=key, key=key, invitation_id=inv_id, code_id=code_id,
+                            detail="not on the roster: pending invitation cancelled (sync)"))
+    return extra
+
+
+def _too_many_revokes(changes: list[Change], max_revoke, seats: int) -> PlanError | None:
+    revokes = sum(1 for c in changes if c.kind == "revoke")
+    limit = revoke_limit(max_revoke, seats)
+    if revokes <= limit:
+        return None
+    return _err("too-many-revokes", 0, None, revokes,
+                f"This sync would revoke {revokes} seats or invitations, more than the limit of {limit} "
+                f"({max_revoke or DEFAULT_MAX_REVOKE} of {seats} seats); check the roster is complete, "
+                "or raise --max-revoke.")
+
+
+def _seats_after(changes: list[Change], snapshot: Snapshot, cancel_ids: set[int]) -> tuple[int, PlanError | None]:
+    """The pool's available seats once the plan is applied, and the seats-short error if that is below 0.
+    Revoking a seat frees it; cancelling a code's last pending invitation frees that code."""
+    pending = snapshot.pending
+    kinds_of = Counter(map(_kind, changes))
+    needed = sum(kinds_of[k] for k in SEAT_TAKING)
+    freed = sum(1 for c in changes if c.kind == "revoke" and c.invitation_id is None) if kinds_of["revoke"] else 0
+    codes_left_pending: dict[int, int] = {}
+    for inv_id, code_id in pending.values():
+        if inv_id not in cancel_ids:
+            codes_left_pending[code_id] = codes_left_pending.get(code_id, 0) + 1
+    freed += len({code for inv_id, code in pending.values() if inv_id in cancel_ids and code not in codes_left_pending})
+    after = snapshot.available + freed - needed
+    if after >= 0:
+        return after, None
+    return after, _err("seats-short", 0, None, needed,
+                       f"The roster needs {needed} seats but the pool has {snapshot.available + freed} free "
+                       f"({snapshot.available} available now, {freed} freed by this plan): {-after} short. "
+                       "Buy more seats or remove rows.")
 
 
 CREATE_OR_LINK = "create or link: a seat, with a new account or the learner's existing one"

@@ -146,8 +146,9 @@ def validate(
     if errors:  # the file cannot be read row by row: one error for the file, nothing else
         return hmap, (), tuple(errors), tuple(warnings)
 
-    return _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_action, default_pool,
-                          date_format, progress)
+    return _validate_rows(raw, hmap, errors=errors, warnings=warnings, schema=schema, action_words=action_words,
+                          default_action=default_action, default_pool=default_pool, date_format=date_format,
+                          progress=progress)
 
 
 def _text_column(col: list) -> list:
@@ -159,7 +160,7 @@ def _text_column(col: list) -> list:
         return [_text(v) or None for v in col]
 
 
-def _validate_rows(raw, hmap, errors, warnings, schema, action_words, default_action, default_pool,
+def _validate_rows(raw, hmap, *, errors, warnings, schema, action_words, default_action, default_pool,
                    date_format, progress):
     """Column by column: each distinct value of a column is checked once (memo dicts), then
     one loop over the rows assembles ValidRows, checks actions' needs and duplicates."""
