@@ -11,7 +11,7 @@ from playhouse.db_url import connect as connect_url
 from regtui import config
 from regtui.core.dialect import Dialect, for_database
 from regtui.core.errors import UsageError
-from regtui.core.models import ALL_MODELS, SchemaVersion, database
+from regtui.core.models import ALL_MODELS, AuditEvent, Learner, SchemaVersion, database
 
 # A new database gets 16 KiB pages (existing ones keep theirs): a 100,000-row batch apply wrote
 # its pages about 10% quicker than with the default 4 KiB (bench/README.md). It must come first:
@@ -147,9 +147,38 @@ def _operator_keys_and_staff_sign_in() -> None:
     database.create_tables([OperatorKey, StaffCredential], safe=True)
 
 
+def _unverified_learners() -> None:
+    """Schema 3: ``learner.unverified``. Accounts that a claim page made before (a ``learner.create``
+    event by the learner itself) are marked unverified unless a set-password link was used since:
+    whoever held the claim link chose their password, and it may not have been the address's owner."""
+    have = {c.name for c in database.get_columns("learner", schema=_schema())}
+    if "unverified" not in have:
+        # NOT NULL with a default in one ADD COLUMN: both databases fill the existing rows, and
+        # SQLite needs no copy of the table (playhouse's add_not_null would rebuild it)
+        kind = "BOOLEAN" if is_postgres() else "INTEGER"
+        database.execute_sql(f'ALTER TABLE "learner" ADD COLUMN "unverified" {kind} NOT NULL DEFAULT FALSE')
+    made_on_claim_pages = AuditEvent.select(AuditEvent.record_id).where(
+        (AuditEvent.action == "learner.create") & (AuditEvent.record_type == "learner")
+        & AuditEvent.operator.startswith("learner:"))
+    Learner.update(unverified=True).where(Learner.password_link_used_at.is_null()
+                                          & Learner.id.in_(made_on_claim_pages)).execute()
+
+
+def connect() -> None:
+    """Open this thread's connection unless it is open (the web app: one per request)."""
+    database.connect(reuse_if_open=True)
+
+
+def close() -> None:
+    """Close this thread's connection if it is open."""
+    if not database.is_closed():
+        database.close()
+
+
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),
+    (3, _unverified_learners),
     (4, _outbox_links_and_backoff),
     (5, _dates_that_happen),
     (6, _shops),

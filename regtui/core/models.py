@@ -61,7 +61,8 @@ class Learner(BaseModel):
 
     A learner who was given no password has one live set-password link at a time: only its
     ``password_link_nonce`` is stored (the link is an HMAC of it, see services.tokens); every
-    email that needs the link carries that same one until it is used or expires."""
+    email that needs the link carries that same one until it is used or expires. An
+    ``unverified`` account (made on a claim page) gets that link too, with every email."""
 
     email = CharField()
     email_key = CharField(unique=True)
@@ -73,6 +74,9 @@ class Learner(BaseModel):
     password_link_nonce = CharField(null=True)
     password_link_expires_at = DateTimeField(null=True)
     password_link_used_at = DateTimeField(null=True)
+    # made through a claim link, whose holder may not own the address (an operator can copy the
+    # link): true until a set-password link, which is only ever emailed, is used (schema 3)
+    unverified = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])  # bulk inserts may leave it out
 
 
 class Customer(BaseModel):

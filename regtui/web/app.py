@@ -3,8 +3,8 @@
 - ``/claim/<token>``: accept an invitation (first to accept wins).
 - ``/set-password/<token>``: use a single-use set-password link.
 
-Every write goes through the services in ``regtui.core.services``; this module only
-reads what it shows, parses the form and maps ``Refused`` to a page and a status:
+The pages only parse, call a service and render what it returns (plain values: this face
+imports no models), and map ``Refused`` to a page and a status:
 fixable input -> the form again (400); an ended link -> a sentence (410, or 404 for a
 link that never was one). The token in the URL is the capability, so there is no CSRF
 token, but a POST with an ``Origin`` header from another host is refused. Passwords are
@@ -25,20 +25,16 @@ from werkzeug.exceptions import HTTPException
 from regtui import config
 from regtui.core import db as dbmod
 from regtui.core.errors import Refused
-from regtui.core.models import Learner, Pool, database
 from regtui.core.services import invitations, learners, passwords
 from regtui.web import limits, staff
 
 log = logging.getLogger(__name__)
 
-NAME_MAX = 100
-PASSWORD_MAX = 1024
-
 # Refused codes that mean "this link no longer works" (410) or "never was a link" (404).
 ENDED_CODES = {"expired", "accepted", "invalidated", "cancelled", "taken", "used-link", "expired-link"}
 BAD_LINK_CODES = {"bad-link"}
 # Refused codes the person can fix by changing what they typed (400, the form again).
-FIXABLE_CODES = {"missing-name", "weak-password", "passwords-differ", "missing-password", "too-long"}
+FIXABLE_CODES = {"missing-name", "name-too-long", "bad-name", "weak-password", "passwords-differ", "missing-password"}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -74,11 +70,11 @@ class RegtuiWeb(Flask):
 def create_app(db_url: str | None = None) -> Flask:
     """The web app, bound to the database at ``db_url`` (default: ``config.database_url()``)."""
     dbmod.open_database(config.database_url(db_url))
-    database.connect(reuse_if_open=True)
+    dbmod.connect()
     try:
         dbmod.require_schema()
     finally:
-        database.close()
+        dbmod.close()
 
     app = RegtuiWeb(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
@@ -86,12 +82,11 @@ def create_app(db_url: str | None = None) -> Flask:
     @app.before_request
     def _open_connection():
         if request.endpoint != "static":
-            database.connect(reuse_if_open=True)
+            dbmod.connect()
 
     @app.teardown_request
     def _close_connection(exc):
-        if not database.is_closed():
-            database.close()
+        dbmod.close()
 
     @app.before_request
     def _rate_limits():
@@ -188,69 +183,38 @@ def _ended(exc: Refused, what: str):
     return render_template("ended.html", title=title, sentence=str(exc), what=what), status
 
 
-class _FormError(Refused):
-    pass
-
-
-def _password_pair(form) -> str:
-    password, confirm = form.get("password", ""), form.get("confirm", "")
-    if not password:
-        raise _FormError("Please choose a password.", code="missing-password")
-    if len(password) > PASSWORD_MAX:
-        raise _FormError(f"A password can have at most {PASSWORD_MAX} characters.", code="too-long")
-    if password != confirm:
-        raise _FormError("The two passwords are not the same. Please type the same password twice.", code="passwords-differ")
-    return password
-
-
 def _claim(token: str):
     try:
-        inv = invitations.check(token)
+        form = invitations.claim_form(token)
     except Refused as exc:
         return _ended(exc, "invitation")
-    pool = Pool.get_by_id(inv.code.pool_id)
-    existing = Learner.get_or_none(Learner.email_key == inv.email_key)
-    mode = "button" if existing and existing.password_hash else "password" if existing else "full"
-    context = {
-        "token": token, "invitation": inv, "session": pool.session, "product": pool.session.product,
-        "customer": pool.order.customer, "learner": existing, "mode": mode,
-        "first_name": "", "last_name": "",
-    }
     if request.method == "GET":
-        return render_template("claim.html", **context)
+        return render_template("claim.html", form=form, first_name="", last_name="")
 
-    form = request.form
-    first, last = form.get("first_name", "").strip(), form.get("last_name", "").strip()
-    context.update(first_name=first, last_name=last)
+    typed = request.form
+    first, last = typed.get("first_name", "").strip(), typed.get("last_name", "").strip()
     try:
-        password: str | None = None
-        if mode == "full":
-            if len(first) > NAME_MAX or len(last) > NAME_MAX:
-                raise _FormError(f"A name can have at most {NAME_MAX} characters.", code="too-long")
-        if mode in ("full", "password"):
-            password = _password_pair(form)
-        learner = invitations.accept(token, first, last, password) if mode != "button" else invitations.accept(token)
+        claimed = invitations.claim(token, first, last, typed.get("password", ""), typed.get("confirm", ""))
     except Refused as exc:
         if exc.code in FIXABLE_CODES:
-            return render_template("claim.html", error=str(exc), **context), 400
+            return render_template("claim.html", form=form, first_name=first, last_name=last, error=str(exc)), 400
         return _ended(exc, "invitation")
-    log.info("invitation %s accepted", inv.id)
-    return render_template("claimed.html", learner=learner, session=pool.session, product=pool.session.product,
-                           had_password=mode == "button")
+    log.info("invitation %s accepted", token.partition(".")[0])
+    return render_template("claimed.html", claimed=claimed)
 
 
 def _set_password(token: str):
     try:
-        learner = learners.check_password_token(token)
+        page = learners.password_page(token)
     except Refused as exc:
         return _ended(exc, "set-password")
     if request.method == "GET":
-        return render_template("set_password.html", token=token, learner=learner)
+        return render_template("set_password.html", page=page)
     try:
-        learner = learners.set_password(token, _password_pair(request.form))
+        page = learners.choose_password(token, request.form.get("password", ""), request.form.get("confirm", ""))
     except Refused as exc:
         if exc.code in FIXABLE_CODES:
-            return render_template("set_password.html", token=token, learner=learner, error=str(exc)), 400
+            return render_template("set_password.html", page=page, error=str(exc)), 400
         return _ended(exc, "set-password")
-    log.info("password set through the link of learner %s", learner.id)
-    return render_template("password_set.html", learner=learner)
+    log.info("password set through the link of learner %s", token.partition(".")[0])
+    return render_template("password_set.html", page=page)

@@ -262,26 +262,92 @@ def check(token: str) -> Invitation:
 
 
 def accept(token: str, first_name: str = "", last_name: str = "", password: str | None = None) -> Learner:
-    """A learner accepts an invitation from the claim page: first to accept wins."""
+    """A learner accepts an invitation from the claim page: first to accept wins.
+
+    A claim link proves nothing about who holds the address (whoever sent it can copy it), so a
+    claim never sets or changes the password of an existing account: the seat is attached, and
+    the confirmation email carries the account's set-password link when it has no password yet.
+    An account made here takes the names and password given, and is ``unverified`` until its
+    owner uses the set-password link that only the confirmation email carries."""
     with database.atomic():
         inv = check(token)
         pool = _pool_of(inv)
         seats.lock_pool(pool.id)
         inv = check(token)
         existing = Learner.get_or_none(Learner.email_key == inv.email_key)
-        if existing is None and not (first_name.strip() and last_name.strip()):
-            raise Refused("Please give your first and last name.", code="missing-name")
-        if (existing is None or not existing.password_hash) and not password:
-            raise Refused("Please choose a password.", code="missing-password")
+        if existing is None:
+            _check_new_account(inv, first_name, last_name, password)
         spec = LearnerSpec(inv.email, first_name, last_name, password if existing is None else None)
         [(learner, created)] = learners.ensure(f"learner:{inv.email}", [spec], keys=[inv.email_key])
-        if existing is not None and not existing.password_hash:
-            learners.store_password(learner, passwords.hash_password(password))
+        if created:
+            learners.mark_unverified(learner.id)
             learner = Learner.get_by_id(learner.id)
         registrations.refuse_seated(pool, [learner])
         pools.refuse_seat_elsewhere(pool, [learner.id])
         _claim(f"learner:{inv.email}", pool, inv, learner, created, action="invitation.accept")
     return learner
+
+
+def _check_new_account(inv: Invitation, first_name: str, last_name: str, password: str | None) -> None:
+    if not (first_name.strip() and last_name.strip()):
+        raise Refused("Please give your first and last name.", code="missing-name")
+    learners.check_names(LearnerSpec(inv.email, first_name, last_name))
+    if not password:
+        raise Refused("Please choose a password.", code="missing-password")
+    passwords.check_strength(password, avoid=[inv.email, inv.email.partition("@")[0]])
+
+
+@dataclass(frozen=True)
+class ClaimForm:
+    """What the claim page shows for a pending invitation. ``new_account``: the page asks for
+    names and a password; otherwise an account exists and the page only has the button (the
+    seat is added to that account, whose password a claim never sets)."""
+
+    email: str
+    message: str
+    expires: dt.date
+    product: str
+    session: str
+    session_starts: dt.date | None
+    customer: str
+    new_account: bool
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What the page says after a claim. ``link_emailed``: the confirmation carries the
+    set-password link (a new, unverified account, or one with no password yet)."""
+
+    email: str
+    first_name: str
+    product: str
+    session: str
+    new_account: bool
+    link_emailed: bool
+
+
+def claim_form(token: str) -> ClaimForm:
+    """The claim page of a link, or Refused with a sentence for the learner (a read: no writes)."""
+    inv = check(token)
+    pool = _pool_of(inv)
+    session = pool.session
+    exists = Learner.select().where(Learner.email_key == inv.email_key).exists()
+    return ClaimForm(inv.email, inv.message or "", inv.expires_at.date(), session.product.name, session.name,
+                     session.starts, pool.order.customer.name, not exists)
+
+
+def claim(token: str, first_name: str = "", last_name: str = "", password: str = "", confirm: str = "") -> Claimed:
+    """The claim page's form: names and a password typed twice for a new account (checked
+    here), nothing for an existing one (anything typed is ignored); then ``accept``."""
+    form = claim_form(token)
+    if form.new_account:
+        passwords.check_choice(password, confirm, avoid=[form.email, form.email.partition("@")[0]])
+        learner = accept(token, first_name, last_name, password)
+    else:
+        learner = accept(token)
+    created = form.new_account and bool(learner.unverified)
+    return Claimed(learner.email, learner.first_name if created else "", form.product, form.session,
+                   new_account=created, link_emailed=learners.needs_password_link(learner))
 
 
 def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:

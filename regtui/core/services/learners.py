@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
@@ -72,15 +73,16 @@ class LearnerRow(NamedTuple):
     last_name: str
     must_set_password: bool
     new_link_nonce: str | None = None
+    unverified: bool = False
 
 
-_ROW_SQL = ('SELECT "email_key", "id", "email", "first_name", "last_name", "must_set_password" '
+_ROW_SQL = ('SELECT "email_key", "id", "email", "first_name", "last_name", "must_set_password", "unverified" '
             'FROM "learner" WHERE "email_key" IN ({in})')
 
 
 def rows_by_keys(keys: Iterable[str]) -> dict[str, LearnerRow]:
     """Existing learners for these identity keys, as light rows (raw SQL, chunked)."""
-    return {r[0]: LearnerRow(r[1], r[2], r[3], r[4], bool(r[5]))
+    return {r[0]: LearnerRow(r[1], r[2], r[3], r[4], bool(r[5]), None, bool(r[6]))
             for r in bulk.select_in(_ROW_SQL, dict.fromkeys(keys))}
 
 
@@ -154,12 +156,32 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
 
 
 MAX_NAME = 100
+# control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+# embeddings, overrides and isolates that make a name read differently from what it is
+_NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def check_names(spec: LearnerSpec) -> None:
+    """A name has at most MAX_NAME characters and no control characters (code ``name-too-long``
+    or ``bad-name``): names reach terminals, spreadsheets and emails."""
     for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
         if len(value.strip()) > MAX_NAME:
             raise Refused(f"A {label} can have at most {MAX_NAME} characters.", code="name-too-long")
+        if _NOT_IN_NAMES.search(value):
+            raise Refused(f"A {label} cannot contain control characters (such as tabs, line breaks or escape codes).",
+                          code="bad-name")
+
+
+def needs_password_link(learner: Learner | LearnerRow) -> bool:
+    """Whether every email to this learner carries their set-password link: they have no
+    password yet, or their account was made on a claim page and is not verified."""
+    return bool(learner.must_set_password or getattr(learner, "unverified", False))
+
+
+def mark_unverified(learner_id: int) -> None:
+    """An account just made through a claim link: its password was chosen by whoever held the
+    link. Call inside the transaction that made it."""
+    Learner.update(unverified=True).where(Learner.id == learner_id).execute()
 
 
 def password_link(learner: Learner) -> tuple[str, dt.datetime]:
@@ -235,11 +257,40 @@ def set_password(token: str, password: str) -> Learner:
 
 
 def store_password(learner: Learner, password_hash: str) -> None:
-    """Set the password and void the learner's set-password link, so no email sent earlier
-    can reset it later. Call inside a transaction."""
-    Learner.update(password_hash=password_hash, must_set_password=False,
+    """Set the password chosen through the learner's emailed set-password link: the account is
+    verified, and the link is void, so no email sent earlier can reset it later. Call inside a
+    transaction."""
+    Learner.update(password_hash=password_hash, must_set_password=False, unverified=False,
                    password_link_used_at=fn.COALESCE(Learner.password_link_used_at, utcnow())).where(
         Learner.id == learner.id).execute()
+
+
+@dataclass(frozen=True)
+class PasswordPage:
+    """What the set-password page shows: whose account, and whether choosing the password also
+    confirms an account made on a claim page."""
+
+    email: str
+    first_name: str
+    last_name: str
+    confirming: bool
+
+
+def _page(learner: Learner) -> PasswordPage:
+    return PasswordPage(learner.email, learner.first_name, learner.last_name, bool(learner.unverified))
+
+
+def password_page(token: str) -> PasswordPage:
+    """The set-password page of a link, or Refused with a sentence for the learner."""
+    return _page(check_password_token(token))
+
+
+def choose_password(token: str, password: str, confirm: str) -> PasswordPage:
+    """The set-password form: the password typed twice, checked, then the link used (once)."""
+    page = _page(check_password_token(token))
+    passwords.check_choice(password, confirm, avoid=[page.email, page.email.partition("@")[0]])
+    set_password(token, password)
+    return page
 
 
 def search(text: str = "", limit: int = 100, offset: int = 0) -> list[Learner]:

@@ -62,13 +62,13 @@ def check_strength(password: str, *, avoid: Iterable[str] = ()) -> None:
         raise Refused("A password cannot be your email address or your name; please choose another.", code=WEAK)
 
 
-def check_choice(password: str, confirm: str) -> None:
+def check_choice(password: str, confirm: str, *, avoid: Iterable[str] = ()) -> None:
     """A password typed twice on a form: given, the same both times, and strong enough."""
     if not password:
         raise Refused("Please choose a password.", code="missing-password")
     if password != confirm:
         raise Refused("The two passwords are not the same. Please type the same password twice.", code="passwords-differ")
-    check_strength(password)
+    check_strength(password, avoid=avoid)
 
 
 @lru_cache(maxsize=1)

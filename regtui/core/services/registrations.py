@@ -130,7 +130,7 @@ def _staged(pool: Pool, seatings: Sequence[Seating], *, resend: int | None = Non
     if not resend:
         dates = access.resolve_dates(pool.session, dates)
     texts = _code_texts([s.code_id for s in seatings if s.code is None])
-    lines = _set_password_lines([s.learner for s in seatings if s.learner.must_set_password])
+    lines = _set_password_lines([s.learner for s in seatings if learners.needs_password_link(s.learner)])
     iso = _iso_cache()
     rows = ((s.code_id, n, aid, s.code or texts[s.code_id], s.learner.id, s.learner.email, s.learner.first_name,
              s.learner.last_name, iso(starts), iso(ends), bool(s.new_account), lines.get(s.learner.id, ""))
@@ -176,13 +176,16 @@ def _queue_confirmations(pool: Pool, table: str) -> None:
 
 
 SET_PASSWORD_LINE = f"Set your password here (the link works once): {outbox.LINK}"
+CONFIRM_ADDRESS_LINE = f"Confirm your email address by choosing your password here (the link works once): {outbox.LINK}"
 
 
 def _set_password_lines(needing: Sequence[Learner | LearnerRow]) -> dict[int, str]:
     """learner id -> the confirmation's sentence with the place of their set-password link (each
-    learner's one live link is renewed, or made, now)."""
+    learner's one live link is renewed, or made, now); an unverified account's sentence asks to
+    confirm the address with it."""
     nonces = learners.live_password_nonces(needing) if needing else {}
-    return dict.fromkeys(nonces, SET_PASSWORD_LINE)
+    unverified = {l.id for l in needing if getattr(l, "unverified", False)}
+    return {lid: CONFIRM_ADDRESS_LINE if lid in unverified else SET_PASSWORD_LINE for lid in nonces}
 
 
 def _iso_cache():
