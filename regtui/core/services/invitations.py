@@ -291,7 +291,7 @@ def accept(token: str, first_name: str = "", last_name: str = "", password: str 
 def _check_new_account(inv: Invitation, first_name: str, last_name: str, password: str | None) -> None:
     if not (first_name.strip() and last_name.strip()):
         raise Refused("Please give your first and last name.", code="missing-name")
-    learners.check_names(LearnerSpec(inv.email, first_name, last_name))
+    learners.check_typed_names(LearnerSpec(inv.email, first_name, last_name))
     if not password:
         raise Refused("Please choose a password.", code="missing-password")
     passwords.check_strength(password, avoid=[inv.email, inv.email.partition("@")[0]])

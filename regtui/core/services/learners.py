@@ -162,11 +162,17 @@ _NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\
 
 
 def check_names(spec: LearnerSpec) -> None:
-    """A name has at most MAX_NAME characters and no control characters (code ``name-too-long``
-    or ``bad-name``): names reach terminals, spreadsheets and emails."""
+    """A name has at most MAX_NAME characters (code ``name-too-long``)."""
     for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
         if len(value.strip()) > MAX_NAME:
             raise Refused(f"A {label} can have at most {MAX_NAME} characters.", code="name-too-long")
+
+
+def check_typed_names(spec: LearnerSpec) -> None:
+    """Names typed by anyone on a public page (the claim page): also no control characters (code
+    ``bad-name``). Names that operators give (CLI, rosters) are kept as given and shown escaped."""
+    check_names(spec)
+    for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
         if _NOT_IN_NAMES.search(value):
             raise Refused(f"A {label} cannot contain control characters (such as tabs, line breaks or escape codes).",
                           code="bad-name")
