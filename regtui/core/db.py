@@ -154,9 +154,9 @@ def _unverified_learners() -> None:
     have = {c.name for c in database.get_columns("learner", schema=_schema())}
     if "unverified" not in have:
         # NOT NULL with a default in one ADD COLUMN: both databases fill the existing rows, and
-        # SQLite needs no copy of the table (playhouse's add_not_null would rebuild it)
-        kind = "BOOLEAN" if is_postgres() else "INTEGER"
-        database.execute_sql(f'ALTER TABLE "learner" ADD COLUMN "unverified" {kind} NOT NULL DEFAULT FALSE')
+        # SQLite needs no copy of the table (playhouse's add_not_null would rebuild it); BOOLEAN
+        # has SQLite's numeric affinity, as the INTEGER a new table gets
+        database.execute_sql('ALTER TABLE "learner" ADD COLUMN "unverified" BOOLEAN NOT NULL DEFAULT FALSE')
     made_on_claim_pages = AuditEvent.select(AuditEvent.record_id).where(
         (AuditEvent.action == "learner.create") & (AuditEvent.record_type == "learner")
         & AuditEvent.operator.startswith("learner:"))

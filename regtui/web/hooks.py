@@ -87,16 +87,15 @@ def _after_answer(delivery_pk: int) -> None:
 
 
 def _process_received(delivery_pk: int) -> None:
-    from regtui.core.models import database
+    from regtui.core import db as dbmod
 
     try:
-        database.connect(reuse_if_open=True)
+        dbmod.connect()
         shops.process_received(delivery_pk)
     except Exception:
         log.exception("shop delivery %s: processing after the answer failed; `regtui shop replay` retries it", delivery_pk)
     finally:
-        if not database.is_closed():
-            database.close()
+        dbmod.close()
 
 
 def wait_for_background(timeout: float = 60) -> None:
