@@ -476,3 +476,17 @@ def test_spree_order_paid_becomes_a_pool_and_old_timestamps_are_refused(site, ad
     [pool] = Pool.select()
     assert pool.seats == 3 and pool.order.external_id == "or_m3Rp9wXz" and pool.order.customer.name == "Acme Training"
     assert ShopDelivery.get().delivery_id == "550e8400-e29b-41d4-a716-446655440000"
+
+
+@pytest.mark.storage
+def test_the_scheduler_makes_a_big_order_a_stopped_server_left_behind(admin, shop_setup):
+    from regtui.core.services import scheduler
+
+    body = paid_order(1200)
+    receipt = shops.receive("main", shopify_headers(body), body)  # answered; the server stops before making it
+    assert receipt.later is not None
+    assert scheduler.tick(deliver_mail=False).shop_orders == 0  # still young: its own thread may be making it
+    clock.set_now(NOW + dt.timedelta(minutes=3))
+    assert scheduler.tick(deliver_mail=False).shop_orders == 1
+    assert Pool.get().seats == 1200
+    assert scheduler.tick(deliver_mail=False).shop_orders == 0

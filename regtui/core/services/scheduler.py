@@ -6,7 +6,8 @@
 - reminds learners that their access ends in N days (``REGTUI_REMIND_DAYS``, default 14 and 3)
   and each customer's contact of its invitations still unclaimed after some days: each
   reminder once (the ``reminder`` table remembers what was sent);
-- delivers the outbox.
+- delivers the outbox, and the shop outbox (sync to eCommerce calls that are due);
+- makes the big shop orders a stopped ``regtui serve`` left stored but not made.
 
 It runs as ``regtui tick`` (cron, a systemd timer) and inside ``regtui serve`` once a minute.
 Two schedulers at once do each thing once: a run first takes the ``scheduler`` lease, a row
@@ -30,7 +31,7 @@ from regtui import config
 from regtui.core import clock
 from regtui.core.models import (Access, Code, Customer, Invitation, Lease, Learner, Order, Pool, Product, Reminder,
                                 Session, database)
-from regtui.core.services import access, events, expiry, outbox, templates
+from regtui.core.services import access, events, expiry, outbox, shops, templates
 from regtui.core.services.operators import SYSTEM
 
 LEASE = "scheduler"
@@ -49,6 +50,8 @@ class TickReport:
     ending_reminders: int = 0
     unclaimed_reminders: int = 0
     mail: dict = field(default_factory=dict)
+    shop_orders: int = 0  # big shop orders made that a stopped process had left stored
+    shop_calls: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,8 +94,10 @@ def tick(*, deliver_mail: bool = True, transport=None) -> TickReport:
         report.started, report.ended = announce_dates()
         report.ending_reminders = remind_access_ends(config.reminder_days())
         report.unclaimed_reminders = remind_unclaimed(config.unclaimed_after_days())
+        report.shop_orders = shops.process_left_behind()
         if deliver_mail:
             report.mail = _deliver(transport)
+            report.shop_calls = shops.deliver_calls(SYSTEM).as_dict()
     finally:
         release_lease(holder)
     return report

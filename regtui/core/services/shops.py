@@ -270,6 +270,15 @@ def process_received(delivery_pk: int) -> str | None:
     return _retrying(step)
 
 
+def process_left_behind(older_than: dt.timedelta = dt.timedelta(minutes=2)) -> int:
+    """Make the big orders stored as ``received`` more than ``older_than`` ago (their ``regtui
+    serve`` stopped before making them; a younger one is still being made): for the scheduler."""
+    due = [i for (i,) in ShopDelivery.select(ShopDelivery.id).where(
+        (ShopDelivery.status == "received") & (ShopDelivery.received_at < utcnow() - older_than))
+        .order_by(ShopDelivery.id).tuples()]
+    return sum(1 for delivery_pk in due if process_received(delivery_pk) is not None)
+
+
 def _apply_stored(shop: Shop, row: ShopDelivery, event: Event) -> None:
     """Process a stored delivery in a savepoint: a rule's refusal rolls back only what it
     started and leaves the delivery ``failed`` with the reason, to replay."""
