@@ -169,7 +169,7 @@ def test_command_palette_lists_the_current_screens_actions(demo_admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            await pilot.press("3")
+            await pilot.press("escape", "3")  # out of the address field the screen opens in, then the tab
             await pilot.pause()
             screen.query_one("#pending-table", DataTable).focus()
             await pilot.press("ctrl+p")
@@ -496,7 +496,7 @@ def test_invite_typed_and_imported_addresses(demo_admin, tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            await pilot.press("2")
+            await pilot.press("escape", "2")  # out of the address field the screen opens in, then the tab
             await pilot.pause()
             area = screen.query_one("#addresses", TextArea)
             area.text = "typed@tailspin.example.com\n"
@@ -532,7 +532,7 @@ def test_pending_invitations_actions(demo_admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            await pilot.press("3")
+            await pilot.press("escape", "3")  # out of the address field the screen opens in, then the tab
             await pilot.pause()
             table = screen.query_one("#pending-table", DataTable)
             table.focus()
@@ -585,7 +585,7 @@ def test_assign_pending_to_another_person(demo_admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            await pilot.press("3")
+            await pilot.press("escape", "3")  # out of the address field the screen opens in, then the tab
             target = _pending(pool)[0]
             screen.query_one("#pending-table", DataTable).focus()
             await pilot.click("#assign-pending")
@@ -605,7 +605,7 @@ def test_completed_registrations_resend_and_remove(demo_admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             screen = await open_pool(pilot, pool)
-            await pilot.press("4")
+            await pilot.press("escape", "4")  # out of the address field the screen opens in, then the tab
             table = screen.query_one("#completed-table", DataTable)
             table.focus()
             email = table.get_row_at(0)[1].plain  # after the tick column
@@ -636,7 +636,10 @@ def test_customer_to_pool_by_keys(demo_admin):
             await settle(pilot)
             assert isinstance(app.screen, PoolScreen)
             assert "GDPR" in screen_text(app)
-            await pilot.press("escape")
+            await pilot.press("escape")  # out of the address field the pool screen opens in
+            await settle(pilot)
+            assert isinstance(app.screen, PoolScreen) and app.focused is None
+            await pilot.press("escape")  # then back
             await settle(pilot)
             assert isinstance(app.screen, CustomerScreen)
     run(go())
@@ -684,7 +687,7 @@ def test_user_data_is_shown_literally(demo_admin):
             assert isinstance(app.screen, CustomersScreen)
             await app.push_screen(PoolScreen(pool.id))
             await settle(pilot)
-            await pilot.press("4")
+            await pilot.press("escape", "4")  # out of the address field the screen opens in, then the tab
             await settle(pilot)
             assert EVIL_FIRST in screen_text(app)
             await pilot.click("#completed-table", offset=(55, 1))

@@ -49,7 +49,7 @@ async def until_shown(pilot, paged: PagedList) -> None:
 
 async def completed_tab(pilot, pool_id: int) -> PagedList:
     screen = await open_pool(pilot, Pool.get_by_id(pool_id))
-    await pilot.press("4")
+    await pilot.press("escape", "4")
     paged = screen.query_one("#completed-list", PagedList)
     paged.table.focus()
     await until_shown(pilot, paged)
@@ -247,3 +247,63 @@ def test_cursor_round_trip_and_limits():
     for bad in (0, -1, 1001, "10"):
         with pytest.raises(UsageError):
             paging.check_limit(bad)
+
+
+# --- focus and keys (issue 10 items 3 and 9) -------------------------------------------------
+
+def test_pool_screen_opens_typing_into_the_first_address_and_global_keys_stay_quiet(admin):
+    from regtui.core.services import demo
+
+    demo.fill(admin)
+    pool = next(p for p in Pool.select() if p.order.customer.name == "Tailspin Toys")
+
+    async def go():
+        app = RegtuiApp(actor=admin, db_label="test.db")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            screen = await open_pool(pilot, pool)
+            assert app.focused is screen.query_one("#row-0-email", Input)
+            await pilot.press(*"bob.taco@example.com")  # b batch, o outbox, t templates, a audit, c customers
+            await pilot.pause()
+            assert app.screen is screen
+            assert screen.query_one("#row-0-email", Input).value == "bob.taco@example.com"
+            screen.query_one("#completed-table").focus()  # out of the input: number keys switch tabs, focus follows
+            await pilot.press("3")
+            await settle(pilot)
+            assert screen.active_tab == "pending" and app.focused is screen.query_one("#pending-table")
+            await pilot.press("4")
+            await settle(pilot)
+            assert screen.active_tab == "completed" and app.focused is screen.query_one("#completed-table")
+    run(go())
+
+
+def test_a_manager_cannot_open_audit_or_outbox(admin):
+    from regtui.core.models import Customer
+    from regtui.core.services import demo, operators
+    from regtui.core.services.permissions import Actor
+    from regtui.tui.screens.customers import CustomersScreen
+
+    demo.fill(admin)
+    northwind = Customer.get(Customer.name == "Northwind Traders")
+    operators.set_operator(admin, "hr", "manager", northwind)
+    actor = Actor("hr", "manager", northwind.id)
+
+    async def go():
+        app = RegtuiApp(actor=actor, db_label="test.db")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.screen.query_one("#customers").focus()
+            for key in ("a", "o"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert isinstance(app.screen, CustomersScreen)
+            app.action_audit()
+            app.action_outbox()
+            await settle(pilot)
+            assert isinstance(app.screen, CustomersScreen)
+            assert app.check_action("audit", ()) is False and app.check_action("outbox", ()) is False
+            from regtui.tui.app import RegtuiCommands
+
+            titles = [t for t, _, _ in RegtuiCommands(app.screen)._commands()]
+            assert "Audit log" not in titles and "Outbox" not in titles and "Customers" in titles
+    run(go())

@@ -25,6 +25,9 @@ ACTIONS = [
     ("Quit", "Leave regtui", "quit"),
 ]
 
+# app action -> the permission its screen needs (hidden from roles without it, as the README says)
+NEEDS = {"outbox": "mail.view", "audit": "audit.view", "new_customer": "customers.new", "sync_customer": "customers.sync"}
+
 OTHER_SCREENS = {
     "batch": ("regtui.tui.screens.batch", "BatchScreen"),
     "outbox": ("regtui.tui.screens.outbox", "OutboxScreen"),
@@ -41,7 +44,8 @@ class RegtuiCommands(Provider):
         seen = set()
         for title, help_text, action in ACTIONS:
             seen.add(action)
-            yield title, help_text, partial(self.app.run_action, action)
+            if self.app.may(action):
+                yield title, help_text, partial(self.app.run_action, action)
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
             if not (active.enabled and binding.description) or binding.action in seen:
@@ -83,6 +87,14 @@ class RegtuiApp(App):
         self.actor = actor
         self.db_label = db_label
 
+    def may(self, action: str) -> bool:
+        """Whether the operator's role allows the app action ``action`` (its key and palette entry)."""
+        needs = NEEDS.get(action)
+        return needs is None or self.actor.can(needs)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        return self.may(action)
+
     def on_mount(self) -> None:
         self.title = f"regtui — {self.actor.name} ({self.actor.role})"
         self.sub_title = self.db_label
@@ -101,6 +113,12 @@ class RegtuiApp(App):
         self.push_screen(CustomersScreen())
 
     def action_back(self) -> None:
+        """Escape: out of a text field first (its screen's keys work again), then back a screen."""
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, (Input, TextArea)):
+            self.set_focus(None)
+            return
         if len(self.screen_stack) > 2:
             self.pop_screen()
 
@@ -111,7 +129,11 @@ class RegtuiApp(App):
             self.push_screen(HelpScreen())
 
     def _open(self, module_name: str, class_name: str) -> None:
-        """Push a screen (imported when first wanted, so the app starts quickly) unless it is on top."""
+        """Push a screen (imported when first wanted, so the app starts quickly) unless it is on top
+        or the operator's role may not see it."""
+        action = next((a for a, (_, name) in OTHER_SCREENS.items() if name == class_name), "")
+        if not self.may(action):
+            return
         if type(self.screen).__name__ != class_name:
             self.push_screen(getattr(importlib.import_module(module_name), class_name)())
 

@@ -20,8 +20,8 @@ from regtui.tui.widgets.paged import Column, PagedList
 
 PENDING_COLUMNS = [Column("email", "Email", 30, 1), Column("code", "Code", 12, 3), Column("sent", "Sent", 10, 4),
                    Column("expires", "Expires", 10, 2)]
-COMPLETED_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 3), Column("last", "Last", 12, 2),
-                     Column("code", "Code", 12, 5), Column("starts", "Starts", 10, 6), Column("ends", "Ends", 10, 4),
+COMPLETED_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 5), Column("last", "Last", 12, 4),
+                     Column("code", "Code", 12, 6), Column("starts", "Starts", 10, 7), Column("ends", "Ends", 10, 2),
                      Column(None, "Status", 9, 3)]
 KNOWN_COLUMNS = [Column("email", "Email", 30, 1), Column("first", "First", 12, 2), Column("last", "Last", 12, 2)]
 
@@ -121,6 +121,14 @@ class PoolScreen(Screen):
 
     def on_mount(self) -> None:
         self.action_reload()
+        self._focus_tab("assign")
+
+    # where the user types or moves on each tab: focus goes there when the tab opens
+    TAB_FOCUS = {"assign": "#row-0-email", "invite": "#addresses", "pending": "#pending-table",
+                 "completed": "#completed-table"}
+
+    def _focus_tab(self, tab: str) -> None:
+        self.query_one(self.TAB_FOCUS[tab]).focus()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
@@ -137,8 +145,10 @@ class PoolScreen(Screen):
         return True
 
     @on(TabbedContent.TabActivated)
-    def tab_changed(self) -> None:
+    def tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        if event.pane.id in self.TAB_FOCUS:
+            self._focus_tab(event.pane.id)
 
     # --- loading ----------------------------------------------------------------------------
 
