@@ -74,6 +74,11 @@ def site_url() -> str:
     return os.environ.get("REGTUI_SITE_URL", "http://127.0.0.1:8080").rstrip("/")
 
 
+def signin_url() -> str:
+    """Where a learner signs in to see their trainings (every email that gives access says it)."""
+    return f"{site_url()}/signin"
+
+
 def smtp_url() -> str | None:
     return os.environ.get("REGTUI_SMTP") or None
 

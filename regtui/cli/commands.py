@@ -77,7 +77,8 @@ def cmd_session_add(args: argparse.Namespace) -> int:
     actor = setup(args)
     product = catalog.find_product(args.product)
     row = catalog.add_session(actor, product, args.code, args.name, starts=args.starts,
-                              access_days=None if args.open else args.access_days, generate_codes=not args.no_codes)
+                              access_days=None if args.open else args.access_days, generate_codes=not args.no_codes,
+                              course_url=args.course_url)
     print(f"Session {row.code} added (id {row.id}).")
     return 0
 

@@ -7,8 +7,8 @@ import sys
 from typing import Sequence
 
 from regtui import config
-from regtui.cli import (batch_commands, commands, export_commands, operator_commands, scheduler_commands, shop_commands,
-                        ssh_commands)
+from regtui.cli import (batch_commands, commands, export_commands, hooks_commands, operator_commands, portal_commands,
+                        scheduler_commands, shop_commands, ssh_commands)
 from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how long a seat's access lasts by default, 1 to 3,650 days (default 365)")
     sp.add_argument("--open", action="store_true", help="access has no end by default")
     sp.add_argument("--no-codes", action="store_true", help="orders of this session create no pool")
+    sp.add_argument("--course-url", metavar="URL", help="where learners open the course (a link on their /me page)")
     add("sessions", commands.cmd_sessions, "list sessions", json_flag=True)
 
     sp = add("customers", commands.cmd_customers, "list customers with their seats", json_flag=True)
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler_commands.register(add)
 
     shop_commands.register(sub, add)
+
+    hooks_commands.register(sub, add)
+    portal_commands.register(sub, add)
 
     rosters = sub.add_parser("batch", help="rosters: plan, apply, template, history").add_subparsers(
         dest="batch_cmd", metavar="plan|apply|template|history", required=True)

@@ -126,18 +126,38 @@ def _shops() -> None:
     """Schema 6 (shops): the shop tables; an order's source shop and external id (unique
     together); a pool's over-refunded flag."""
     from peewee import BooleanField, CharField
-    from playhouse.migrate import migrate as run, SchemaMigrator
 
     from regtui.core.models import SHOP_MODELS, Order
 
+    _add_missing_columns({"order": [("source", CharField(null=True)), ("external_id", CharField(null=True))],
+                          "pool": [("over_refunded", BooleanField(default=False))]})
+    Order.create_table(safe=True)  # the (source, external_id) unique index on an existing table
+    database.create_tables(SHOP_MODELS, safe=True)
+
+
+def _portal_and_platforms() -> None:
+    """Schema 7: the learner's portal (a session's course URL, a link on /me; a code's redeemable
+    flag and count of wrong tries near it, for /redeem) and the learning platforms' side (webhook
+    endpoints, their deliveries, the pull API's tokens)."""
+    from peewee import BooleanField, CharField, IntegerField
+
+    from regtui.core.models import ApiToken, Endpoint, HookDelivery
+
+    _add_missing_columns({"session": [("course_url", CharField(null=True))],
+                          "code": [("redeemable", BooleanField(default=False)),
+                                   ("redeem_misses", IntegerField(default=0))]})
+    database.create_tables([Endpoint, HookDelivery, ApiToken], safe=True)
+
+
+def _add_missing_columns(wanted: dict) -> None:
+    """Add each (name, field) of each table that the table does not have yet (a new database made
+    by schema 1 from today's models has them all already)."""
+    from playhouse.migrate import migrate as run, SchemaMigrator
+
     migrator = SchemaMigrator.from_database(database.obj)
-    wanted = {"order": [("source", CharField(null=True)), ("external_id", CharField(null=True))],
-              "pool": [("over_refunded", BooleanField(default=False))]}
     for table, columns in wanted.items():
         have = {c.name for c in database.get_columns(table, schema=_schema())}
         run(*(migrator.add_column(table, name, field) for name, field in columns if name not in have))
-    Order.create_table(safe=True)  # the (source, external_id) unique index on an existing table
-    database.create_tables(SHOP_MODELS, safe=True)
 
 
 def _operator_keys_and_staff_sign_in() -> None:
@@ -182,6 +202,7 @@ MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (4, _outbox_links_and_backoff),
     (5, _dates_that_happen),
     (6, _shops),
+    (7, _portal_and_platforms),
     (8, _operator_keys_and_staff_sign_in),
 ]
 LATEST = max(version for version, _ in MIGRATIONS)  # helpers append their own numbers

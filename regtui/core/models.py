@@ -54,6 +54,7 @@ class Session(BaseModel):
     price_cents = IntegerField(default=0)
     generate_codes = BooleanField(default=True)
     access_days = IntegerField(null=True)
+    course_url = CharField(null=True)  # where a learner with access opens the course (shown on /me)
 
 
 class Learner(BaseModel):
@@ -167,6 +168,9 @@ class Code(BaseModel):
         constraints=[Check("state IN ('available', 'invited', 'claimed')")],
     )
     learner = ForeignKeyField(Learner, null=True, on_delete="RESTRICT")
+    # the customer handed it out: a learner may redeem it on /redeem (services.codes)
+    redeemable = BooleanField(default=False)
+    redeem_misses = IntegerField(default=0)
 
     class Meta:
         indexes = ((("pool", "learner"), True), (("pool", "state"), False))
@@ -408,6 +412,49 @@ class Reminder(BaseModel):
     sent_at = DateTimeField(default=utcnow)
 
 
+
+
+class Endpoint(BaseModel):
+    """A learning platform's URL told about every access and learner change (services.endpoints).
+    Its signing secret is not stored: it is an HMAC of ``nonce`` under the installation's key."""
+
+    url = CharField()
+    events = CharField(default="access.*,learner.*")
+    nonce = CharField()
+    created_at = DateTimeField(default=utcnow)
+    last_event_id = IntegerField(default=0)  # events up to this one have their deliveries
+    failing_since = DateTimeField(null=True)
+    disabled_reason = CharField(null=True)
+
+
+class HookDelivery(BaseModel):
+    """One event to send to one endpoint: pending until a 2xx answer, retried with backoff."""
+
+    endpoint = ForeignKeyField(Endpoint, backref="deliveries", on_delete="CASCADE", index=False)
+    event = ForeignKeyField(Event, on_delete="CASCADE", index=False)
+    status = CharField(default="pending", constraints=[
+        Check("status IN ('pending', 'sending', 'delivered', 'failed')")])
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(null=True)
+    claimed_at = DateTimeField(null=True)
+    body = TextField(null=True)  # fixed at the first attempt, so every retry sends the same bytes
+    last_status = IntegerField(null=True)
+    last_error = TextField(null=True)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("endpoint", "status", "next_attempt_at"), False), (("endpoint", "event"), True))
+
+
+class ApiToken(BaseModel):
+    """A bearer token of the read-only pull API; only its SHA-256 is stored."""
+
+    name = CharField(unique=True)
+    token_hash = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+
 ALL_MODELS = [
     SchemaVersion,
     Product,
@@ -430,4 +477,7 @@ ALL_MODELS = [
     Event,
     Lease,
     Reminder,
+    Endpoint,
+    HookDelivery,
+    ApiToken,
 ]

@@ -131,9 +131,14 @@ def create_app(db_url: str | None = None) -> Flask:
         return render_template("message.html", title="Something went wrong",
                                sentence="Something went wrong on our side. Please try again in a few minutes."), 500
 
+    from regtui.web import learner, sessions
+    from regtui.web.api import api
     from regtui.web.hooks import bp as shop_hooks
 
+    sessions.init_app(app)
     app.register_blueprint(shop_hooks)
+    app.register_blueprint(api)
+    app.register_blueprint(learner.bp)
     app.add_url_rule("/", "index", _index)
     app.add_url_rule("/claim/<token>", "claim", _claim, methods=["GET", "POST"])
     app.add_url_rule("/set-password/<token>", "set_password", _set_password, methods=["GET", "POST"])

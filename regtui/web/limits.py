@@ -197,6 +197,11 @@ def take(rule: Rule) -> None:
     _refuse(rule, limit_of(rule).hit(client()))
 
 
+def take_key(rule: Rule, key: str) -> None:
+    """Like ``take``, counted under ``key`` (e.g. an account) instead of the client's address."""
+    _refuse(rule, limit_of(rule).hit(key))
+
+
 def refuse_if_over(rule: Rule) -> None:
     """Answer 429 if the client may not have one more event now; counts nothing."""
     _refuse(rule, limit_of(rule).wait(client()))

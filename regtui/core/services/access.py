@@ -109,13 +109,15 @@ def grant_staged(session: Session, table: str) -> int:
 
 
 def revoke_for_codes(code_ids: Sequence[int]) -> None:
-    """End the active access that came from each of these codes: content access ends today."""
+    """End the active access that came from each of these codes: content access ends today, and
+    the learning platforms are told (``access.revoked``)."""
     now = utcnow()
     for start in range(0, len(code_ids), 500):
         chunk = list(code_ids[start:start + 500])
-        Access.update(status="revoked", revoked_at=now).where(
-            Access.code.in_(chunk) & (Access.status == "active")
-        ).execute()
+        ending = [a for (a,) in Access.select(Access.id).where(
+            Access.code.in_(chunk) & (Access.status == "active")).tuples()]
+        Access.update(status="revoked", revoked_at=now).where(Access.id.in_(ending)).execute()
+        events.record_many("access.revoked", ((a, None) for a in ending))
 
 
 def active_for_code(code_id: int) -> Access | None:

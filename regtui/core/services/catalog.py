@@ -26,17 +26,21 @@ def add_product(actor: Actor, code: str, name: str) -> Product:
 
 
 def add_session(actor: Actor, product: Product, code: str, name: str, *, starts: dt.date | None = None,
-                access_days: int | None = 365, generate_codes: bool = True, price_cents: int = 0) -> Session:
+                access_days: int | None = 365, generate_codes: bool = True, price_cents: int = 0,
+                course_url: str | None = None) -> Session:
     require(actor, "catalog.edit")
+    if course_url is not None:
+        course_url = check_course_url(course_url)
     if access_days is not None and not 1 <= access_days <= MAX_ACCESS_DAYS:
         raise UsageError(f"The default access length must be from 1 to {MAX_ACCESS_DAYS:,} days, not {access_days:,}.")
     with database.atomic():
         if Session.get_or_none(Session.code == code):
             raise UsageError(f"A session with code {code!r} already exists.")
         row = Session.create(product=product, code=code, name=name, starts=starts, access_days=access_days,
-                             generate_codes=generate_codes, price_cents=price_cents)
+                             generate_codes=generate_codes, price_cents=price_cents, course_url=course_url)
         audit.record(actor, "session.add", row, after={"code": code, "name": name, "product": product.code,
-                                                       "access_days": access_days, "generate_codes": generate_codes})
+                                                       "access_days": access_days, "generate_codes": generate_codes,
+                                                       "course_url": course_url})
     return row
 
 
@@ -61,3 +65,15 @@ def find_session(ref: str) -> Session:
 
 def list_sessions() -> list[Session]:
     return list(Session.select(Session, Product).join(Product).order_by(Product.name, Session.code))
+
+
+def check_course_url(url: str) -> str:
+    """An http(s) URL with a host and no spaces or control characters (it becomes a link on /me)."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000 \
+            or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        raise UsageError(f"{url!r} is not a course URL: give http:// or https:// and a host, with no spaces.")
+    return url

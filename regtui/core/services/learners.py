@@ -15,7 +15,7 @@ from regtui.core import bulk
 from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Learner, database, utcnow
-from regtui.core.services import audit, passwords, tokens
+from regtui.core.services import audit, events, passwords, tokens
 
 LINK_LIFETIME = dt.timedelta(days=14)
 CHUNK = 10_000  # keys per IN (...) query in the bulk paths (SQLite allows 32766 bound variables)
@@ -149,6 +149,7 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
                 if theirs.get(key, row).id != row.id:
                     existing[key] = theirs[key]
                     del new_rows[key]
+        events.record_many("learner.created", ((None, {"learner_id": row.id}) for row in new_rows.values()))
         if audit_creates and new_rows:
             audit.record_rows(actor_name, "learner.create", "learner",
                               ((row.id, None, describe(row)) for row in new_rows.values()), batch_id=batch_id)
@@ -266,6 +267,7 @@ def store_password(learner: Learner, password_hash: str) -> None:
     """Set the password chosen through the learner's emailed set-password link: the account is
     verified, and the link is void, so no email sent earlier can reset it later. Call inside a
     transaction."""
+    events.record("learner.updated", None, {"learner_id": learner.id, "change": "password-set"})
     Learner.update(password_hash=password_hash, must_set_password=False, unverified=False,
                    password_link_used_at=fn.COALESCE(Learner.password_link_used_at, utcnow())).where(
         Learner.id == learner.id).execute()

@@ -15,10 +15,11 @@ from typing import Iterator, NamedTuple, Sequence
 
 from peewee import JOIN, fn
 
+from regtui import config
 from regtui.core import bulk, emailcheck, paging
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Access, Code, Learner, Order, Pool, Session, database
-from regtui.core.services import access, audit, expiry, learners, outbox, pools, seats, templates
+from regtui.core.services import access, audit, events, expiry, learners, outbox, pools, seats, templates
 from regtui.core.services.learners import LearnerRow, LearnerSpec
 from regtui.core.services.permissions import Actor, require
 from regtui.core.services.pools import customer_id
@@ -141,6 +142,7 @@ def _staged(pool: Pool, seatings: Sequence[Seating], *, resend: int | None = Non
 
 def _complete_staged(actor_name: str, pool: Pool, table: str, *, action: str, batch_id: int | None) -> None:
     access.grant_staged(pool.session, table)
+    events.record_selected("access.granted", f"SELECT access_id AS id FROM {table}")
     _queue_confirmations(pool, table)
     audit.record_selected(
         actor_name, action, "access", record_id="s.access_id", ordinal="s.ord", batch_id=batch_id, source=f"{table} AS s",
@@ -168,7 +170,7 @@ def _queue_confirmations(pool: Pool, table: str) -> None:
         columns={"first_name": "s.first_name", "last_name": "s.last_name", "email": "s.email", "code": "s.code",
                  "access_start": "s.starts", "access_end": "COALESCE(s.ends, 'open-ended')",
                  "set_password": "s.set_password"},
-        constants={"product": session.product.name, "session": session.name},
+        constants={"product": session.product.name, "session": session.name, "signin": config.signin_url()},
         # the set-password link is made at send time from the learner's nonce (outbox.LINK)
         link=outbox.Link(f"CASE WHEN s.set_password <> '' THEN '{outbox.PASSWORD_LINK}' END",
                          "CASE WHEN s.set_password <> '' THEN s.learner_id END",

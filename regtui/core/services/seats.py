@@ -109,7 +109,7 @@ def release_many(pool_id: int, code_ids: Sequence[int], src: str) -> None:
     moved = 0
     for start in range(0, len(code_ids), 500):
         moved += (
-            Code.update(state="available", learner=None)
+            Code.update(state="available", learner=None, redeemable=False)
             .where(Code.id.in_(list(code_ids[start:start + 500])) & (Code.state == src) & (Code.pool == pool_id))
             .execute()
         )

@@ -24,12 +24,13 @@ from typing import Mapping
 
 from peewee import IntegrityError, fn
 
+from regtui import config
 from regtui.core import shops as adapters
 from regtui.core.db import dialect
 from regtui.core.errors import NotFound, Refused, RegtuiError, UsageError
 from regtui.core.models import (Access, Code, Customer, Invitation, Learner, Order, Pool, Session, Shop, ShopCall,
                                 ShopCustomer, ShopDelivery, ShopOrderLine, ShopProduct, ShopUnmatched, database, utcnow)
-from regtui.core.services import access, audit, customers, invitations, learners, orders, outbox, seats, templates
+from regtui.core.services import access, audit, customers, events, invitations, learners, orders, outbox, seats, templates
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import Actor, require
 from regtui.core.shops.base import BadDelivery, Buyer, Event, Line, ShopOrder, Unauthorized
@@ -427,6 +428,7 @@ def _direct_access(actor_name: str, customer: Customer, buyer: Buyer, session: S
         return current
     grant = Access.create(learner=learner, session=session, code=None, starts=today,
                           ends=access.default_end(session, today))
+    events.record("access.granted", grant.id)
     set_password = ""
     if learner.must_set_password:
         link, _ = learners.password_link(learner)
@@ -435,7 +437,7 @@ def _direct_access(actor_name: str, customer: Customer, buyer: Buyer, session: S
         "first_name": learner.first_name, "last_name": learner.last_name, "email": learner.email,
         "code": f"not needed (order {order_number})", "product": session.product.name, "session": session.name,
         "access_start": grant.starts.isoformat(), "access_end": grant.ends.isoformat() if grant.ends else "open-ended",
-        "set_password": set_password})
+        "set_password": set_password, "signin": config.signin_url()})
     audit.record(actor_name, "access.grant", grant, after={"learner": learner.email, "session": session.code,
                                                            "starts": grant.starts, "ends": grant.ends})
     return grant

@@ -15,6 +15,7 @@ CONFIRMATION = "RegCodeConfirmationText"
 SET_PASSWORD = "SetPasswordText"
 INVITATION_WITHDRAWN = "InvitationWithdrawnText"
 ACCESS_REMOVED = "AccessRemovedText"
+PASSWORD_RESET = "PasswordResetText"
 ACCESS_ENDS = "AccessEndsText"
 UNCLAIMED = "UnclaimedInvitationsText"
 
@@ -30,7 +31,14 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "Your seat in $session is ready",
         "Hello $first_name,\n\nYou now have access to $product ($session) "
         "from $access_start until $access_end.\nYour registration code is $code.\n"
-        "$set_password\n",
+        "$set_password\n"
+        "Sign in at $signin with $email to see your trainings and open the course.\n",
+    ),
+    PASSWORD_RESET: (
+        "Choose a new password",
+        "Hello $first_name,\n\nSomeone (we hope you) asked for a new password for $email.\n"
+        "Choose it here (the link works once, until $expires):\n$link\n\n"
+        "If you did not ask, ignore this email: your password stays as it is.\n",
     ),
     SET_PASSWORD: (
         "Set your password",
@@ -91,6 +99,12 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
         ("email", "the learner's address"), ("product", "the product's name"), ("session", "the session's name"),
         ("code", "the registration code"), ("access_start", "the first day of access"),
         ("access_end", "the last day of access, or open-ended"),
+        ("signin", "the portal's sign-in page, where the learner sees their trainings"),
+    ),
+    PASSWORD_RESET: _known(
+        ("link", "the link to choose a new password: without it the email is useless", True),
+        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
+        ("email", "the learner's address"), ("expires", "the day the link stops working"),
     ),
     INVITATION_WITHDRAWN: _known(
         ("email", "the invitee's address"), ("customer", "the customer who had sent the invitation"),
