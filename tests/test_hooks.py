@@ -320,3 +320,21 @@ def test_the_pull_api_pages_through_changes_with_a_cursor(api, admin):
     assert [a["learner"]["email"] for a in mine["accesses"]] == ["l1@example.com"]
     assert _get(api, "/api/v1/accesses?changed_since=-1", token).status == 400
     assert _get(api, "/api/v1/accesses?changed_since=%C2%B2", token).status == 400
+
+
+def test_an_endpoint_that_does_not_answer_is_tried_once_per_run(db, admin):
+    pool = make_pool(admin, 5)
+    endpoints.add(admin, "http://127.0.0.1:9/nothing-listens-here", allow_private=True)
+    for i in range(3):
+        _assign(admin, pool, f"l{i}@example.com")
+    calls = []
+
+    def post(url, body, headers):
+        calls.append(url)
+        return None, {}, "no answer: connection refused"
+
+    report = endpoints.deliver_due(admin, post=post)
+    assert len(calls) == 1 and report.retrying == 1
+    pending = HookDelivery.select().where(HookDelivery.status == "pending").count()
+    assert pending == HookDelivery.select().count()  # nothing lost, nothing given up
+    assert HookDelivery.select().where(HookDelivery.attempts > 0).count() == 1

@@ -284,18 +284,28 @@ def deliver_due(actor: Actor, *, post: Post | None = None, limit: int = 10_000) 
     require(actor, "hooks.manage")
     fan_out()
     report = DeliveryReport()
+    down: set[int] = set()  # endpoints that did not answer this run: the rest of theirs waits
     sent = 0
     while sent < limit:
-        claimed = _claim_due(min(BATCH, limit - sent))
+        claimed = _claim_due(min(BATCH, limit - sent), skip=down)
         if not claimed:
             break
         for delivery in claimed:
-            _send_one(delivery, post or http_post, report)
+            if delivery.endpoint_id in down:
+                _unclaim(delivery)
+            elif _send_one(delivery, post or http_post, report) is None:
+                down.add(delivery.endpoint_id)
         sent += len(claimed)
     return report
 
 
-def _claim_due(n: int) -> list[HookDelivery]:
+def _unclaim(delivery: HookDelivery) -> None:
+    """Back to pending without counting a try (its endpoint is down for this run)."""
+    with database.atomic():
+        HookDelivery.update(status="pending", claimed_at=None).where(HookDelivery.id == delivery.id).execute()
+
+
+def _claim_due(n: int, skip: set[int] = frozenset()) -> list[HookDelivery]:
     """Up to ``n`` due deliveries, each the oldest undelivered one of its access at its endpoint,
     marked ``sending`` so a second sender skips them."""
     now = clock.now()
@@ -314,6 +324,8 @@ def _claim_due(n: int) -> list[HookDelivery]:
                                       | ((HookDelivery.status == "sending") & (HookDelivery.claimed_at < stale)))
                                    & ~fn.EXISTS(waiting))
              .order_by(HookDelivery.id).limit(n))
+        if skip:
+            q = q.where(HookDelivery.endpoint.not_in(list(skip)))
         ids = [d.id for d in dialect().locked(q)]
         if not ids:
             return []
@@ -322,7 +334,8 @@ def _claim_due(n: int) -> list[HookDelivery]:
                 .where(HookDelivery.id.in_(ids)).order_by(HookDelivery.id))
 
 
-def _send_one(delivery: HookDelivery, post: Post, report: DeliveryReport) -> None:
+def _send_one(delivery: HookDelivery, post: Post, report: DeliveryReport) -> int | None:
+    """Send one delivery and record the answer; returns the HTTP status (None: no answer)."""
     endpoint = delivery.endpoint
     body = delivery.body or payload_text(delivery.event)
     timestamp = int(clock.now().replace(tzinfo=dt.timezone.utc).timestamp())
@@ -331,6 +344,7 @@ def _send_one(delivery: HookDelivery, post: Post, report: DeliveryReport) -> Non
     headers["user-agent"] = "regtui-webhooks"
     status, response_headers, error = post(endpoint.url, body.encode(), headers)
     _record_attempt(delivery, endpoint, body, status, response_headers, error, report)
+    return status
 
 
 def _record_attempt(delivery: HookDelivery, endpoint: Endpoint, body: str, status: int | None,

@@ -149,7 +149,8 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
                 if theirs.get(key, row).id != row.id:
                     existing[key] = theirs[key]
                     del new_rows[key]
-        events.record_many("learner.created", ((None, {"learner_id": row.id}) for row in new_rows.values()))
+        if new_rows:
+            events.record_learners("learner.created", (row.id for row in new_rows.values()))
         if audit_creates and new_rows:
             audit.record_rows(actor_name, "learner.create", "learner",
                               ((row.id, None, describe(row)) for row in new_rows.values()), batch_id=batch_id)

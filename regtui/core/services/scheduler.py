@@ -6,7 +6,8 @@
 - reminds learners that their access ends in N days (``REGTUI_REMIND_DAYS``, default 14 and 3)
   and each customer's contact of its invitations still unclaimed after some days: each
   reminder once (the ``reminder`` table remembers what was sent);
-- delivers the outbox, and the shop outbox (sync to eCommerce calls that are due);
+- delivers the outbox, the shop outbox (sync to eCommerce calls that are due), and the webhooks
+  due to learning platforms' endpoints (services.endpoints);
 - makes the big shop orders a stopped ``regtui serve`` left stored but not made.
 
 It runs as ``regtui tick`` (cron, a systemd timer) and inside ``regtui serve`` once a minute.
@@ -31,7 +32,7 @@ from regtui import config
 from regtui.core import clock
 from regtui.core.models import (Access, Code, Customer, Invitation, Lease, Learner, Order, Pool, Product, Reminder,
                                 Session, database)
-from regtui.core.services import access, events, expiry, outbox, shops, templates
+from regtui.core.services import access, endpoints, events, expiry, outbox, shops, templates
 from regtui.core.services.operators import SYSTEM
 
 LEASE = "scheduler"
@@ -52,6 +53,7 @@ class TickReport:
     mail: dict = field(default_factory=dict)
     shop_orders: int = 0  # big shop orders made that a stopped process had left stored
     shop_calls: dict = field(default_factory=dict)
+    webhooks: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +100,7 @@ def tick(*, deliver_mail: bool = True, transport=None) -> TickReport:
         if deliver_mail:
             report.mail = _deliver(transport)
             report.shop_calls = shops.deliver_calls(SYSTEM).as_dict()
+            report.webhooks = endpoints.deliver_due(SYSTEM).as_dict()
     finally:
         release_lease(holder)
     return report
