@@ -116,8 +116,8 @@ def test_sign_in_out_and_pages_need_a_session(world):
     ok = b.sign_in("hana")
     assert ok.status == 200 and "hana (manager)" in ok.body and "Tailspin Toys" in ok.body
     assert "Contoso Health" not in ok.body  # a manager sees only their customer's pools
-    cookie = next(c for c in b.jar if c.name == "regtui_staff")
-    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.path == "/staff"
+    cookie = next(c for c in b.jar if c.name == "regtui_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.path == "/"
     out = b.post("/staff/signout", {"csrf": b.csrf("/staff/pools")})
     assert out.status == 200 and "Sign in" in out.body
     assert "Sign in" in b.get("/staff/rosters").body
@@ -129,7 +129,7 @@ def test_the_cookie_attributes_and_headers(world):
     with urllib.request.urlopen(req) as resp:
         set_cookie = resp.headers["Set-Cookie"]
         headers = dict(resp.headers)
-    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Path=/staff" in set_cookie
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Path=/" in set_cookie
     assert "default-src 'self'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
     assert headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
     assert "<script" not in urllib.request.urlopen(base + "/staff/signin").read().decode()

@@ -1,4 +1,5 @@
-"""Signed-in sessions and CSRF tokens for the web pages that have them (the learner's ``/me``).
+"""Signed-in sessions and CSRF tokens for the web pages that have them: the learner's ``/me`` and
+the operators' ``/staff`` (one cookie per browser; each face keeps its own key in it).
 
 The session is Flask's signed cookie, keyed from the installation's secret (so it survives a
 restart and is the same on every server of one installation): ``HttpOnly``, ``SameSite=Lax``, and
@@ -58,12 +59,13 @@ def start(kind: str, subject: dict) -> None:
     session.update({kind: subject, "started": moment, "seen": moment, "csrf": secrets.token_urlsafe(32)})
 
 
-def subject(kind: str) -> dict | None:
-    """Who is signed in as ``kind`` in this session, if the session is still fresh; marks it seen."""
+def subject(kind: str, *, idle: dt.timedelta = IDLE, lifetime: dt.timedelta = LIFETIME) -> dict | None:
+    """Who is signed in as ``kind`` in this session, if it was seen within ``idle`` and started
+    within ``lifetime``; marks it seen."""
     found = session.get(kind)
     moment = now()
-    if not found or moment - session.get("seen", 0) > IDLE.total_seconds() \
-            or moment - session.get("started", 0) > LIFETIME.total_seconds():
+    if not found or moment - session.get("seen", 0) > idle.total_seconds() \
+            or moment - session.get("started", 0) > lifetime.total_seconds():
         return None
     session["seen"] = moment
     return found

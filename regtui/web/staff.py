@@ -18,7 +18,6 @@ Every form carries a CSRF token bound to the session. No JavaScript; the claim p
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
@@ -29,9 +28,8 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session, url_for
 
 from regtui import config
-from regtui.core import clock
 from regtui.core.errors import NotAllowed, RegtuiError
-from regtui.web import limits
+from regtui.web import limits, sessions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -46,31 +44,8 @@ _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def init_app(app) -> None:
-    """Register the blueprint and its session settings on the web app."""
-    from regtui.core.services import tokens
-
-    app.secret_key = hmac.new(tokens.secret_key(), b"staff-session", hashlib.sha256).digest()
-    app.config.update(SESSION_COOKIE_NAME="regtui_staff", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_PATH="/staff",
-                      SESSION_COOKIE_SECURE=config.site_url().startswith("https://"))
+    """Register the blueprint (its sessions and CSRF tokens: regtui.web.sessions)."""
     app.register_blueprint(bp)
-
-
-# --- sessions and CSRF ----------------------------------------------------------------------------
-
-def _now() -> float:
-    return clock.now().replace(tzinfo=dt.timezone.utc).timestamp()
-
-
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
-
-
-@bp.app_context_processor
-def _staff_context():
-    return {"csrf_token": csrf_token}
 
 
 @bp.before_request
@@ -78,25 +53,17 @@ def _check_csrf():
     if request.method == "POST":
         if request.endpoint == "staff.upload":
             request.max_content_length = UPLOAD_MAX + FORM_OVERHEAD
-        sent = request.form.get("csrf", "")
-        if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
-            abort(403)
+        sessions.check_csrf()
 
 
 def _signed_in():
     """The operator of this session as they are now, or None (signed out, idle, removed, password changed)."""
     from regtui.core.services import staff
 
-    name, started, seen = session.get("op"), session.get("started", 0), session.get("seen", 0)
-    now = _now()
-    if not name or now - seen > IDLE.total_seconds() or now - started > LIFETIME.total_seconds():
+    found = sessions.subject("op", idle=IDLE, lifetime=LIFETIME)
+    if not found or found.get("cred") != staff.credential_digest(found.get("name", "")):
         return None
-    if session.get("cred") != staff.credential_digest(name):
-        return None
-    actor = staff.current(name)
-    if actor is not None:
-        session["seen"] = now
-    return actor
+    return staff.current(found["name"])
 
 
 def _actor_or_redirect():
@@ -126,16 +93,13 @@ def signin():
         actor = staff.sign_in(name, request.form.get("password", ""), request.form.get("code", "").strip() or None)
     except RegtuiError as exc:
         return render_template("staff/signin.html", error=str(exc), name=name), 401
-    session.clear()  # a new session (and CSRF token) for the signed-in operator
-    now = _now()
-    session.update(op=actor.name, started=now, seen=now, cred=staff.credential_digest(actor.name),
-                   csrf=secrets.token_urlsafe(32))
+    sessions.start("op", {"name": actor.name, "cred": staff.credential_digest(actor.name)})
     return redirect(url_for("staff.pools"), 303)
 
 
 @bp.route("/signout", methods=["POST"])
 def signout():
-    session.clear()
+    sessions.end()
     return redirect(url_for("staff.signin"), 303)
 
 
@@ -161,7 +125,7 @@ def _uploads() -> Path:
 
 
 def _sweep_old_uploads() -> None:
-    cutoff = _now() - KEPT.total_seconds()
+    cutoff = sessions.now() - KEPT.total_seconds()
     for item in _uploads().iterdir():
         try:
             if item.stat().st_mtime < cutoff:
