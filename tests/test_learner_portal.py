@@ -221,3 +221,17 @@ def test_redeem_needs_a_signed_in_learner(portal):
     b = Browser(portal)
     assert b.get("/redeem").status == 302
     assert b.post("/redeem", {"code": "Q2PR-AN5H", "csrf": "x"}).status == 403
+
+
+def test_an_account_made_on_a_claim_page_cannot_sign_in_until_its_address_is_proven(portal, admin):
+    from regtui.core.models import Learner
+
+    _learner_with_password(admin)
+    database.connect(reuse_if_open=True)
+    Learner.update(unverified=True).where(Learner.email_key == "ada@example.com").execute()
+    database.close()
+    refused = Browser(portal).post("/signin", {"email": "ada@example.com", "password": PASSWORD})
+    assert refused.status == 401 and "Confirm your email address" in refused.body
+    # a wrong password still gets the plain answer: nothing tells the account apart
+    wrong = Browser(portal).post("/signin", {"email": "ada@example.com", "password": "not it at all"})
+    assert "Confirm" not in wrong.body

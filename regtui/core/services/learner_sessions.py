@@ -58,6 +58,11 @@ def sign_in(email: str, password: str) -> SignedIn:
         raise Refused(WRONG, code="wrong-sign-in")
     if not passwords.verify(learner.password_hash, password):
         raise Refused(WRONG, code="wrong-sign-in")
+    if learner.unverified:
+        # the password was typed on a claim page by whoever held the link: only the emailed
+        # set-password link proves the address (services.learners)
+        raise Refused("Confirm your email address first: choose your password with the link in the latest email we "
+                      "sent you, or ask for a new one on the forgotten-password page.", code="unverified")
     return SignedIn(learner.id, learner.email, learner.first_name, credential_of(learner.password_hash))
 
 
