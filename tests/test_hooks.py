@@ -338,3 +338,79 @@ def test_an_endpoint_that_does_not_answer_is_tried_once_per_run(db, admin):
     pending = HookDelivery.select().where(HookDelivery.status == "pending").count()
     assert pending == HookDelivery.select().count()  # nothing lost, nothing given up
     assert HookDelivery.select().where(HookDelivery.attempts > 0).count() == 1
+
+
+def test_a_sender_killed_mid_delivery_loses_nothing(db, admin, cli):
+    """kill -9 while the receiver holds the request: after the stale window the delivery goes again."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(5)  # accepts the connection and never answers
+    url = f"http://127.0.0.1:{hang.getsockname()[1]}/hook"
+    pool = make_pool(admin, 3)
+    endpoints.add(admin, url, event_patterns="access.granted", allow_private=True, probe=lambda url: None)
+    _assign(admin, pool)
+    database.close()
+
+    proc = subprocess.Popen([sys.executable, "-m", "regtui", "hooks", "deliver"], cwd=ROOT, env=dict(os.environ))
+    conn, _ = hang.accept()  # the sender is now waiting for an answer
+    conn.settimeout(30)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = conn.recv(65536)
+        assert chunk, "the sender closed the connection"
+        received += chunk
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    conn.close()
+    hang.close()
+
+    database.connect(reuse_if_open=True)
+    stuck = HookDelivery.get()
+    assert stuck.status == "sending"  # claimed, never answered: not lost, not delivered
+    database.close()
+
+    receiver = Receiver()
+    try:
+        database.connect(reuse_if_open=True)
+        from regtui.core.models import Endpoint
+        Endpoint.update(url=receiver.url).execute()
+        database.close()
+        soon = (clock.now() + dt.timedelta(minutes=1)).isoformat()
+        assert cli("hooks", "deliver", env={"REGTUI_NOW": soon}).returncode == 0
+        assert receiver.requests == []  # still within the stale window: another sender may hold it
+        later = (clock.now() + endpoints.STALE_SENDING + dt.timedelta(minutes=1)).isoformat()
+        assert cli("hooks", "deliver", env={"REGTUI_NOW": later}).returncode == 0
+        assert len(receiver.requests) == 1
+        assert json.loads(receiver.requests[0]["body"])["type"] == "access.granted"
+    finally:
+        receiver.server.shutdown()
+
+
+def test_the_pull_api_pages_through_100k_accesses(api, admin):
+    """A pool of 100,000 seats given in one set-based assign; a platform pages through all of it."""
+    from regtui.core.services import apitokens
+
+    n = 100_000
+    database.connect(reuse_if_open=True)
+    token = apitokens.add(admin, "lms")
+    pool = make_pool(admin, n)
+    registrations.assign(admin, pool, [learners.LearnerSpec(f"l{i:06d}@example.com") for i in range(n)])
+    database.close()
+
+    seen: set[int] = set()
+    cursor, pages = "0", 0
+    while True:
+        page = json.loads(_get(api, f"/api/v1/accesses?changed_since={cursor}", token).body)
+        seen.update(a["access_id"] for a in page["accesses"])
+        assert all(a["status"] == "active" for a in page["accesses"])
+        cursor, pages = page["next_cursor"], pages + 1
+        if not page["has_more"]:
+            break
+    assert len(seen) == n and pages == n // 1000

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from regtui.core.errors import UsageError
 from regtui.core.models import Access, Event
 from regtui.core.services import learners
-from regtui.core.services.endpoints import access_data
+from regtui.core.services.endpoints import accesses_data
 
 PAGE_MAX = 1000
 
@@ -44,8 +44,8 @@ def changes(cursor: int, limit: int = PAGE_MAX) -> Page:
                 .order_by(Event.id).limit(limit + 1).tuples())
     more = len(rows) > limit
     rows = rows[:limit]
-    seen = list(dict.fromkeys(access_id for _, access_id in rows))
-    return Page([access_data(a) for a in seen], rows[-1][0] if rows else cursor, more)
+    found = accesses_data(access_id for _, access_id in rows)
+    return Page(list(found.values()), rows[-1][0] if rows else cursor, more)
 
 
 def learner_accesses(email: str) -> list[dict]:
@@ -54,5 +54,5 @@ def learner_accesses(email: str) -> list[dict]:
     learner = learners.find(email)
     if learner is None:
         return []
-    return [access_data(a) for (a,) in Access.select(Access.id).where(Access.learner == learner.id)
-            .order_by(Access.id).tuples()]
+    ids = [a for (a,) in Access.select(Access.id).where(Access.learner == learner.id).order_by(Access.id).tuples()]
+    return list(accesses_data(ids).values())
