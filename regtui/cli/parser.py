@@ -264,12 +264,12 @@ def _unexpected(exc: Exception) -> int:
     """Database errors and the like get one sentence; the detail goes to the log file."""
     import logging
 
-    from peewee import DatabaseError, InterfaceError
+    from regtui.core.db import is_database_error
 
     log = config.data_dir() / "regtui.log"
     logging.basicConfig(filename=log, level=logging.ERROR)
     logging.getLogger("regtui").exception("unexpected error")
-    if isinstance(exc, (DatabaseError, InterfaceError)):
+    if is_database_error(exc):
         print(f"regtui: the database said: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}. Nothing was changed.", file=sys.stderr)
         return 2
     print(f"regtui: unexpected {type(exc).__name__}: {exc}. Details are in {log}.", file=sys.stderr)

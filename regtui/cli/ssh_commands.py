@@ -213,13 +213,13 @@ def _raw(stream):
 
 
 def cmd_ssh_session(args: argparse.Namespace) -> int:
+    from regtui.core import db
     from regtui.core.services import keys
-    from regtui.core.models import database
 
     fingerprint = keys.check_fingerprint(args.key)
     _open_database()
     actor = keys.actor_for_key(fingerprint)
-    database.close()
+    db.close()
     original = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     if not original.strip():
         if not (sys.stdin.isatty() and sys.stdout.isatty()):

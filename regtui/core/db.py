@@ -195,6 +195,18 @@ def close() -> None:
         database.close()
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the database or its driver (a face words it as one sentence)."""
+    from peewee import DatabaseError, InterfaceError
+
+    return isinstance(exc, (DatabaseError, InterfaceError))
+
+
+def connection():
+    """This thread's driver connection (opened if need be), e.g. to interrupt its running query."""
+    return database.connection()
+
+
 MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (1, _create_tables),
     (2, _password_link_on_learner),

@@ -57,10 +57,10 @@ def sentence(exc: Exception) -> str:
 
 def close_thread_db() -> None:
     """A worker thread's own database connection is closed when the worker ends."""
-    from regtui.core.models import database
+    from regtui.core import db
 
     try:
-        database.close()
+        db.close()
     except Exception:
         pass
 

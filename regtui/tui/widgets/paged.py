@@ -281,10 +281,10 @@ class PagedList(Vertical):
     @work(thread=True, exclusive=True, group="paged")
     def fetch_worker(self, request: int, search: str, sort: str, descending: bool, after, before, last: bool,
                      how: str) -> None:
-        from regtui.core.models import database
+        from regtui.core import db
 
         try:
-            self._connections[request] = database.connection()
+            self._connections[request] = db.connection()
             page = self.fetch_page(search=search, sort=sort, descending=descending, after=after, before=before,
                                    last=last, limit=PAGE)
         except Exception as exc:  # an interrupted (stale) query is expected; anything else is told
