@@ -19,6 +19,7 @@ ACTIONS = [
     ("Audit log", "Who did what, when", "audit"),
     ("Email templates", "Edit the email templates", "templates"),
     ("Shops and orders", "Orders with their source shop; unmatched shop lines to map and replay", "shops"),
+    ("Webhooks", "Learning platforms' endpoints, their deliveries and failures; retry now", "hooks"),
     ("New customer", "Create a customer with its learner account (admins)", "new_customer"),
     ("Sync to eCommerce", "Make or link the customer of a learner", "sync_customer"),
     ("Help", "Show the keys", "help"),
@@ -26,7 +27,7 @@ ACTIONS = [
 ]
 
 # app action -> the permission its screen needs (hidden from roles without it, as the README says)
-NEEDS = {"outbox": "mail.view", "audit": "audit.view", "new_customer": "customers.new", "sync_customer": "customers.sync"}
+NEEDS = {"outbox": "mail.view", "audit": "audit.view", "hooks": "hooks.view", "new_customer": "customers.new", "sync_customer": "customers.sync"}
 
 OTHER_SCREENS = {
     "batch": ("regtui.tui.screens.batch", "BatchScreen"),
@@ -34,6 +35,7 @@ OTHER_SCREENS = {
     "audit": ("regtui.tui.screens.audit", "AuditScreen"),
     "templates": ("regtui.tui.screens.templates", "TemplatesScreen"),
     "shops": ("regtui.tui.screens.shops", "ShopsScreen"),
+    "hooks": ("regtui.tui.screens.hooks", "HooksScreen"),
 }
 
 
@@ -80,6 +82,7 @@ class RegtuiApp(App):
         Binding("a", "audit", "Audit", show=False),
         Binding("t", "templates", "Templates", show=False),
         Binding("h", "shops", "Shops", show=False),
+        Binding("w", "hooks", "Webhooks", show=False),
     ]
 
     def __init__(self, actor: Actor, db_label: str = "") -> None:
@@ -148,6 +151,9 @@ class RegtuiApp(App):
 
     def action_templates(self) -> None:
         self._open(*OTHER_SCREENS["templates"])
+
+    def action_hooks(self) -> None:
+        self._open(*OTHER_SCREENS["hooks"])
 
     def action_shops(self) -> None:
         self._open(*OTHER_SCREENS["shops"])
