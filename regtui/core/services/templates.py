@@ -121,17 +121,6 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
         ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
         ("email", "the learner's address"), ("expires", "the day the link stops working"),
     ),
-    INVITATION_WITHDRAWN: _known(
-        ("email", "the invitee's address"), ("customer", "the customer who bought the seat"),
-        ("product", "the product's name"), ("session", "the session's name"),
-        ("sent", "the day the invitation was sent"),
-    ),
-    ACCESS_REMOVED: _known(
-        ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
-        ("email", "the learner's address"), ("customer", "the customer who bought the seat"),
-        ("product", "the product's name"), ("session", "the session's name"), ("code", "the registration code"),
-        ("ended", "the day the access ended"),
-    ),
     ACCESS_ENDS: _known(
         ("access_end", "the last day of access", True),
         ("first_name", "the learner's first name (may be empty)"), ("last_name", "the learner's last name (may be empty)"),
