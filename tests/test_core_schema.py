@@ -49,3 +49,41 @@ def test_init_upgrades_a_schema_1_database_and_keeps_its_learners(db_url, home, 
     again = run_cli("init")
     assert again.returncode == 0, again.stderr
     assert f"schema {dbmod.LATEST} (was {dbmod.LATEST})" in again.stdout
+
+
+def test_init_upgrades_a_real_schema_1_database_file(tmp_path, home, monkeypatch):
+    """fixtures/schema-1.db was made by `regtui init --demo` of release 1 (commit 0e7f56e): every step
+    since runs on a real old file, data and all, and the result is the schema the models describe."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    from regtui.core.services import tokens
+
+    tokens.create_key()
+    path = tmp_path / "old.db"
+    shutil.copy(Path(__file__).resolve().parent.parent / "fixtures" / "schema-1.db", path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("REGTUI_DB", url)
+    before = {t: sqlite3.connect(path).execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+              for t in ("learner", "code", "access", "invitation", "outbox_email", "audit_event")}
+
+    done = run_cli("init")
+    assert done.returncode == 0, done.stderr
+    assert f"schema {dbmod.LATEST} (was 1)" in done.stdout
+
+    dbmod.open_database(url)
+    try:
+        for model in ALL_MODELS:
+            have = {c.name for c in database.get_columns(model._meta.table_name)}
+            assert have == {f.column_name for f in model._meta.sorted_fields}, model.__name__
+        for table, n in before.items():
+            assert database.execute_sql(f'SELECT count(*) FROM "{table}"').fetchone()[0] >= n, table
+        # queued emails written by release 1 hold no live link any more (issue 8 item 4)
+        bodies = [b for (b,) in database.execute_sql('SELECT body FROM "outbox_email"').fetchall()]
+        assert bodies and not any("/claim/" in b and "." in b.split("/claim/")[1][:30] for b in bodies)
+    finally:
+        database.close()
+    pools = run_cli("pools", "--json")
+    assert pools.returncode == 0, pools.stderr
+    assert '"claimed"' in pools.stdout

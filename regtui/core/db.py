@@ -96,13 +96,10 @@ def _outbox_links_and_backoff() -> None:
     (the invitation or access an email is about). Unsent emails written before carry live links
     in their bodies: each is replaced by the placeholder and its reference."""
     from peewee import CharField, DateTimeField, IntegerField
-    from playhouse.migrate import migrate as run, SchemaMigrator
 
-    have = {c.name for c in database.get_columns("outbox_email", schema=_schema())}
-    wanted = [("next_attempt_at", DateTimeField(null=True)), ("link_purpose", CharField(null=True)),
-              ("link_id", IntegerField(null=True)), ("about", CharField(null=True))]
-    migrator = SchemaMigrator.from_database(database.obj)
-    run(*(migrator.add_column("outbox_email", name, field) for name, field in wanted if name not in have))
+    _add_missing_columns({"outbox_email": [("next_attempt_at", DateTimeField(null=True)),
+                                           ("link_purpose", CharField(null=True)),
+                                           ("link_id", IntegerField(null=True)), ("about", CharField(null=True))]})
     database.execute_sql('CREATE INDEX IF NOT EXISTS "outbox_email_about" ON "outbox_email" ("about")')
     from regtui.core.services import outbox
 
@@ -151,13 +148,36 @@ def _portal_and_platforms() -> None:
 
 def _add_missing_columns(wanted: dict) -> None:
     """Add each (name, field) of each table that the table does not have yet (a new database made
-    by schema 1 from today's models has them all already)."""
+    by schema 1 from today's models has them all already).
+
+    A NOT NULL column with a default is added by one ``ADD COLUMN ... NOT NULL DEFAULT``: both
+    databases fill the existing rows, and SQLite needs no copy of the table. (playhouse's
+    add_not_null rebuilds a SQLite table, and dropping the old one with foreign keys on deletes
+    every row that refers to it ON DELETE CASCADE: the pool's codes and invitations.)"""
+    from peewee import SQL
     from playhouse.migrate import migrate as run, SchemaMigrator
 
     migrator = SchemaMigrator.from_database(database.obj)
     for table, columns in wanted.items():
         have = {c.name for c in database.get_columns(table, schema=_schema())}
-        run(*(migrator.add_column(table, name, field) for name, field in columns if name not in have))
+        for name, field in columns:
+            if name in have:
+                continue
+            if field.null or field.default is None:
+                run(migrator.add_column(table, name, field))
+                continue
+            field = field.clone()
+            field.constraints = [*(field.constraints or []), SQL(f"DEFAULT {_sql_literal(field.default)}")]
+            run(migrator.add_column(table, name, field, allow_not_null=True))
+
+
+def _sql_literal(value) -> str:
+    """A constant default as SQL both databases read the same (booleans as TRUE/FALSE)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _operator_keys_and_staff_sign_in() -> None:
