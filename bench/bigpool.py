@@ -53,7 +53,7 @@ def build(seats: int = 100_000, customer_name: str = "Big Employer", extra: int 
         customer = Customer.create(name=customer_name, email="hr@bigpool.example.com", email_key="hr@bigpool.example.com")
         order = Order.create(number=f"BIG-{customer.id}", customer=customer, placed_at=dt.datetime(2027, 1, 1))
         pool = Pool.create(order=order, session=session, seats=seats + extra, available=extra, invited=0, claimed=seats)
-        mod = "%%" if pg else "%"  # psycopg2 reads a lone % as a parameter
+        mod = "%%" if pg else "%"  # psycopg reads a lone % as a parameter
         n6 = _pad("i", pg)
         first = _pad(f"(CAST(i AS BIGINT) * 7919) {mod} {seats}", pg)
         last = _pad(f"(CAST(i AS BIGINT) * 104729) {mod} {seats}", pg)

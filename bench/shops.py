@@ -103,10 +103,10 @@ def main() -> None:
     rows = run(f"sqlite:///{tempfile.mkdtemp()}/bench.db", args.repeat, "SQLite")
     pg = os.environ.get("REGTUI_BENCH_POSTGRES")
     if pg:
-        import psycopg2
+        import psycopg
 
         schema = f"bench_{uuid.uuid4().hex[:8]}"
-        conn = psycopg2.connect(pg)
+        conn = psycopg.connect(pg)
         conn.autocommit = True
         conn.cursor().execute(f"CREATE SCHEMA {schema}")
         try:

@@ -248,10 +248,10 @@ def main() -> int:
                         f"import tui; tui.build({urls['SQLite']!r})"], check=True, cwd=Path(__file__).parent)
     schema = None
     if args.pg:
-        import psycopg2
+        import psycopg
 
         schema = f"bench_tui_{uuid.uuid4().hex[:8]}"
-        conn = psycopg2.connect(args.pg)
+        conn = psycopg.connect(args.pg)
         conn.autocommit = True
         conn.cursor().execute(f"CREATE SCHEMA {schema}")
         sep = "&" if "?" in args.pg else "?"

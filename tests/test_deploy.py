@@ -67,18 +67,17 @@ def test_a_damaged_backup_is_not_restored(tmp_path):
 
 @pytest.mark.skipif(not (PG_URL and shutil.which("pg_dump")), reason="needs REGTUI_TEST_POSTGRES and pg_dump")
 def test_postgresql_backup_restores(tmp_path):
-    import psycopg2
+    import psycopg
 
     name = f"regtui_restore_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_URL)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    admin.execute(f"CREATE DATABASE {name}")
     try:
         url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
         env = {"REGTUI_HOME": str(tmp_path / "home"), "REGTUI_DB": url}
         backup_and_restore(env, tmp_path / "backups")
     finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
 
 

@@ -116,7 +116,7 @@ def register(sub, add) -> None:
     add("deliver", cmd_hooks_deliver, "send the deliveries that are due now (the scheduler does it too)",
         json_flag=True, parent=hsub)
     sp = add("retry", cmd_hooks_retry, "make an endpoint's failed and waiting deliveries due now", parent=hsub)
-    sp.add_argument("id", type=_endpoint_id)
+    sp.add_argument("id", type=_endpoint_id, help="the endpoint's id (see `regtui hooks`)")
 
     tokens = sub.add_parser("tokens", help="bearer tokens of the read-only pull API (admins)",
                             description="With no subcommand: list the tokens (never the tokens themselves).")
@@ -126,7 +126,7 @@ def register(sub, add) -> None:
     sp = add("add", cmd_tokens_add, "make a token; prints it once", json_flag=True, parent=tsub)
     sp.add_argument("name", help="who holds it, e.g. the platform's name")
     sp = add("remove", cmd_tokens_remove, "remove a token: remove NAME", parent=tsub)
-    sp.add_argument("name")
+    sp.add_argument("name", help="the token's name (see `regtui tokens`)")
 
 
 def _endpoint_id(text: str) -> int:
