@@ -11,15 +11,12 @@ import http.server
 import json
 import os
 import threading
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from regtui.core import clock
-from regtui.core.models import Event, HookDelivery, database
+from regtui.core.models import HookDelivery, database
 from regtui.core.services import endpoints, learners, registrations
 
 from tests.test_core_support import make_pool
