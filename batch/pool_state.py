@@ -18,11 +18,16 @@ def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
     """Read the snapshot of ``pool`` (a Pool or its id) for a roster with these email keys."""
     pool_id = pool if isinstance(pool, int) else pool.id
     from regtui.core.models import Session
+    from regtui.core.services import invitations, pools
 
     seats, available, invited, claimed, access_days = (
         Pool.select(Pool.seats, Pool.available, Pool.invited, Pool.claimed, Session.access_days)
         .join(Session).where(Pool.id == pool_id).tuples().get()
     )
+    # an invitation past its expiry is not pending (invitations.live), swept or not: its code
+    # counts as available, as in the pools listing, and the writer's sweep makes it so
+    lapsed = pools.lapsed_codes(pool_id).get(pool_id, 0)
+    available, invited = available + lapsed, invited - lapsed
     seated: dict[str, Seat] = {}
     from peewee import JOIN
 
@@ -39,7 +44,7 @@ def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
     q = (
         Invitation.select(Invitation.email_key, Invitation.id, Invitation.code, Invitation.status)
         .join(Code, on=(Invitation.code == Code.id))
-        .where((Code.pool == pool_id) & Invitation.status.in_(["pending", "cancelled"]))
+        .where((Code.pool == pool_id) & (invitations.live() | (Invitation.status == "cancelled")))
         .order_by(Invitation.id)
     )
     for key, inv_id, code_id, status in _rows(q):
@@ -63,8 +68,6 @@ def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
         learners.update(database.execute_sql(f'SELECT email_key, id FROM "learner" WHERE email_key IN ({marks})', chunk))
     refs = {str(pool_id)}
     if not isinstance(pool, int):
-        from regtui.core.services import pools
-
         refs.update(pools.refs(pool))
     return Snapshot(pool_id, seats, available, invited, claimed, access_days, seated, pending,
                     frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners,

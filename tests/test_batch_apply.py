@@ -178,3 +178,32 @@ def test_extend_needs_an_admin_and_managers_stay_in_their_customer(db, admin, tm
     with pytest.raises(NotAllowed):
         apply_plan(manager, plan)
     apply_plan(admin, plan)
+
+
+EXPIRING = """action,email,first_name,last_name
+invite,late@example.com,,
+create,other@example.com,Other,Person
+"""
+
+
+def test_an_expired_invitation_is_not_pending_when_planning(db, admin, tmp_path):
+    """An invitation past its expiry that no sweep has touched yet: the plan treats it as gone (its
+    seat free, the address invitable again), as the pools listing does, and the apply agrees."""
+    from regtui.core import clock
+
+    clock.set_now(dt.datetime(2027, 1, 1, 9))
+    try:
+        pool = make_pool(admin, 2)
+        invitations.invite(admin, pool, ["late@example.com"])
+        clock.set_now(dt.datetime(2027, 3, 1, 9))  # long past the invitation's expiry, not swept
+        assert check(pool)["invited"] == 1  # the stored counters still hold the code
+        plan = plan_of(roster(tmp_path, EXPIRING), Pool.get_by_id(pool.id))
+        assert not plan.errors
+        assert [(c.kind, c.email) for c in plan.changes] == [("invite", "late@example.com"),
+                                                             ("create", "other@example.com")]
+        assert (plan.available_before, plan.available_after) == (2, 0)
+        apply_plan(admin, plan)
+        assert list(invitations.pending_keys(pool)) == ["late@example.com"]
+        assert check(pool) == {"available": 0, "invited": 1, "claimed": 1}
+    finally:
+        clock.set_now(None)

@@ -62,23 +62,23 @@ def _pool_of(inv: Invitation) -> Pool:
     return Pool.select(Pool, pools.Order).join(pools.Order).where(Pool.id == inv.code.pool_id).get()
 
 
-def _live():
-    """Pending and not yet expired: what pending means to a reader (a due invitation nobody has
-    swept yet is not pending; reads never sweep)."""
+def live():
+    """Pending and not yet expired: what pending means to a reader and to a plan (a due invitation
+    nobody has swept yet is not pending; reads never sweep). A where-condition on Invitation."""
     return (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())
 
 
 def listing(actor: Actor, pool: Pool) -> list[PendingInvitation]:
-    """The pool's pending invitations; writes nothing (see ``_live``)."""
+    """The pool's pending invitations; writes nothing (see ``live``)."""
     require(actor, "seats.view", customer_id(pool))
     q = (Invitation.select(Invitation, Code).join(Code)
-         .where((Code.pool == pool.id) & _live()).order_by(Invitation.id))
+         .where((Code.pool == pool.id) & live()).order_by(Invitation.id))
     return [PendingInvitation(i.id, i.code.code, i.email, i.created_at, i.expires_at, link(i)) for i in q]
 
 
 def pending_keys(pool: Pool) -> dict[str, int]:
     """email key -> invitation id of every pending invitation in the pool (one query)."""
-    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & _live())
+    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & live())
     return dict(q.tuples())
 
 
@@ -356,7 +356,7 @@ def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:
     require(actor, "seats.invite", customer_id(pool))
     _, key = learners.normalise_email(email)
     inv = (Invitation.select().join(Code)
-           .where((Code.pool == pool.id) & _live() & (Invitation.email_key == key))
+           .where((Code.pool == pool.id) & live() & (Invitation.email_key == key))
            .order_by(Invitation.id).first())
     if inv is None:
         raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")
