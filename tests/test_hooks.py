@@ -244,6 +244,40 @@ def test_a_database_copy_holds_no_endpoint_secret(db, admin, receiver):
         assert raw not in text
 
 
+def test_a_host_that_later_resolves_to_a_private_address_is_not_sent_to(db, admin, receiver, monkeypatch):
+    """DNS rebinding: the name resolved to a public address when it was added and to loopback
+    when a delivery goes out. Each delivery checks the address it connects to."""
+    pool = make_pool(admin, 3)
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    with monkeypatch.context() as m:
+        m.setattr(endpoints, "_resolve", lambda host: ["93.184.215.14"])  # public when added
+        endpoints.add(admin, url, event_patterns="access.granted", probe=lambda url: None)
+    # from now on, the machine's own resolver: localhost is 127.0.0.1
+    _assign(admin, pool)
+
+    report = endpoints.deliver_due(admin)
+    assert receiver.requests == [] and report.delivered == 0
+    assert "private or local address (127.0.0.1)" in endpoints.log(admin)[0].last_error
+
+
+def test_an_endpoint_an_admin_allowed_private_is_still_sent_to(db, admin, receiver):
+    pool = make_pool(admin, 3)
+    _endpoint(admin, receiver, events="access.granted")  # allow_private=True
+    _assign(admin, pool)
+    assert endpoints.deliver_due(admin).delivered == 1 and len(receiver.requests) == 1
+
+
+def test_upgrading_keeps_endpoints_written_as_private_addresses_allowed(db, admin):
+    from regtui.core import db as dbmod
+    from regtui.core.models import Endpoint
+
+    for url in ("http://10.0.0.1/a", "http://localhost:9/b", "http://hooks.example.com/c"):
+        Endpoint.create(url=url, nonce="n", allow_private=False)
+    dbmod._endpoint_allow_private()  # the schema-10 step, on endpoints from before it
+    allowed = dict(Endpoint.select(Endpoint.url, Endpoint.allow_private).tuples())
+    assert allowed == {"http://10.0.0.1/a": True, "http://localhost:9/b": True, "http://hooks.example.com/c": False}
+
+
 def test_limited_admins_and_managers_cannot_add_endpoints(db, admin, cli):
     from regtui.core.errors import NotAllowed
     from regtui.core.services.permissions import Actor

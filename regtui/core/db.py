@@ -146,6 +146,29 @@ def _portal_and_platforms() -> None:
     database.create_tables([Endpoint, HookDelivery, ApiToken], safe=True)
 
 
+def _endpoint_allow_private() -> None:
+    """Schema 10: ``endpoint.allow_private``, so each delivery checks the address it connects to
+    (DNS can change after an endpoint is added). Endpoints added before whose host is written as a
+    private address or ``localhost`` were allowed by an admin then, and stay allowed; a name that
+    resolved to a public address then is checked from now on."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from peewee import BooleanField
+
+    from regtui.core.models import Endpoint
+
+    _add_missing_columns({"endpoint": [("allow_private", BooleanField(default=False))]})
+    for endpoint_id, url in Endpoint.select(Endpoint.id, Endpoint.url).tuples():
+        host = urlsplit(url).hostname or ""
+        try:
+            private = not ipaddress.ip_address(host).is_global
+        except ValueError:
+            private = host == "localhost" or host.endswith(".localhost")
+        if private:
+            Endpoint.update(allow_private=True).where(Endpoint.id == endpoint_id).execute()
+
+
 def _add_missing_columns(wanted: dict) -> None:
     """Add each (name, field) of each table that the table does not have yet (a new database made
     by schema 1 from today's models has them all already).
@@ -236,6 +259,7 @@ MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (6, _shops),
     (7, _portal_and_platforms),
     (8, _operator_keys_and_staff_sign_in),
+    (10, _endpoint_allow_private),
 ]
 LATEST = max(version for version, _ in MIGRATIONS)  # helpers append their own numbers
 

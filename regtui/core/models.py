@@ -425,6 +425,7 @@ class Endpoint(BaseModel):
     last_event_id = IntegerField(default=0)  # events up to this one have their deliveries
     failing_since = DateTimeField(null=True)
     disabled_reason = CharField(null=True)
+    allow_private = BooleanField(default=False)  # an admin allowed a private address (checked at each send)
 
 
 class HookDelivery(BaseModel):

@@ -28,8 +28,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import socket
@@ -132,12 +134,20 @@ def check_url(url: str, *, allow_private: bool = False,
     addresses = list((resolve or _resolve)(parts.hostname))
     if not addresses:
         raise UsageError(f"{parts.hostname} does not resolve to an address.")
+    private = _first_private(addresses)
+    if private:
+        raise Refused(f"{parts.hostname} is a private or local address ({private}); an admin may allow it with "
+                      "--allow-private.", code="private-address")
+    return url
+
+
+def _first_private(addresses: Iterable[str]) -> str | None:
+    """The first address that is not on the public internet (loopback, private, link-local...)."""
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global:
-            raise Refused(f"{parts.hostname} is a private or local address ({ip}); an admin may allow it with "
-                          "--allow-private.", code="private-address")
-    return url
+            return str(ip)
+    return None
 
 
 def _resolve(host: str) -> list[str]:
@@ -156,23 +166,24 @@ def add(actor: Actor, url: str, *, event_patterns: str | None = None, allow_priv
         raise Refused("Only an admin may allow a private address.", code="not-admin")
     patterns = parse_events(event_patterns)
     url = check_url(url, allow_private=allow_private)
-    answer = (probe or _probe)(url)
+    answer = (probe or functools.partial(_probe, allow_private=allow_private))(url)
     if answer is not None and 300 <= answer < 400:
         raise Refused(f"{url} answers with a redirect ({answer}); webhooks never follow one, so give the URL it "
                       "redirects to.", code="redirect")
     with database.atomic():
         # new endpoints hear what happens from now on, not the history before them
         newest = Event.select(Event.id).order_by(Event.id.desc()).scalar() or 0
-        row = Endpoint.create(url=url, events=",".join(patterns), nonce=tokens.new_nonce(), last_event_id=newest)
-        audit.record(actor, "endpoint.add", row, after={"url": url, "events": patterns})
+        row = Endpoint.create(url=url, events=",".join(patterns), nonce=tokens.new_nonce(), last_event_id=newest,
+                              allow_private=allow_private)
+        audit.record(actor, "endpoint.add", row, after={"url": url, "events": patterns, "allow_private": allow_private})
     return row, secret_of(row)
 
 
-def _probe(url: str) -> int | None:
+def _probe(url: str, *, allow_private: bool = False) -> int | None:
     """The status a HEAD request gets (redirects not followed), or None if it got no answer."""
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "regtui-webhooks"})
     try:
-        with _opener().open(request, timeout=5) as response:
+        with _opener(allow_private).open(request, timeout=5) as response:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
@@ -293,7 +304,7 @@ def deliver_due(actor: Actor, *, post: Post | None = None, limit: int = 10_000) 
         for delivery in claimed:
             if delivery.endpoint_id in down:
                 _unclaim(delivery)
-            elif _send_one(delivery, post or http_post, report) is None:
+            elif _send_one(delivery, post, report) is None:
                 down.add(delivery.endpoint_id)
         sent += len(claimed)
     return report
@@ -334,7 +345,7 @@ def _claim_due(n: int, skip: set[int] = frozenset()) -> list[HookDelivery]:
                 .where(HookDelivery.id.in_(ids)).order_by(HookDelivery.id))
 
 
-def _send_one(delivery: HookDelivery, post: Post, report: DeliveryReport) -> int | None:
+def _send_one(delivery: HookDelivery, post: Post | None, report: DeliveryReport) -> int | None:
     """Send one delivery and record the answer; returns the HTTP status (None: no answer)."""
     endpoint = delivery.endpoint
     body = delivery.body or payload_text(delivery.event)
@@ -342,7 +353,8 @@ def _send_one(delivery: HookDelivery, post: Post, report: DeliveryReport) -> int
     headers = sign(secret_of(endpoint), f"evt_{delivery.event_id}", timestamp, body)
     headers["content-type"] = "application/json"
     headers["user-agent"] = "regtui-webhooks"
-    status, response_headers, error = post(endpoint.url, body.encode(), headers)
+    send = post or functools.partial(http_post, allow_private=endpoint.allow_private)
+    status, response_headers, error = send(endpoint.url, body.encode(), headers)
     _record_attempt(delivery, endpoint, body, status, response_headers, error, report)
     return status
 
@@ -399,15 +411,59 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _opener():
-    return urllib.request.build_opener(_NoRedirects())
+def _connect_public(address: tuple[str, int], timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    """Connect to ``address`` only if its host resolves to public addresses, and to the address
+    just checked: the name is resolved once, here, so a host whose DNS changed since it was added
+    (DNS rebinding) cannot point a webhook at the server's own network."""
+    host, port = address
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise OSError(f"{host} does not resolve: {err}") from err
+    private = _first_private(info[4][0] for info in infos)
+    if private:
+        raise OSError(f"{host} now resolves to a private or local address ({private}); not sent")
+    return socket.create_connection(infos[0][4][:2], timeout, source_address)
 
 
-def http_post(url: str, body: bytes, headers: dict) -> tuple[int | None, dict, str | None]:
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    """TLS still checks the certificate against the host's name (server_hostname is the host)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
+def _opener(allow_private: bool = False):
+    """urllib that follows no redirect and, unless private addresses are allowed, connects only to
+    public ones, directly (a proxy from the environment would connect for us, past the check)."""
+    handlers: list = [_NoRedirects()]
+    if not allow_private:
+        handlers += [urllib.request.ProxyHandler({}), _PublicHTTPHandler(), _PublicHTTPSHandler()]
+    return urllib.request.build_opener(*handlers)
+
+
+def http_post(url: str, body: bytes, headers: dict, *, allow_private: bool = False) -> tuple[int | None, dict, str | None]:
     """POST ``body``; (status, lower-cased response headers, error) with redirects not followed."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
+        with _opener(allow_private).open(request, timeout=TIMEOUT_SECONDS) as response:
             return response.status, {k.lower(): v for k, v in response.headers.items()}, None
     except urllib.error.HTTPError as err:
         return err.code, {k.lower(): v for k, v in (err.headers or {}).items()}, None
