@@ -48,33 +48,44 @@ def diff_text(plan: "Plan") -> str:
         tails = list(map(describe, items))
         lines = map("{}{} {}{}  ({})\n".format, map(heads.__getitem__, kinds), where, map(attrgetter("email"), items),
                     names, tails)
-    parts = list(lines)
-    for e in plan.errors:
-        where_e = f"row {e.row}" if e.row else "plan"
-        parts.append(f"! error     {where_e:<9} {_without_row(e.message, e.row)} [{e.code}]\n")
-    parts.extend(_warning_lines(plan.warnings))
+    return "".join([*lines, *_tail_lines(plan, errors_cap=None)])
+
+
+def summary_text(plan: "Plan") -> str:
+    """The diff without a line per change (``batch plan --summary``, for big files): the errors
+    and warnings, at most ``SHOWN_PER_CODE`` of each kind, and the summary line."""
+    return "".join(_tail_lines(plan, errors_cap=SHOWN_PER_CODE))
+
+
+def _tail_lines(plan: "Plan", *, errors_cap: int | None) -> list[str]:
+    """The errors (all, or at most ``errors_cap`` of each code), the warnings and the summary."""
+    parts = _capped(plan.errors, errors_cap, lambda e: f"! error     {'row ' + str(e.row) if e.row else 'plan':<9} "
+                    f"{_without_row(e.message, e.row)} [{e.code}]\n", "! error    ", "errors")
+    parts += _capped(plan.warnings, SHOWN_PER_CODE,
+                     lambda w: f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n", "  warning  ", "warnings")
     s = plan.summary()
     counts = ", ".join(f"{s[k]} {k}" for k in KINDS)
     parts.append(f"Plan for pool {plan.pool_id} ({plan.file_name}): {counts}. "
                  f"Seats {plan.seats}: {plan.available_before} available before, {plan.available_after} after.\n")
-    return "".join(parts)
+    return parts
 
 
 SHOWN_PER_CODE = 10  # warnings of one kind printed before the rest are summed up in one line
 
 
-def _warning_lines(warnings) -> list[str]:
-    """A line per warning, but at most SHOWN_PER_CODE of each code and then one line for the rest."""
+def _capped(items, cap: int | None, line, head: str, what: str) -> list[str]:
+    """A line per item, but (with a cap) at most ``cap`` of each code, then one line for the rest."""
     lines: list[str] = []
     seen: Counter = Counter()
-    for w in warnings:
-        seen[w.code] += 1
-        if seen[w.code] <= SHOWN_PER_CODE:
-            lines.append(f"  warning   row {w.row:<5} {_without_row(w.message, w.row)}\n")
-    for code, n in seen.items():
-        if n > SHOWN_PER_CODE:
-            lines.append(f"  warning   ...       and {n - SHOWN_PER_CODE:,} more warnings like these [{code}]\n")
+    for item in items:
+        seen[item.code] += 1
+        if cap is None or seen[item.code] <= cap:
+            lines.append(line(item))
+    if cap is not None:
+        for code, n in seen.items():
+            if n > cap:
+                lines.append(f"{head} ...       and {n - cap:,} more {what} like these [{code}]\n")
     return lines
 
 
-__all__ = ["diff_text", "MARKS", "SHOWN_PER_CODE"]
+__all__ = ["diff_text", "summary_text", "MARKS", "SHOWN_PER_CODE"]

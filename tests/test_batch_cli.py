@@ -95,6 +95,23 @@ def test_plan_json_shape_errors_and_exit_codes(db, admin, cli, tmp_path):
     assert r.returncode == 1 and [e["code"] for e in json.loads(r.stdout)["errors"]] == ["seats-short"]
 
 
+def test_plan_summary_prints_no_line_per_change_and_caps_each_kind_of_error(db, admin, cli, tmp_path):
+    pool = make_pool(admin, 30)
+    database.close()
+    rows = [["action", "email", "first_name", "last_name"]]
+    rows += [["create", f"ok{i}@example.com", "Ok", f"N{i}"] for i in range(20)]
+    rows += [["create", f"bad{i}@", "Bad", f"N{i}"] for i in range(25)]  # 25 rows with the same error
+    roster = write_csv(tmp_path / "big.csv", rows)
+    full = cli("batch", "plan", str(roster), "--pool", str(pool.id))
+    short = cli("batch", "plan", str(roster), "--pool", str(pool.id), "--summary")
+    assert short.returncode == full.returncode == 1
+    assert full.stdout.count("+ create") == 20 and "+ create" not in short.stdout
+    assert full.stdout.count("! error     row") == 25
+    assert short.stdout.count("! error     row") == 10
+    assert "and 15 more errors like these" in short.stdout
+    assert short.stdout.splitlines()[-1] == full.stdout.splitlines()[-1]  # the same counts
+
+
 def test_skip_invalid_applies_the_valid_rows(db, admin, cli):
     pool = make_pool(admin, 5)
     database.close()

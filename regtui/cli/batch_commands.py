@@ -61,10 +61,10 @@ def _say_outputs(args: argparse.Namespace, result) -> None:
         print(f"Report with a status for every row: {result.report}", file=sys.stderr)
 
 
-def _batch_print_plan(plan, file=None) -> None:
-    from batch.diff import diff_text
+def _batch_print_plan(plan, file=None, *, summary: bool = False) -> None:
+    from batch.diff import diff_text, summary_text
 
-    (file or sys.stdout).write(diff_text(plan))  # one write: 100,000 lines in one go
+    (file or sys.stdout).write((summary_text if summary else diff_text)(plan))  # one write: 100,000 lines in one go
 
 
 def _batch_json(plan, extra: dict | None = None) -> None:
@@ -82,7 +82,7 @@ def cmd_batch_plan(args: argparse.Namespace) -> int:
     if args.json:
         _batch_json(result.plan)
     else:
-        _batch_print_plan(result.plan)
+        _batch_print_plan(result.plan, summary=args.summary)
         sys.stdout.flush()
     _say_outputs(args, result)
     return 1 if result.plan.errors else 0

@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("plan", batch_commands.cmd_batch_plan, "dry run: show what a roster would change", json_flag=True, parent=rosters)
     sp.add_argument("roster", help="an .xlsx or .csv roster")
+    sp.add_argument("--summary", action="store_true",
+                    help="print the errors, warnings and counts, not a line per change (for big files)")
     roster_flags(sp)
     sp = add("apply", batch_commands.cmd_batch_apply, "apply a roster (or a saved PLAN.json) in one transaction", json_flag=True, parent=rosters)
     sp.add_argument("roster", help="an .xlsx or .csv roster, or a PLAN.json from `batch plan --out`")
