@@ -300,7 +300,7 @@ def test_batch_plans_a_csv_shows_kinds_and_applies(admin, tmp_path):
             assert not screen.query_one("#batch-apply").disabled
             await pilot.press("f6")
             await pilot.pause()
-            assert type(app.screen).__name__ == "ConfirmApply"
+            assert type(app.screen).__name__ == "ConfirmScreen"
             await pilot.press("y")
             await settle(pilot)
             assert app.screen is screen

@@ -14,11 +14,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
+from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
@@ -124,33 +125,6 @@ class BatchFailed(Message):
         super().__init__()
         self.sentence = sentence
         self.stage = stage
-
-
-# -- the confirmation modal --------------------------------------------------------------------
-
-
-class ConfirmApply(ModalScreen[bool]):
-    CSS_PATH = "batch.tcss"
-    BINDINGS = [Binding("y", "answer(True)", "Apply"), Binding("n,escape", "answer(False)", "Cancel")]
-
-    def __init__(self, question: Text) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Grid(id="confirm-dialog"):
-            yield Static(self.question, id="confirm-question", markup=False)
-            yield Button("Apply (y)", variant="error", id="confirm-yes")
-            yield Button("Cancel (n)", variant="primary", id="confirm-no")
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 # -- the screen --------------------------------------------------------------------------------
@@ -401,7 +375,7 @@ class BatchScreen(Screen):
         question.append(f"\nAvailable seats: {plan.available_before} → {plan.available_after} of {plan.seats}.")
         if plan.skip_invalid and plan.errors:
             question.append(f"\n{len(plan.errors)} invalid row(s) will be skipped.", style="yellow")
-        self.app.push_screen(ConfirmApply(question), self._confirmed)
+        self.app.push_screen(ConfirmScreen(question, yes="Apply (y)", no="Cancel (n)"), self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
         if not yes or self.plan is None:

@@ -1,7 +1,9 @@
-"""A yes/no question; dismisses with True (yes) or False."""
+"""The TUI's one yes/no question (every screen asks with it); dismisses with True (yes) or False.
+The safe answer has the focus, so Enter never does the irreversible thing by accident."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,17 +18,18 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, yes: str = "Yes") -> None:
+    def __init__(self, question: str | Text, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
         self.question = question
         self.yes = yes
+        self.no = no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.question, id="question", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self.yes, id="yes", variant="error")
-                yield Button("No", id="no")
+                yield Button(self.no, id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
