@@ -85,10 +85,11 @@ def _make_pool(order: Order, line: OrderLine) -> Pool:
 
 @dataclass(frozen=True)
 class OrderRow:
-    """An order as the orders list shows it. Its lines are its pools, and the shop lines that gave
-    their buyer direct access (a manual line of one seat, or of a session without codes, makes no
-    pool and is not listed); ``source`` is the shop it came from, or "manual" for one recorded by an
-    operator."""
+    """An order as the orders list shows it: one line per pool it made, per shop line that gave its
+    buyer direct access, and per manual line that made no pool (one seat, or a session without
+    codes: a direct access, read from the order's ``order.add`` event, the one place it is kept).
+    ``pools`` goes with ``lines``: the line's pool id, or None for a direct access. ``source`` is
+    the shop it came from, or "manual" for one recorded by an operator."""
 
     number: str
     placed: dt.date
@@ -96,7 +97,8 @@ class OrderRow:
     customer_id: int
     source: str
     external_id: str | None
-    lines: tuple[tuple[str, str, int], ...]  # (product, session code, seats) per pool
+    lines: tuple[tuple[str, str, int], ...]  # (product, session code, seats) per line
+    pools: tuple[int | None, ...] = ()  # per line: its pool, or None (a direct access)
 
     @property
     def seats(self) -> int:
@@ -105,7 +107,12 @@ class OrderRow:
     def as_dict(self) -> dict:
         return {"number": self.number, "date": self.placed.isoformat(), "customer": self.customer,
                 "customer_id": self.customer_id, "source": self.source, "external_id": self.external_id,
-                "lines": [{"product": p, "session": s, "seats": n} for p, s, n in self.lines], "seats": self.seats}
+                "lines": [{"product": p, "session": s, "seats": n, "pool": pool, "direct": pool is None}
+                          for (p, s, n), pool in zip(self.lines, self.pools)],
+                "seats": self.seats}
+
+
+Line = tuple[str, str, int, "int | None"]  # product, session code, seats, pool (None: a direct access)
 
 
 def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
@@ -121,19 +128,51 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
     if customer_id is not None:
         q = q.where(Order.customer == customer_id)
     orders = list(q)
-    lines: dict[int, list[tuple[str, str, int]]] = {o.id: [] for o in orders}
-    ids = list(lines)
+    lines = lines_of([o.id for o in orders], manual={o.id for o in orders if not o.source})
+    return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, o.source or "manual",
+                     o.external_id, tuple(l[:3] for l in lines[o.id]), tuple(l[3] for l in lines[o.id]))
+            for o in orders]
+
+
+def lines_of(ids: Sequence[int], manual: set[int]) -> dict[int, list[Line]]:
+    """order id -> its lines: its pools, then its direct accesses (a shop line's, or the manual
+    lines of the ``manual`` orders that made no pool)."""
+    lines: dict[int, list[Line]] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
-        pools = (Pool.select(Pool.order, Product.name, Session.code, Pool.seats).join(Session).join(Product)
-                 .where(Pool.order.in_(ids[start:start + 500])).order_by(Pool.id).tuples())
-        for order_id, product, session, seats in pools:
-            lines[order_id].append((product, session, seats))
+        chunk = ids[start:start + 500]
+        pools = (Pool.select(Pool.order, Product.name, Session.code, Pool.seats, Pool.id).join(Session).join(Product)
+                 .where(Pool.order.in_(chunk)).order_by(Pool.id).tuples())
+        for order_id, product, session, seats, pool_id in pools:
+            lines[order_id].append((product, session, seats, pool_id))
         # a shop line that gave its buyer direct access (one seat, or a session without codes) has no pool
         direct = (ShopOrderLine.select(ShopOrderLine.order, Product.name, Session.code, ShopOrderLine.seats)
                   .join(Access, on=(ShopOrderLine.access == Access.id)).join(Session).join(Product)
-                  .where(ShopOrderLine.order.in_(ids[start:start + 500]) & ShopOrderLine.pool.is_null())
+                  .where(ShopOrderLine.order.in_(chunk) & ShopOrderLine.pool.is_null())
                   .order_by(ShopOrderLine.id).tuples())
         for order_id, product, session, seats in direct:
-            lines[order_id].append((product, session, seats))
-    return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, o.source or "manual",
-                     o.external_id, tuple(lines[o.id])) for o in orders]
+            lines[order_id].append((product, session, seats, None))
+    for order_id, typed in _typed_lines([i for i in ids if i in manual]).items():
+        lines[order_id].extend(_without_pool(typed, lines[order_id]))
+    return lines
+
+
+def _typed_lines(ids: Sequence[int]) -> dict[int, list[tuple[str, str, int]]]:
+    """order id -> the lines an operator typed, (product, session code, seats), as ``add`` recorded them."""
+    recorded = audit.recorded("order.add", "order", ids)
+    codes = {l["session"] for after in recorded.values() for l in after.get("lines", ())}
+    products = dict(Session.select(Session.code, Product.name).join(Product).where(Session.code.in_(list(codes) or [""]))
+                    .tuples())
+    return {order_id: [(products.get(l["session"], ""), l["session"], l["seats"]) for l in after.get("lines", ())]
+            for order_id, after in recorded.items()}
+
+
+def _without_pool(typed: list[tuple[str, str, int]], made: list[Line]) -> list[Line]:
+    """The typed lines no pool was made for: each pool answers one line of its session and seats."""
+    unmatched = [(session, seats) for _, session, seats, pool in made if pool is not None]
+    out: list[Line] = []
+    for product, session, seats in typed:
+        if (session, seats) in unmatched:
+            unmatched.remove((session, seats))
+        else:
+            out.append((product, session, seats, None))
+    return out
