@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
+from regtui.tui.widgets import Table, call_service, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
 DATE_ORDERS = [("as written", ""), ("day/month", "dmy"), ("month/day", "mdy")]
@@ -193,50 +193,39 @@ class BatchScreen(Screen):
 
     @work(thread=True, exclusive=True, group="batch-pools")
     def load_pools(self) -> None:
-        try:
-            from batch.planning import pool_choices
+        from batch.planning import pool_choices
 
-            options = [(Text(sanitize(label)), ref) for label, ref in pool_choices(self.app.actor)]
-            self.post_message(PoolsLoaded(options))
-        except Exception as exc:
-            self.post_message(BatchFailed(sentence(exc), "pools"))
-        finally:
-            close_thread_db()
+        call_service(self, lambda: [(Text(sanitize(label)), ref) for label, ref in pool_choices(self.app.actor)],
+                     PoolsLoaded, lambda why: BatchFailed(why, "pools"))
 
     @work(thread=True, exclusive=True, group="batch-run")
     def make_plan(self, path: Path, options) -> None:
-        try:
-            from batch.planning import plan_roster
+        from batch.planning import plan_roster
 
-            result = plan_roster(self.app.actor, path, options)
-            self.post_message(PlanReady(path, result.roster, result.plan))
-        except Exception as exc:
-            self.post_message(BatchFailed(sentence(exc), "plan"))
-        finally:
-            close_thread_db()
+        call_service(self, lambda: plan_roster(self.app.actor, path, options),
+                     lambda result: PlanReady(path, result.roster, result.plan), lambda why: BatchFailed(why, "plan"))
 
     @work(thread=True, exclusive=True, group="batch-run")
     def apply_plan(self, plan, roster, path: Path, report_to: Path) -> None:
+        from batch.planning import apply_result
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(BatchProgress(stage, done, total))
+
+        call_service(self, lambda: apply_result(self.app.actor, plan, progress=progress),
+                     lambda batch: self._report_of(batch, roster, plan, report_to),
+                     lambda why: BatchFailed(why, "apply"))
+
+    @staticmethod
+    def _report_of(batch, roster, plan, report_to: Path) -> "BatchApplied":
+        """The batch applied: its report written (a report that cannot be written is said, the
+        batch stays applied)."""
+        from batch.report import write_report
+
         try:
-            from batch.planning import apply_result
-
-            def progress(stage: str, done: int, total: int) -> None:
-                self.post_message(BatchProgress(stage, done, total))
-
-            batch = apply_result(self.app.actor, plan, progress=progress)
+            return BatchApplied(batch, write_report(report_to, roster, plan), None)
         except Exception as exc:
-            self.post_message(BatchFailed(sentence(exc), "apply"))
-            return
-        finally:
-            close_thread_db()
-        report, problem = None, None
-        try:
-            from batch.report import write_report
-
-            report = write_report(report_to, roster, plan)
-        except Exception as exc:
-            problem = sentence(exc)
-        self.post_message(BatchApplied(batch, report, problem))
+            return BatchApplied(batch, None, sentence(exc))
 
     # -- handlers --------------------------------------------------------------------------
 

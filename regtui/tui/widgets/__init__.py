@@ -65,17 +65,21 @@ def close_thread_db() -> None:
         pass
 
 
-def call_service(target: MessagePump, fn: Callable[[], Any], done: Callable[[Any], Message]) -> None:
-    """Run ``fn`` (in a worker thread) and post ``done(result)`` to ``target``, or ActionFailed.
+def call_service(target: MessagePump, fn: Callable[[], Any], done: Callable[[Any], Message],
+                 failed: Callable[[str], Message] = ActionFailed) -> None:
+    """Run ``fn`` (in a worker thread) and post ``done(result)`` to ``target``, or
+    ``failed(sentence)`` (by default ActionFailed, which the app shows as one notification).
 
-    The worker thread's own database connection is closed afterwards."""
+    Every screen's worker goes through here, so a failure always reads the same: the service's
+    sentence, or for an unexpected error a short one (the details go to the log). The worker
+    thread's own database connection is closed afterwards."""
     try:
         result = fn()
     except RegtuiError as exc:
-        target.post_message(ActionFailed(sentence(exc)))
+        target.post_message(failed(sentence(exc)))
     except Exception as exc:  # the user sees a sentence, the log keeps the details
         log.exception("TUI worker failed")
-        target.post_message(ActionFailed(sentence(exc)))
+        target.post_message(failed(sentence(exc)))
     else:
         target.post_message(done(result))
     finally:
