@@ -205,7 +205,7 @@ def describe(c: Change) -> str:
 
 
 _DESCRIPTIONS = {"create": "new account and a seat", "assign": "existing account gets a seat",
-                 "invite": "invitation emailed", "revoke": "seat taken back"}
+                 "invite": "invitation to be emailed", "revoke": "seat taken back"}
 
 
 def _span(starts: dt.date | None, ends: dt.date | None) -> str:

@@ -173,9 +173,23 @@ def test_counts_are_worded_for_one_and_many(cli):
     assert "Removed 1 registration;" in r.stdout and "the seat is available" in r.stdout
 
 
+@sqlite_only
+def test_a_sync_plan_and_a_bad_address_read_as_one_sentence(cli, tmp_path):
+    pool = _setup_catalog(here)
+    ok(here, "assign", pool, "Gone.Person@Example.com")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("email,first_name,last_name\nnew@example.com,New,Person\n", encoding="utf-8")
+    out = ok(cli, "batch", "plan", str(roster), "--pool", pool, "--action", "invite", "--sync", "--max-revoke", "5").stdout
+    assert "(invitation to be emailed)" in out and "invitation emailed" not in out  # a plan is a dry run
+    assert "(not on the roster)" in out and "(sync))" not in out
+    r = cli("assign", pool, "someone@localhost-no-dot")
+    assert r.returncode != 0 and "; it should" in r.stderr and "; It" not in r.stderr, r.stderr
+
+
 def test_a_command_before_init_leaves_no_database_file(tmp_path):
     env = dict(os.environ, REGTUI_HOME=str(tmp_path), REGTUI_DB=f"sqlite:///{tmp_path / 'fresh.db'}")
-    for args in (("pools",), ("orders", "--json"), ("batch", "history"), ("export", "pool", "1", str(tmp_path / "x.csv"))):
+    for args in (("pools",), ("orders", "--json"), ("batch", "history"), ("export", "pool", "1", str(tmp_path / "x.csv")),
+                 ("serve", "--no-scheduler")):
         r = subprocess.run([sys.executable, "-m", "regtui", *args], capture_output=True, text=True, env=env, cwd=ROOT)
         assert r.returncode == 2 and "regtui init" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
         assert not (tmp_path / "fresh.db").exists(), args

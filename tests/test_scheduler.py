@@ -214,7 +214,7 @@ def test_tick_on_the_command_line(admin, cli):
     database.close()
     r = run_cli("tick", "--no-mail", env={"REGTUI_NOW": "2027-02-09T09:00:00"})
     assert r.returncode == 0, r.stderr
-    assert "4 accesses started, 4 ended" in r.stdout and "Expired 1 invitations" in r.stdout
+    assert "4 accesses started, 4 ended" in r.stdout and "Expired 1 invitation;" in r.stdout
     r = run_cli("tick", "--json", "--no-mail", env={"REGTUI_NOW": "2027-02-09T09:01:00"})
     data = json.loads(r.stdout)
     assert data["ran"] and (data["started"], data["ended"], data["expired"], data["ending_reminders"]) == (0, 0, 0, 0)

@@ -8,8 +8,9 @@ import getpass
 import sys
 
 from regtui import config
-from regtui.cli.common import emit, plural, print_table, read_text, setup
+from regtui.cli.common import emit, print_table, read_text, require_database_file, setup
 from regtui.core.errors import UsageError
+from regtui.core.words import plural
 
 
 # --- init, operators -------------------------------------------------------------------
@@ -456,6 +457,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from regtui.web.app import serve
 
     _check_listen_address(args.host, args.port)
+    require_database_file(config.database_url(args.db))
     stop = threading.Event()
     try:
         serve(host=args.host, port=args.port, db_url=args.db,

@@ -44,11 +44,6 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
         print("(none)")
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """"1 seat", "2 seats" (``words`` for an irregular plural)."""
-    return f"{n:,} {word if n == 1 else words or word + 's'}"
-
-
 class EscapingStream:
     """A text stream that shows control characters escaped (``terminal.escape``) before they
     reach the terminal: every sentence and table the CLI prints goes through one (see
@@ -154,15 +149,21 @@ def setup(args: argparse.Namespace, *, need_schema: bool = True):
     from regtui.core.services import operators
 
     url = config.database_url(args.db)
-    path = sqlite_path(url)
-    if need_schema and path is not None and path != ":memory:" and not os.path.exists(path):
-        raise UsageError(f"There is no database at {path} yet: run `regtui init` first.")
+    if need_schema:
+        require_database_file(url)
     db.open_database(url)
     if need_schema:
         db.require_schema()
     if getattr(args, "actor", None) is not None:
         return args.actor
     return operators.current(args.as_name)
+
+
+def require_database_file(url: str) -> None:
+    """Refuse a SQLite file that is not there (opening it would leave an empty file behind)."""
+    path = sqlite_path(url)
+    if path is not None and path != ":memory:" and not os.path.exists(path):
+        raise UsageError(f"There is no database at {path} yet: run `regtui init` first.")
 
 
 def sqlite_path(url: str) -> str | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from regtui.cli.common import output_file, plural, setup
+from regtui.cli.common import output_file, setup
+from regtui.core.words import plural
 
 
 def cmd_export_pool(args: argparse.Namespace) -> int:

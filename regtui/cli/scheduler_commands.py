@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from regtui.cli.common import emit, setup
+from regtui.core.words import plural
 
 
 def register(add) -> None:
@@ -24,8 +25,9 @@ def cmd_tick(args: argparse.Namespace) -> int:
         if not report.ran:
             print("Another scheduler is running; nothing done.")
             return
-        print(f"Expired {report.expired} invitations; {report.started} accesses started, {report.ended} ended; "
-              f"reminders: {report.ending_reminders} access ends, {report.unclaimed_reminders} unclaimed invitations"
+        print(f"Expired {plural(report.expired, 'invitation')}; {plural(report.started, 'access', 'accesses')} started, "
+              f"{report.ended} ended; reminders: {plural(report.ending_reminders, 'access end')}, "
+              f"{plural(report.unclaimed_reminders, 'unclaimed invitation')}"
               + (f"; mail sent {report.mail['sent']}, to retry {report.mail['retry']}, failed {report.mail['failed']}."
                  if report.mail else "."))
     return emit(args, report.as_dict(), human)

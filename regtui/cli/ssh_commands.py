@@ -64,8 +64,10 @@ def register(sub: argparse._SubParsersAction, add) -> None:
 # --- regtui ssh keys ------------------------------------------------------------------------------
 
 def _open_database() -> None:
+    from regtui.cli.common import require_database_file
     from regtui.core import db
 
+    require_database_file(config.database_url())
     db.open_database(config.database_url())
     db.require_schema()
 

@@ -74,7 +74,7 @@ def validate_email(addr: str, **options):
     return validate(addr, **options)
 
 
-def _reason(addr: str, err: Exception) -> str:
+def reason(addr: str, err: Exception) -> str:
     """A short reason for a HR person, to go in parentheses after the address."""
     if "@" not in addr:
         return "there is no @"
@@ -82,7 +82,7 @@ def _reason(addr: str, err: Exception) -> str:
         return "there is more than one @"
     if any(c.isspace() for c in addr):
         return "it contains a space"
-    text = str(err).strip().rstrip(".").replace(". ", "; ")
+    text = re.sub(r"\. (\w)", lambda m: "; " + m.group(1).lower(), str(err).strip().rstrip("."))
     return text[:1].lower() + text[1:]
 
 
@@ -95,7 +95,7 @@ def check_email(addr: str) -> EmailCheck:
         try:
             normalized = validate_email(addr, **VALIDATOR_OPTIONS).normalized
         except EmailNotValidError as err:
-            return EmailCheck(None, None, _reason(addr, err))
+            return EmailCheck(None, None, reason(addr, err))
     return EmailCheck(normalized, normalized.lower(), None)
 
 

@@ -75,6 +75,7 @@ class RegtuiApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False, priority=True),  # also while typing in a field
         Binding("escape", "back", "Back", show=False),
         Binding("c", "customers", "Customers", show=False),
         Binding("b", "batch", "Batch", show=False),
@@ -110,10 +111,23 @@ class RegtuiApp(App):
 
         for n, screen in enumerate(self.screen_stack):
             if isinstance(screen, CustomersScreen):
-                while len(self.screen_stack) > n + 1:
-                    self.pop_screen()
+                self._pop_down_to(n + 1)
                 return
         self.push_screen(CustomersScreen())
+
+    def _pop_down_to(self, depth: int) -> None:
+        """Pop screens until ``depth`` are left; a screen with unsaved edits (one with ``leave``) asks first."""
+        if len(self.screen_stack) <= depth:
+            return
+        self.leave_screen(lambda: (self.pop_screen(), self._pop_down_to(depth)))
+
+    def leave_screen(self, then) -> None:
+        """Call ``then`` to leave the top screen, once that screen agrees (it may ask about unsaved edits)."""
+        leave = getattr(self.screen, "leave", None)
+        if leave is None:
+            then()
+        else:
+            leave(then)
 
     def action_back(self) -> None:
         """Escape: out of a text field first (its screen's keys work again), then back a screen."""
@@ -123,13 +137,13 @@ class RegtuiApp(App):
             self.set_focus(None)
             return
         if len(self.screen_stack) > 2:
-            self.pop_screen()
+            self.leave_screen(self.pop_screen)
 
     def action_help(self) -> None:
         from regtui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def _open(self, module_name: str, class_name: str) -> None:
         """Push a screen (imported when first wanted, so the app starts quickly) unless it is on top

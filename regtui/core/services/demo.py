@@ -9,6 +9,7 @@ from regtui.core.models import Customer, database
 from regtui.core.services import catalog, customers, invitations, orders, registrations
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.permissions import Actor
+from regtui.core.words import plural
 
 PRODUCTS = [
     ("PYDATA", "Python for Data Teams", [("PYDATA-2027-03", "March 2027", 180), ("PYDATA-2027-09", "September 2027", 180)]),
@@ -69,7 +70,8 @@ def fill(actor: Actor, seed: int = 7) -> str:
         invited += n_invited
     with database.atomic():
         customers.new_with_account(actor, "Grace Hopper (private buyer)", "grace.hopper@example.net", "Grace", "Hopper")
-    return f"{len(made) + 1} customers, {len(POOLS)} pools, {claimed} claimed seats, {invited} pending invitations"
+    return (f"{plural(len(made) + 1, 'customer')}, {plural(len(POOLS), 'pool')}, {plural(claimed, 'claimed seat')}, "
+            f"{plural(invited, 'pending invitation')}")
 
 
 def _person(rng: random.Random, domain: str, k: int) -> LearnerSpec:

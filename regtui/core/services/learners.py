@@ -12,6 +12,7 @@ from peewee import fn
 
 from regtui import config
 from regtui.core import bulk
+from regtui.core.emailcheck import reason as email_reason
 from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Learner, database, utcnow
@@ -38,7 +39,7 @@ def normalise_email(raw: str) -> tuple[str, str]:
     try:
         valid = validate_email(given, **VALIDATOR_OPTIONS)
     except EmailNotValidError as exc:
-        raise Refused(f"{given!r} is not a valid email address: {exc}", code="invalid-email") from None
+        raise Refused(f"{given!r} is not a valid email address: {email_reason(given, exc)}.", code="invalid-email") from None
     return given, email_key(valid.normalized)
 
 

@@ -34,6 +34,7 @@ from regtui.core.services import access, audit, customers, events, invitations, 
 from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.operators import Actor, require
 from regtui.core.shops.base import BadDelivery, Buyer, Event, Line, ShopOrder, Unauthorized
+from regtui.core.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +471,7 @@ def _take_back(actor_name: str, shop: Shop, event: Event) -> str:
         audit.record(actor_name, f"shop.{event.action}", line.order, after={
             "shop": shop.name, "order": event.order_id, "line": line.external_line_id, "seats": n, "taken_back": got,
             "over_refunded": short, "pool": line.pool_id, "access": line.access_id})
-    return f"{taken} seats taken back" + (f", {flagged} claimed seats left for an admin (over-refunded)" if flagged else "")
+    return f"{plural(taken, 'seat')} taken back" + (f", {plural(flagged, 'claimed seat')} left for an admin (over-refunded)" if flagged else "")
 
 
 def _take_from_pool(actor_name: str, pool_id: int, n: int) -> int:

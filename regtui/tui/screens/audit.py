@@ -41,6 +41,9 @@ class AuditScreen(Screen):
     CSS_PATH = "audit.tcss"
     TITLE = "Audit log"
 
+    HELP = """\
+Who did what to which record, when and in which batch, newest first. The event under the cursor shows its before and after below.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("right_square_bracket", "page(1)", "Next page"),

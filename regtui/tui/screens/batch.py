@@ -134,6 +134,10 @@ class BatchScreen(Screen):
     CSS_PATH = "batch.tcss"
     TITLE = "Batch"
 
+    HELP = """\
+Plan a roster (xlsx or CSV) against a pool, review what it would change, then apply exactly that plan.
+Planning is a dry run: nothing is written. A plan that is out of date is refused.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("f5", "plan", "Plan"),

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
+from regtui.core.words import plural
 from regtui.tui.messages import AccessExtended, AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, call_service, cell, sanitize
@@ -43,6 +44,10 @@ def parse_date(text: str, what: str) -> dt.date | None:
 
 class CustomerScreen(Screen):
     CSS_PATH = "customer.tcss"
+    HELP = """\
+One customer: its pools (seats, available, pending, claimed) and the learners who hold its codes.
+enter on a pool opens it; enter on a learner shows their content access below.
+"""
     BINDINGS = [
         Binding("x,delete", "remove", "Remove"),
         Binding("d", "edit_dates", "Edit dates"),
@@ -118,8 +123,7 @@ class CustomerScreen(Screen):
         users = sum(p.claimed for p in message.pools)  # from the pools' counters
         n_pools = len(message.pools)
         self.query_one("#customer-title", Static).update(sanitize(
-            f"{c['name']} <{c['email']}> · {n_pools} pool{'s' if n_pools != 1 else ''} · "
-            f"{users:,} registration code user{'s' if users != 1 else ''}"))
+            f"{c['name']} <{c['email']}> · {plural(n_pools, 'pool')} · {plural(users, 'registration code user')}"))
         pools = self.query_one("#pools", DataTable)
         keep = pools.cursor_row
         pools.clear()

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from regtui.core.words import span_of
 from regtui.tui.messages import ActionFailed, CustomerCreated, CustomersLoaded, CustomerSynced
 from regtui.tui.widgets import Table, call_service, cell
 from regtui.tui.widgets.forms import Field, FormScreen
@@ -21,6 +22,10 @@ NUMERIC = {"pools", "seats", "available"}
 
 class CustomersScreen(Screen):
     CSS_PATH = "customers.tcss"
+    HELP = """\
+Every customer with its pools and seats, paged by the database.
+enter opens the customer under the cursor; / filters as you type (name or email).
+"""
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("s", "next_sort", "Sort"),
@@ -99,7 +104,7 @@ class CustomersScreen(Screen):
         arrow = "descending" if self.descending else "ascending"
         label = dict(COLUMNS)[self.sort].lower()
         if shown:
-            where = f"{self.page_offset + 1}–{self.page_offset + shown} of {self.total:,} customers"
+            where = span_of(self.page_offset + 1, self.page_offset + shown, self.total, "customer")
         else:
             where = "No customers" + (f" match {self.search!r}" if self.search else " yet")
         self.query_one("#status", Static).update(f"{where} · sorted by {label}, {arrow}")

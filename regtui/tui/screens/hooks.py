@@ -39,6 +39,9 @@ class HooksScreen(Screen):
     CSS_PATH = "hooks.tcss"
     TITLE = "Webhooks"
 
+    HELP = """\
+The learning platforms' webhook endpoints with their pending, failed and delivered counts; below, the newest deliveries of the endpoint under the cursor.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("r", "retry_now", "Retry now"),

@@ -65,6 +65,9 @@ class OutboxScreen(Screen):
     CSS_PATH = "outbox.tcss"
     TITLE = "Outbox"
 
+    HELP = """\
+Emails waiting, sent and failed: who each goes to and its subject; the email under the cursor is shown below.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("s", "send_now", "Send now"),

@@ -9,6 +9,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static, TabbedContent, TabPane, TextArea
 
+from regtui.core.words import plural
 from regtui.tui.messages import (
     ActionFailed, AddressesImported, ConfirmationResent, InvitationCancelled, InvitationReplaced, InvitationResent,
     InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned, TickedDone,
@@ -48,6 +49,14 @@ START_ROWS = 3
 
 class PoolScreen(Screen):
     CSS_PATH = "pool.tcss"
+    HELP = """\
+One pool of seats, in four tabs:
+ 1 Assign     give typed learners seats at once
+ 2 Invite     email claim links to typed or imported addresses
+ 3 Pending    invitations not claimed yet
+ 4 Completed  learners holding a seat
+space ticks rows; x acts on the ticked rows, or on the row under the cursor.
+"""
     BINDINGS = [
         Binding("1", "tab('assign')", "Assign", show=False),
         Binding("2", "tab('invite')", "Invite", show=False),
@@ -136,6 +145,10 @@ class PoolScreen(Screen):
     @property
     def active_tab(self) -> str:
         return self.query_one("#tabs", TabbedContent).active
+
+    def role_allows(self, action: str) -> bool:
+        """For the help: every key of a pool is for every role (which tab it works on is in HELP)."""
+        return True
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("copy_link", "assign_pending", "invite_instead"):
@@ -237,7 +250,7 @@ class PoolScreen(Screen):
         for field in self.query("#grid Input").results(Input):
             field.value = ""
         self.query_one("#known", PagedList).clear_ticks()
-        self._done(f"{message.count} seat{'s' if message.count != 1 else ''} assigned; confirmation emails are in the outbox.")
+        self._done(f"{plural(message.count, 'seat')} assigned; confirmation emails are in the outbox.")
 
     # --- invite ----------------------------------------------------------------------------
 
@@ -278,7 +291,7 @@ class PoolScreen(Screen):
     def on_invitations_sent(self, message: InvitationsSent) -> None:
         self.query_one("#addresses", TextArea).text = ""
         self.query_one("#message", Input).value = ""
-        self._done(f"{message.count} invitation{'s' if message.count != 1 else ''} queued in the outbox.")
+        self._done(f"{plural(message.count, 'invitation')} queued in the outbox.")
 
     # --- pending invitations ---------------------------------------------------------------
 
@@ -306,7 +319,7 @@ class PoolScreen(Screen):
         paged = self.query_one("#pending-list", PagedList)
         if paged.ticked:
             count, ticked = paged.ticked_count(), paged.ticked
-            self.app.push_screen(ConfirmScreen(f"Cancel {count:,} ticked invitation{'s' if count != 1 else ''}?",
+            self.app.push_screen(ConfirmScreen(f"Cancel {plural(count, 'ticked invitation')}?",
                                                yes="Cancel them"),
                                  lambda yes: yes and self.ticked_action("cancel", ticked))
             return
@@ -384,7 +397,7 @@ class PoolScreen(Screen):
         paged = self.query_one("#completed-list", PagedList)
         if paged.ticked:
             count, ticked = paged.ticked_count(), paged.ticked
-            self.app.push_screen(ConfirmScreen(f"Remove {count:,} ticked learner{'s' if count != 1 else ''}? Their "
+            self.app.push_screen(ConfirmScreen(f"Remove {plural(count, 'ticked learner')}? Their "
                                                "content access ends and the seats become available again.", yes="Remove"),
                                  lambda yes: yes and self.ticked_action("remove", ticked))
             return
@@ -438,9 +451,9 @@ class PoolScreen(Screen):
         paged.clear_ticks()
         n = message.count
         if message.what == "cancel":
-            self._done(f"{n:,} invitation{'s' if n != 1 else ''} cancelled.")
+            self._done(f"{plural(n, 'invitation')} cancelled.")
         else:
-            self._done(f"Removed {n:,} learner{'s' if n != 1 else ''}; the seats are available again.")
+            self._done(f"Removed {plural(n, 'learner')}; the seats are available again.")
 
     # --- keys that depend on the tab -------------------------------------------------------
 

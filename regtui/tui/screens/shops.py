@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from regtui.core.words import plural
 from regtui.tui.messages import ActionFailed
 from regtui.tui.widgets import Table, call_service, cell
 from regtui.tui.widgets.forms import Field, FormScreen
@@ -45,6 +46,9 @@ class ShopsScreen(Screen):
     CSS_PATH = "shops.tcss"
     TITLE = "Shops and orders"
 
+    HELP = """\
+Orders with their source (a shop or manual), and shop order lines whose SKU no session is mapped to yet: map the SKU to a session, then replay the waiting lines.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("m", "map_sku", "Map SKU"),
@@ -119,11 +123,11 @@ class ShopsScreen(Screen):
         self.query_one("#orders-title", Static).update(f"Orders ({len(message.orders)})")
         over = message.over_refunded
         self.query_one("#over-refunded", Static).update(
-            "" if not over else f"Over-refunded: {len(over)} shop line(s) refunded seats that were claimed; nothing was "
+            "" if not over else f"Over-refunded: {plural(len(over), 'shop line')} refunded seats that were claimed; nothing was "
                                 "revoked, an admin decides (regtui shop over-refunded)")
 
     def on_sku_mapped(self, message: SkuMapped) -> None:
-        self.notify(f"{message.sku} in {message.shop} is a seat of {message.session}; {message.waiting} line(s) wait: "
+        self.notify(f"{message.sku} in {message.shop} is a seat of {message.session}; {plural(message.waiting, 'line')} waiting: "
                     "p replays them.", markup=False)
         self.action_reload()
 

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import close_thread_db, sanitize, sentence
 
 PREVIEW_DELAY = 0.3
@@ -47,6 +48,9 @@ class TemplatesScreen(Screen):
     CSS_PATH = "templates.tcss"
     TITLE = "Email templates"
 
+    HELP = """\
+Pick a template, edit its subject and body, and see it rendered on sample data. Placeholders such as $link are filled in when an email is sent: a template must hold its required ones and may use only those it knows. Leaving with unsaved edits asks first.
+"""
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("ctrl+s", "save", "Save"),
@@ -69,6 +73,7 @@ class TemplatesScreen(Screen):
                 yield Input(id="tpl-subject")
                 yield Label("Body")
                 yield TextArea(id="tpl-body", soft_wrap=True)
+                yield Static("", id="tpl-vars")
                 with Horizontal(id="tpl-actions"):
                     yield Button("Save (ctrl+s)", id="tpl-save", variant="primary")
                     yield Static("", id="tpl-state", markup=False)
@@ -133,13 +138,24 @@ class TemplatesScreen(Screen):
 
     def on_templates_failed(self, message: TemplatesFailed) -> None:
         self.notify(message.sentence, severity="error", markup=False)
+        self.query_one("#tpl-state", Static).update(Text(sanitize(message.sentence), style="bold red"))
 
     @on(OptionList.OptionHighlighted, "#tpl-list")
     def _picked(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_id and event.option_id != self.current:
-            if self._dirty():
-                self.notify(f"Unsaved changes to {self.current} were left behind.", severity="warning", markup=False)
-            self._open(event.option_id)
+        if not event.option_id or event.option_id == self.current:
+            return
+        wanted = event.option_id
+        if not self._dirty():
+            self._open(wanted)
+            return
+        names = self.query_one(OptionList)
+        names.highlighted = names.get_option_index(self.current)  # stays until the answer
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self._open(wanted)
+                names.highlighted = names.get_option_index(wanted)
+        self._ask_discard(answered)
 
     @on(Input.Changed, "#tpl-subject")
     @on(TextArea.Changed, "#tpl-body")
@@ -159,6 +175,7 @@ class TemplatesScreen(Screen):
         self.query_one("#tpl-subject", Input).value = subject
         self.query_one("#tpl-body", TextArea).text = body
         self.query_one("#tpl-title", Static).update(Text(f"Email templates: {name}"))
+        self.query_one("#tpl-vars", Static).update(placeholders_line(name))
         self.refresh_preview()
         self._update_state()
 
@@ -189,7 +206,7 @@ class TemplatesScreen(Screen):
         subject, body = self._editing()
         shown = Text()
         try:
-            templates.check(subject, body)
+            templates.check(subject, body, self.current)
         except RegtuiError as exc:
             shown.append(sanitize(exc) + "\n\n", style="bold red")
         try:
@@ -219,4 +236,36 @@ class TemplatesScreen(Screen):
             self._open(self.current)
 
     def action_close(self) -> None:
-        self.app.pop_screen()
+        self.leave(self.app.pop_screen)
+
+    def leave(self, then) -> None:
+        """Leave the screen by calling ``then``: at once, or after asking when there are unsaved edits."""
+        if not self._dirty():
+            then()
+            return
+        self._ask_discard(lambda discard: then() if discard else None)
+
+    def _ask_discard(self, answered) -> None:
+        self.app.push_screen(ConfirmScreen(f"{self.current} has unsaved edits. Discard them?", yes="Discard"), answered)
+
+    def help_text(self) -> str:
+        """HELP, and the placeholders of the template being edited with what each stands for."""
+        if self.current is None:
+            return self.HELP
+        return self.HELP + f"\nPlaceholders of {self.current}\n" + "\n".join(
+            f"  ${p.name:<13} {'(required) ' if p.required else ''}{p.meaning}" for p in known_placeholders(self.current))
+
+
+def known_placeholders(name: str):
+    from regtui.core.services import templates
+
+    return templates.placeholders(name)
+
+
+def placeholders_line(name: str) -> Text:
+    """The placeholders template ``name`` knows, required ones in bold (the same declaration the save check uses)."""
+    line = Text("Placeholders: ", style="dim")
+    for n, p in enumerate(known_placeholders(name)):
+        line.append(", " if n else "")
+        line.append(f"${p.name}" + (" (required)" if p.required else ""), style="bold" if p.required else "")
+    return line
