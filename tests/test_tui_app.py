@@ -386,15 +386,27 @@ def test_extend_access_dates_as_admin(demo_admin):
             assert screen.query_one("#edit-dates").display
             await pilot.press("d")
             await pilot.pause()
+            # the dialog names the learner and the pool
+            title = str(app.screen.query_one("#form-title").render())
+            assert email in title and "pool SO-" in title, title
             await fill_form(pilot, {"starts": "2027-04-01", "ends": "2028-04-01"})
             grant = Access.get(Access.learner == Learner.get(Learner.email == email).id)
             assert (grant.starts, grant.ends) == (dt.date(2027, 4, 1), dt.date(2028, 4, 1))
-            # a wrong date: a sentence, nothing changed
+            assert app.screen is screen
+            # a wrong date, then an end before the start (the service refuses): the sentence is shown
+            # in the dialog, which keeps what was typed; nothing changed
             await pilot.press("d")
             await pilot.pause()
             await fill_form(pilot, {"starts": "first of may", "ends": ""})
+            form = app.screen
+            assert isinstance(form, FormScreen) and "is not a date like" in str(form.query_one("#form-error").render())
+            await fill_form(pilot, {"starts": "2027-05-01", "ends": "2027-04-01"})
+            assert app.screen is form and "cannot end (2027-04-01) before it starts" in str(form.query_one("#form-error").render())
+            assert form.query_one("#field-starts", Input).value == "2027-05-01"
             grant = Access.get_by_id(grant.id)
             assert grant.starts == dt.date(2027, 4, 1)
+            await pilot.press("escape")
+            await settle(pilot)
             # an empty end makes the access open-ended
             await pilot.press("d")
             await pilot.pause()

@@ -54,12 +54,6 @@ class AccessLoaded(Message):
         self.email, self.rows = email, rows
 
 
-class AccessExtended(Message):
-    def __init__(self, access_id: int) -> None:
-        super().__init__()
-        self.access_id = access_id
-
-
 class PoolLoaded(Message):
     """A pool's row (names and counters); its lists read their own pages."""
 

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
 from regtui.core.words import plural
-from regtui.tui.messages import AccessExtended, AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
+from regtui.tui.messages import AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, call_service, cell, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen
@@ -177,11 +177,12 @@ enter on a pool opens it; enter on a learner shows their content access below.
 
     @work(thread=True, exclusive=True, group="access")
     def load_access(self, email: str) -> None:
-        from regtui.core.services import access, learners
+        from regtui.core.services import access, learners, pools
 
         def read():
             learner = learners.get(email)
-            return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": access.status_of(a)}
+            return [{"id": a.id, "session": a.session.code, "starts": a.starts, "ends": a.ends, "status": access.status_of(a),
+                     "pool": pools.refs(a.code.pool)[1] if a.code_id else ""}
                     for a in access.for_learner(self.app.actor, learner)]
 
         call_service(self, read, lambda rows: AccessLoaded(email, rows))
@@ -247,28 +248,31 @@ enter on a pool opens it; enter on a learner shows their content access below.
         row = self.access_rows[table.cursor_row]
         fields = [Field("starts", "Starts (YYYY-MM-DD)", _date(row["starts"])),
                   Field("ends", "Ends (YYYY-MM-DD; empty: open-ended)", _date(row["ends"]))]
-        self.app.push_screen(FormScreen(f"Access dates: {row['session']}", fields, "Save", form_id="dates"),
-                             lambda values: self._dates_given(row["id"], values))
+        where = f"{row['session']}" + (f", pool {row['pool']}" if row["pool"] else "")
+        self.app.push_screen(FormScreen(f"Access dates of {self.selected_email}: {where}", fields, "Save", form_id="dates",
+                                        submit_to=lambda form, values: self._dates_given(form, row["id"], values)),
+                             self._dates_saved)
 
-    def _dates_given(self, access_id: int, values: dict | None) -> None:
-        if not values:
-            return
+    def _dates_given(self, form: FormScreen, access_id: int, values: dict) -> None:
         try:
             starts = parse_date(values["starts"], "Start")
             ends = parse_date(values["ends"], "End")
         except ValueError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            form.show_error(str(exc))
             return
-        self.extend_access(access_id, starts, ends)
+        self.extend_access(form, access_id, starts, ends)
 
     @work(thread=True, group="write")
-    def extend_access(self, access_id: int, starts: dt.date | None, ends: dt.date | None) -> None:
+    def extend_access(self, form: FormScreen, access_id: int, starts: dt.date | None, ends: dt.date | None) -> None:
+        """The form stays open with the service's sentence when it refuses, and closes when saved."""
         from regtui.core.services import access
 
-        call_service(self, lambda: access.extend(self.app.actor, access_id, starts=starts, ends=ends, open_ended=ends is None),
-                     lambda row: AccessExtended(row.id))
+        call_service(form, lambda: access.extend(self.app.actor, access_id, starts=starts, ends=ends, open_ended=ends is None),
+                     lambda row: FormScreen.Accepted(row.id))
 
-    def on_access_extended(self, message: AccessExtended) -> None:
+    def _dates_saved(self, access_id: int | None) -> None:
+        if access_id is None:
+            return
         self.notify("Access dates saved.")
         if self.selected_email:
             self.load_access(self.selected_email)

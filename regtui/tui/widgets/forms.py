@@ -1,14 +1,22 @@
-"""A small modal form: labelled inputs, dismissed with {name: value} or None (cancelled)."""
+"""A small modal form: labelled inputs, dismissed with {name: value} or None (cancelled).
+
+A form given ``submit_to`` stays open while its values are acted on: ``submit_to(form, values)``
+starts the work, which ends by posting ``FormScreen.Accepted(result)`` to the form (it closes
+with ``result``) or ``ActionFailed(sentence)`` (the sentence is shown in the form, the fields kept)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from regtui.tui.messages import ActionFailed
 
 
 @dataclass(frozen=True)
@@ -24,12 +32,21 @@ class FormScreen(ModalScreen[dict | None]):
     CSS_PATH = "forms.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, fields: list[Field], submit: str = "OK", note: str = "", form_id: str | None = None) -> None:
+    class Accepted(Message):
+        """The work on the form's values is done: the form closes with ``result``."""
+
+        def __init__(self, result: Any) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self, title: str, fields: list[Field], submit: str = "OK", note: str = "", form_id: str | None = None,
+                 submit_to: Callable[[FormScreen, dict], None] | None = None) -> None:
         super().__init__(id=form_id)
         self.form_title = title
         self.fields = fields
         self.submit = submit
         self.note = note
+        self.submit_to = submit_to
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -39,6 +56,7 @@ class FormScreen(ModalScreen[dict | None]):
             for f in self.fields:
                 yield Label(f.label, markup=False)
                 yield Input(value=f.value, placeholder=f.placeholder, password=f.password, id=f"field-{f.name}")
+            yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit, id="submit", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -56,11 +74,36 @@ class FormScreen(ModalScreen[dict | None]):
         if index + 1 < len(inputs):
             inputs[index + 1].focus()
         else:
-            self.dismiss(self.values())
+            self._submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(self.values() if event.button.id == "submit" else None)
+        if event.button.id == "submit":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        if self.submit_to is None:
+            self.dismiss(self.values())
+            return
+        self.show_error("")
+        self.query_one("#submit", Button).disabled = True  # until the work answers
+        self.submit_to(self, self.values())
+
+    def show_error(self, sentence: str) -> None:
+        """Say why the values were refused; the fields stay as typed."""
+        self.query_one("#form-error", Static).update(sentence)
+        self.query_one("#form-error").display = bool(sentence)
+        self.query_one("#submit", Button).disabled = False
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        message.stop()
+        self.show_error(message.sentence)
+
+    def on_form_screen_accepted(self, message: Accepted) -> None:
+        message.stop()
+        self.dismiss(message.result)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
