@@ -42,156 +42,192 @@ def make_plan(rows, snapshot: Snapshot, *, sync: bool = False, max_revoke: int |
     ``may_extend``: whether the operator may change access dates; a create row for someone
     already seated, with other dates, plans an ``extend`` if so, and says why not otherwise."""
     valid: Sequence = rows.rows
-    errors: list[PlanError] = list(map(_problem, rows.errors))
-    warnings: list[PlanError] = list(map(_problem, rows.warnings))
-    changes: list[Change] = []
-    unchanged: list[Change] = []
-    seen: dict[str, int] = {}
-    pool_ref = str(snapshot.pool_id)
-    pool_refs = set(snapshot.refs) | {pool_ref}
-    pool_ok: set = set()  # pool cells already seen to name this pool
-    known = snapshot.learners
-    seated, pending = snapshot.seated, snapshot.pending
-    cancel_ids: set[int] = set()
-    on_roster: set[str] = set()
+    cols = _columns(valid)
+    special = _special_rows(cols, snapshot)
+    slots = _plain_seats(cols, special, snapshot)
+    rules = _RowPlanner(snapshot, may_extend, list(map(_problem, rows.errors)))
+    for i in sorted(special):
+        slots[i] = rules.plan(valid[i])
+    changes: list[Change] = list(filter(None, slots))
+    errors = rules.errors
+    if sync:
+        changes.extend(_sync_revokes(snapshot, set(cols[3]), rules.cancel_ids))
+        too_many = _too_many_revokes(changes, max_revoke, snapshot.seats)
+        if too_many is not None:
+            errors.append(too_many)
+    after, short = _seats_after(changes, snapshot, rules.cancel_ids)
+    if short is not None:
+        errors.append(short)
+    if not valid and not rows.errors:
+        errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
+    learner_keys = set(compress(map(_key, changes), map(_NEW_SEAT_KINDS.__contains__, map(_kind, changes))))
+    return Plan(
+        pool_id=snapshot.pool_id, file_name=getattr(rows, "file_name", None) or getattr(rows, "name", "") or "",
+        sha256=getattr(rows, "sha256", "") or "", fingerprint=snapshot.fingerprint_for(learner_keys),
+        changes=tuple(changes), unchanged=tuple(rules.unchanged),
+        errors=tuple(sorted(errors, key=lambda e: (e.row, e.code))), warnings=tuple(map(_problem, rows.warnings)),
+        seats=snapshot.seats, available_before=snapshot.available, available_after=after,
+        options={"sync": sync, "max_revoke": max_revoke, "skip_invalid": skip_invalid},
+    )
 
-    # Column by column first: the rows that are plain new seats (create, this pool, no seat or
-    # invitation yet, the key once on the roster) become Changes in one pass; the others follow
-    # the rules below one by one, in row order.
-    n = len(valid)
-    (rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends,
-     row_pools) = _columns(valid)
-    on_roster.update(keys)
+
+def _special_rows(cols: list[list], snapshot: Snapshot) -> set[int]:
+    """Indexes of the rows that are not plain new seats (a create, for this pool, with no seat or
+    invitation yet, the key once on the roster): those follow the rules one by one."""
+    rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends, row_pools = cols
+    n = len(rownums)
     special: set[int] = set()
     if actions.count("create") != n:
         special.update(i for i, a in enumerate(actions) if a != "create")
+    pool_refs = set(snapshot.refs) | {str(snapshot.pool_id)}
     other_pools = {p for p in set(row_pools) if p and str(p).strip().casefold() not in pool_refs}
     if other_pools:
         special.update(i for i, p in enumerate(row_pools) if p in other_pools)
+    on_roster = set(keys)
     if len(on_roster) != n:
         counts = Counter(keys)
         special.update(i for i, k in enumerate(keys) if counts[k] > 1)
-    held = on_roster.intersection(seated).union(on_roster.intersection(pending))
+    held = on_roster.intersection(snapshot.seated).union(on_roster.intersection(snapshot.pending))
     if held:
         special.update(i for i, k in enumerate(keys) if k in held)
+    return special
+
+
+def _plain_seats(cols: list[list], special: set[int], snapshot: Snapshot) -> list:
+    """One slot per row: the Change of each plain new seat (create, or assign for a known
+    account), made column-wise in one pass (100,000 rows: no call per row here); None for the
+    ``special`` rows."""
+    rownums, actions, emails, keys, firsts, lasts, passwords, starts, ends, row_pools = cols
+    n = len(rownums)
     keep = [True] * n
     for i in special:
         keep[i] = False
     pick = (lambda col: col) if not special else (lambda col: compress(col, keep))
     fast_keys = list(pick(keys))
-    assigned = known.keys() & set(fast_keys)
+    assigned = snapshot.learners.keys() & set(fast_keys)
     kinds = ["assign" if k in assigned else "create" for k in fast_keys] if assigned else repeat("create")
     fast_passwords = list(pick(passwords))
     has_password = list(map(bool, fast_passwords)) if any(fast_passwords) else repeat(False)
     firsts = [x or "" for x in firsts] if None in firsts else firsts
     lasts = [x or "" for x in lasts] if None in lasts else lasts
-    slots: list = [None] * n
     fast = map(_new_change, pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
                pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
                has_password, fast_passwords)
     if not special:
-        slots = list(fast)
-    else:
-        for i, change in zip(compress(range(n), keep), fast):
-            slots[i] = change
-    for i in sorted(special):
-        r = valid[i]
+        return list(fast)
+    slots: list = [None] * n
+    for i, change in zip(compress(range(n), keep), fast):
+        slots[i] = change
+    return slots
+
+
+class _RowPlanner:
+    """The rules for the rows the column-wise pass left out, one row at a time in row order:
+    ``plan(row)`` returns the row's change (or None), and gathers the unchanged rows, the errors
+    and the invitations a revoke cancels."""
+
+    def __init__(self, snapshot: Snapshot, may_extend: bool, errors: list[PlanError]):
+        self.snapshot = snapshot
+        self.may_extend = may_extend
+        self.errors = errors
+        self.unchanged: list[Change] = []
+        self.cancel_ids: set[int] = set()
+        self.pool_ref = str(snapshot.pool_id)
+        self.pool_refs = set(snapshot.refs) | {self.pool_ref}
+        self.pool_ok: set = set()  # pool cells already seen to name this pool
+        self.seen: dict[str, int] = {}  # email key -> its first row
+        self.by_action = {"create": _plan_create, "invite": _plan_invite, "revoke": _plan_revoke, "extend": _plan_extend}
+
+    def plan(self, r) -> Change | None:
+        """The row's change, or None when it is unchanged or an error (kept on ``self``)."""
+        problem = self._misplaced(r)
+        if problem is not None:
+            self.errors.append(problem)
+            return None
+        plan_action = self.by_action.get(r.action)
+        if plan_action is None:
+            self.errors.append(_err("unknown-action", r.row, "action", r.action,
+                                    f"Row {r.row}: unknown action {r.action!r}."))
+            return None
         key = r.email_key
-        pool_given = r.pool
-        if pool_given and pool_given not in pool_ok and str(pool_given).strip().casefold() not in pool_refs:
-            errors.append(_err("other-pool", r.row, "pool", pool_given,
-                               f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {pool_ref}; "
-                               "split the file by pool or leave the pool column empty."))
-            continue
-        if pool_given:
-            pool_ok.add(pool_given)
-        if key in seen:
-            errors.append(_err("duplicate", r.row, "email", r.email,
-                               f"Row {r.row}: {r.email} is already on row {seen[key]}; one row per learner."))
-            continue
-        seen[key] = r.row
-        seat = seated.get(key)
-        inv = pending.get(key)
-        action = r.action
         base = dict(row=r.row, email=r.email, key=key, first_name=r.first_name or "", last_name=r.last_name or "")
-        if action == "create":
-            if seat is not None:
-                change = _seated_create(r, seat, base, may_extend)
-                if isinstance(change, PlanError):
-                    errors.append(change)
-                elif change.kind == "unchanged":
-                    unchanged.append(change)
-                else:
-                    slots[i] = change
-            elif inv is not None:
-                errors.append(_err("already-invited", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
-                                   "(revoke) or let them accept it."))
-            else:
-                kind = "assign" if key in snapshot.learners else "create"
-                pw = getattr(r, "password", None)
-                slots[i] = Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw,
-                                  has_password=bool(pw), **base)
-        elif action == "invite":
-            if seat is not None:
-                unchanged.append(Change(kind="unchanged", detail="already has a seat", **base))
-            elif inv is not None:
-                unchanged.append(Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base))
-            else:
-                slots[i] = Change(kind="invite", message=getattr(r, "message", "") or "", **base)
-        elif action == "revoke":
-            if seat is not None:
-                slots[i] = Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                  detail="seat taken back", **base)
-            elif inv is not None:
-                cancel_ids.add(inv[0])
-                slots[i] = Change(kind="revoke", invitation_id=inv[0], code_id=inv[1],
-                                  detail="pending invitation cancelled", **base)
-            elif key in snapshot.revoked or key in snapshot.cancelled:
-                unchanged.append(Change(kind="unchanged", detail="already revoked", **base))
-            else:
-                errors.append(_err("not-seated", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has no seat or invitation in this pool to revoke."))
-        elif action == "extend":
-            if seat is None or seat.access_id is None:
-                errors.append(_err("not-seated", r.row, "email", r.email,
-                                   f"Row {r.row}: {r.email} has no seat in this pool, so there is no access to extend."))
-                continue
-            new_starts = r.access_start or seat.starts
-            new_ends = r.access_end if r.access_end is not None else seat.ends
-            if new_ends is not None and new_starts is not None and new_ends < new_starts:
-                errors.append(_err("end-before-start", r.row, "access_end", _iso(r.access_end),
-                                   f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)})."))
-            elif (new_starts, new_ends) == (seat.starts, seat.ends):
-                unchanged.append(Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends,
-                                        starts=new_starts, ends=new_ends, detail="access dates already so", **base))
-            else:
-                slots[i] = Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
-                                  starts=new_starts, ends=new_ends, **base)
-        else:
-            errors.append(_err("unknown-action", r.row, "action", action, f"Row {r.row}: unknown action {action!r}."))
+        outcome = plan_action(r, self.snapshot.seated.get(key), self.snapshot.pending.get(key), base, self)
+        if isinstance(outcome, RowError):
+            self.errors.append(outcome)
+            return None
+        if outcome.kind == "unchanged":
+            self.unchanged.append(outcome)
+            return None
+        if outcome.kind == "revoke" and outcome.invitation_id is not None:
+            self.cancel_ids.add(outcome.invitation_id)
+        return outcome
 
-    changes.extend(filter(None, slots))
+    def _misplaced(self, r) -> PlanError | None:
+        """The row names another pool, or its learner is on an earlier row."""
+        pool_given = r.pool
+        if pool_given and pool_given not in self.pool_ok and str(pool_given).strip().casefold() not in self.pool_refs:
+            return _err("other-pool", r.row, "pool", pool_given,
+                        f"Row {r.row}: this row is for pool {pool_given}, but the plan is for pool {self.pool_ref}; "
+                        "split the file by pool or leave the pool column empty.")
+        if pool_given:
+            self.pool_ok.add(pool_given)
+        first = self.seen.get(r.email_key)
+        if first is not None:
+            return _err("duplicate", r.row, "email", r.email,
+                        f"Row {r.row}: {r.email} is already on row {first}; one row per learner.")
+        self.seen[r.email_key] = r.row
+        return None
 
-    if sync:
-        changes.extend(_sync_revokes(snapshot, on_roster, cancel_ids))
-        too_many = _too_many_revokes(changes, max_revoke, snapshot.seats)
-        if too_many is not None:
-            errors.append(too_many)
-    after, short = _seats_after(changes, snapshot, cancel_ids)
-    if short is not None:
-        errors.append(short)
-    if not valid and not rows.errors:
-        errors.append(_err("no-rows", 0, None, None, "The roster has no rows to apply."))
 
-    learner_keys = set(compress(map(_key, changes), map(_NEW_SEAT_KINDS.__contains__, map(_kind, changes))))
-    options = {"sync": sync, "max_revoke": max_revoke, "skip_invalid": skip_invalid}
-    return Plan(
-        pool_id=snapshot.pool_id, file_name=getattr(rows, "file_name", None) or getattr(rows, "name", "") or "", sha256=getattr(rows, "sha256", "") or "",
-        fingerprint=snapshot.fingerprint_for(learner_keys), changes=tuple(changes), unchanged=tuple(unchanged),
-        errors=tuple(sorted(errors, key=lambda e: (e.row, e.code))), warnings=tuple(warnings), seats=snapshot.seats,
-        available_before=snapshot.available, available_after=after, options=options,
-    )
+# --- one function per action: (row, its seat, its pending invitation, base fields, planner) ->
+# the Change (a change or "unchanged") or the row's PlanError ------------------------------------
+
+def _plan_create(r, seat, inv, base: dict, planner: _RowPlanner) -> Change | PlanError:
+    if seat is not None:
+        return _seated_create(r, seat, base, planner.may_extend)
+    if inv is not None:
+        return _err("already-invited", r.row, "email", r.email,
+                    f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
+                    "(revoke) or let them accept it.")
+    kind = "assign" if r.email_key in planner.snapshot.learners else "create"
+    pw = getattr(r, "password", None)
+    return Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw, has_password=bool(pw), **base)
+
+
+def _plan_invite(r, seat, inv, base: dict, planner: _RowPlanner) -> Change:
+    if seat is not None:
+        return Change(kind="unchanged", detail="already has a seat", **base)
+    if inv is not None:
+        return Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base)
+    return Change(kind="invite", message=getattr(r, "message", "") or "", **base)
+
+
+def _plan_revoke(r, seat, inv, base: dict, planner: _RowPlanner) -> Change | PlanError:
+    if seat is not None:
+        return Change(kind="revoke", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                      detail="seat taken back", **base)
+    if inv is not None:
+        return Change(kind="revoke", invitation_id=inv[0], code_id=inv[1], detail="pending invitation cancelled", **base)
+    if r.email_key in planner.snapshot.revoked or r.email_key in planner.snapshot.cancelled:
+        return Change(kind="unchanged", detail="already revoked", **base)
+    return _err("not-seated", r.row, "email", r.email,
+                f"Row {r.row}: {r.email} has no seat or invitation in this pool to revoke.")
+
+
+def _plan_extend(r, seat, inv, base: dict, planner: _RowPlanner) -> Change | PlanError:
+    if seat is None or seat.access_id is None:
+        return _err("not-seated", r.row, "email", r.email,
+                    f"Row {r.row}: {r.email} has no seat in this pool, so there is no access to extend.")
+    new_starts = r.access_start or seat.starts
+    new_ends = r.access_end if r.access_end is not None else seat.ends
+    if new_ends is not None and new_starts is not None and new_ends < new_starts:
+        return _err("end-before-start", r.row, "access_end", _iso(r.access_end),
+                    f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)}).")
+    if (new_starts, new_ends) == (seat.starts, seat.ends):
+        return Change(kind="unchanged", old_starts=seat.starts, old_ends=seat.ends, starts=new_starts, ends=new_ends,
+                      detail="access dates already so", **base)
+    return Change(kind="extend", code_id=seat.code_id, old_starts=seat.starts, old_ends=seat.ends,
+                  starts=new_starts, ends=new_ends, **base)
 
 
 def _sync_revokes(snapshot: Snapshot, on_roster: set[str], cancel_ids: set[int]) -> list[Change]:
