@@ -16,47 +16,88 @@ from batch.zipguard import _Inflater, _SheetScan, _exact_extent, _open_zip, _she
 
 def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limits,
                on_parse: Callable[[], Any] | None = None) -> RawRoster:
+    """The roster in the workbook's sheet (``sheet``, else the first visible one): every zip part
+    calamine inflates is measured first (``batch.zipguard``), then the sheet is read in one call
+    and turned column by column into rows (no call per cell on the usual roster)."""
     import python_calamine as pc
 
+    members, inflater, parts = _guarded_parts(data, limits)
+    wb = _open_workbook(pc, data)
+    chosen = _choose_sheet(pc, wb, sheet)
+    part = parts.get(chosen.name)
+    info = members.get(part) if part else None
+    if info is None:
+        raise RosterError(f"The workbook is damaged (the sheet '{chosen.name}' is missing); save it again and upload it.", "bad-workbook")
+    scan = _measure_sheet(inflater, info, limits)
+    grid, (row0, col0) = _sheet_grid(wb, chosen.name, on_parse)
+    first = row0 + 1  # spreadsheet row number of grid[0]
+    h = _header_index(grid, chosen.name)
+    header = tuple(_header_text(v) for v in grid[h])
+    header_row = first + h
+    if first + len(grid) - 1 - header_row > limits.max_rows:
+        raise _too_many_rows(limits)
+    body = grid[h + 1:]
+    start_row = header_row + 1
+    columns, long_cells = _typed_columns(body, start_row, limits.max_cell_chars)
+    issues = _cell_issues(scan.formula_cells, col0, range(start_row, start_row + len(body)), len(header), long_cells)
+    rownums, cells_of, columns = _without_blank_rows(range(start_row, start_row + len(body)), columns, len(body))
+    rows = list(map(tuple.__new__, repeat(RawRow), zip(rownums, cells_of)))
+    if not rows:
+        raise _header_only()
+    return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits,
+                     columns=tuple(columns))
+
+
+_DAMAGED = "The workbook is damaged; save it again and upload it."
+
+
+def _guarded_parts(data: bytes, limits: Limits):
+    """(zip members by name, the inflater, sheet name -> part) once the shared strings and styles,
+    which calamine reads when it opens the workbook, are inflated to their true size within the
+    limits."""
     zf, members = _open_zip(data, limits)
     inflater = _Inflater(data, limits)
     try:
         parts = _sheet_parts(inflater, members)
-        # calamine reads these when it opens the workbook: their true size first
         for other in ("xl/sharedstrings.xml", "xl/styles.xml"):
             if other in members:
                 for _ in inflater.chunks(members[other]):
                     pass
     except zipfile.BadZipFile:
-        raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
+        raise RosterError(_DAMAGED, "bad-workbook") from None
+    return members, inflater, parts
 
+
+def _open_workbook(pc, data: bytes):
     try:
         wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        metas = wb.sheets_metadata
+        wb.sheets_metadata  # read here, so that a damaged index fails as a damaged workbook
+        return wb
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # calamine errors, and pyo3 panics (BaseException)
         raise _calamine_error(e) from None
 
-    worksheets = [m for m in metas if m.typ == pc.SheetTypeEnum.WorkSheet]
-    if sheet is not None:
-        chosen = next((m for m in worksheets if m.name == sheet), None) or next(
-            (m for m in worksheets if m.name.casefold() == sheet.strip().casefold()), None
-        )
-        if chosen is None:
-            names = ", ".join(f"'{m.name}'" for m in worksheets) or "none"
-            raise RosterError(f"The workbook has no sheet named '{sheet}' (its sheets: {names}).", "no-sheet")
-    else:
+
+def _choose_sheet(pc, wb, sheet: str | None):
+    """The worksheet named ``sheet`` (exactly, else ignoring case), or the first visible one."""
+    worksheets = [m for m in wb.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
+    if sheet is None:
         chosen = next((m for m in worksheets if m.visible == pc.SheetVisibleEnum.Visible), None)
         if chosen is None:
             raise RosterError("The workbook has no visible sheet to read.", "no-sheet")
+        return chosen
+    chosen = next((m for m in worksheets if m.name == sheet), None) or next(
+        (m for m in worksheets if m.name.casefold() == sheet.strip().casefold()), None)
+    if chosen is None:
+        names = ", ".join(f"'{m.name}'" for m in worksheets) or "none"
+        raise RosterError(f"The workbook has no sheet named '{sheet}' (its sheets: {names}).", "no-sheet")
+    return chosen
 
-    part = parts.get(chosen.name)
-    info = members.get(part) if part else None
-    if info is None:
-        raise RosterError(f"The workbook is damaged (the sheet '{chosen.name}' is missing); save it again and upload it.", "bad-workbook")
 
-    # Check the parts calamine will inflate, for their true size, before it does.
+def _measure_sheet(inflater, info, limits: Limits) -> _SheetScan:
+    """Check the sheet's part for its true size, rows, columns and cells before calamine
+    inflates it; returns the scan (it also found the formula cells with no saved value)."""
     scan = _SheetScan(limits)
     try:
         for piece in inflater.chunks(info):
@@ -75,12 +116,17 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
                 raise _too_many_columns(limits)
             scan.check_cells(height, width)
     except zipfile.BadZipFile:
-        raise RosterError("The workbook is damaged; save it again and upload it.", "bad-workbook") from None
+        raise RosterError(_DAMAGED, "bad-workbook") from None
+    return scan
 
+
+def _sheet_grid(wb, sheet_name: str, on_parse: Callable[[], Any] | None) -> tuple[list, tuple[int, int]]:
+    """The sheet's cells as rows of Python values (calamine, one call), and the 0-based
+    (row, column) of its top-left cell; the workbook is closed."""
     try:
         if on_parse is not None:
             on_parse()
-        ws = wb.get_sheet_by_name(chosen.name)
+        ws = wb.get_sheet_by_name(sheet_name)
         start = ws.start
         grid = ws.to_python(skip_empty_area=True) if start is not None else []
     except (KeyboardInterrupt, SystemExit):
@@ -92,36 +138,25 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
             wb.close()
         except BaseException:
             pass
-
     if not grid:
-        raise RosterError(f"The sheet '{chosen.name}' is empty.", "empty-file")
-    row0, col0 = start  # 0-based position of the top-left cell of the data
-    first = row0 + 1  # spreadsheet row number of grid[0]
+        raise RosterError(f"The sheet '{sheet_name}' is empty.", "empty-file")
+    return grid, start
 
-    # Formula cells without a value: positions relative to the grid.
-    formula_at: dict[int, list[int]] = {}
-    for r, c in scan.formula_cells:
-        formula_at.setdefault(r, []).append(c - 1 - col0)
 
-    # Header: the first non-blank row.
+def _header_index(grid: list, sheet_name: str) -> int:
+    """The header: the first row that is not blank."""
     h = 0
     while h < len(grid) and _is_blank(grid[h]):
         h += 1
     if h == len(grid):
-        raise RosterError(f"The sheet '{chosen.name}' is empty.", "empty-file")
-    header = tuple(_header_text(v) for v in grid[h])
-    width = len(header)
-    header_row = first + h
-    if first + len(grid) - 1 - header_row > limits.max_rows:
-        raise _too_many_rows(limits)
+        raise RosterError(f"The sheet '{sheet_name}' is empty.", "empty-file")
+    return h
 
-    # Column by column: integral floats become ints, cells longer than the limit are found,
-    # then the rows are put back together and blank ones dropped.
-    body = grid[h + 1:]
-    start_row = first + h + 1
+
+def _typed_columns(body: list, start_row: int, max_chars: int) -> tuple[list, list[tuple[int, int, str]]]:
+    """The body's columns with integral floats as ints, and the cells longer than ``max_chars``
+    as (row number, column, text). Column by column: a type check per column, not per cell."""
     columns = list(zip(*body)) if body else []
-    issues: list[CellIssue] = []
-    max_chars = limits.max_cell_chars
     long_cells: list[tuple[int, int, str]] = []
     for c, col in enumerate(columns):
         types = set(map(type, col))
@@ -131,39 +166,42 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
             strs = col if len(types) == 1 else [v for v in col if type(v) is str]
             if max(map(len, strs)) > max_chars:
                 long_cells.extend((start_row + i, c, v) for i, v in enumerate(col) if type(v) is str and len(v) > max_chars)
-    cells_of = list(zip(*columns)) if columns else [()] * len(body)
+    return columns, long_cells
 
-    # Cells the reader flags: formulas without a value (positions relative to the grid), then
-    # cells too long, row by row; formulas outside the rows read come last.
+
+def _cell_issues(formula_cells, col0: int, rownums: range, width: int,
+                 long_cells: list[tuple[int, int, str]]) -> list[CellIssue]:
+    """Cells the reader flags: formulas without a value (positions relative to the grid), then
+    cells too long, row by row; formulas outside the rows read come last."""
     formula_at: dict[int, list[int]] = {}
-    for r, c in scan.formula_cells:
+    for r, c in formula_cells:
         formula_at.setdefault(r, []).append(c - 1 - col0)
-    if formula_at or long_cells:
-        flagged = [(r, 0, c, "formula-no-value", None) for r in range(start_row, start_row + len(body))
-                   for c in formula_at.pop(r, ()) if 0 <= c < width] if formula_at else []
-        flagged += [(r, 1, c, "cell-too-long", v) for r, c, v in long_cells]
-        flagged.sort(key=lambda f: (f[0], f[1]))
-        issues = [CellIssue(r, c, code, v) for r, _, c, code, v in flagged]
-        for rownum, cols in formula_at.items():
-            issues.extend(CellIssue(rownum, c, "formula-no-value", None) for c in cols if 0 <= c < width)
+    if not (formula_at or long_cells):
+        return []
+    flagged = [(r, 0, c, "formula-no-value", None) for r in rownums
+               for c in formula_at.pop(r, ()) if 0 <= c < width] if formula_at else []
+    flagged += [(r, 1, c, "cell-too-long", v) for r, c, v in long_cells]
+    flagged.sort(key=lambda f: (f[0], f[1]))
+    issues = [CellIssue(r, c, code, v) for r, _, c, code, v in flagged]
+    for rownum, cols in formula_at.items():
+        issues.extend(CellIssue(rownum, c, "formula-no-value", None) for c in cols if 0 <= c < width)
+    return issues
 
-    # Blank rows: only those whose first cell is blank can be.
-    rownums = range(start_row, start_row + len(body))
+
+def _without_blank_rows(rownums: range, columns: list, height: int):
+    """(row numbers, rows of cells, columns) without the blank rows; only a row whose first cell
+    is blank can be blank, so the usual roster is checked with one pass over one column."""
+    cells_of = list(zip(*columns)) if columns else [()] * height
     first_col = columns[0] if columns else ()
     maybe_blank = [i for i, v in enumerate(first_col) if not v or (type(v) is str and v.isspace())] \
         if ("" in first_col or None in first_col or any(map(_blank_text, set(first_col)))) else []
     blank = [i for i in maybe_blank if _is_blank(cells_of[i])]
-    if blank:
-        keep = [True] * len(body)
-        for i in blank:
-            keep[i] = False
-        rownums, cells_of = compress(rownums, keep), compress(cells_of, keep)
-        columns = [tuple(compress(col, keep)) for col in columns]
-    rows = list(map(tuple.__new__, repeat(RawRow), zip(rownums, cells_of)))
-    if not rows:
-        raise _header_only()
-    return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits,
-                     columns=tuple(columns))
+    if not blank:
+        return rownums, cells_of, columns
+    keep = [True] * height
+    for i in blank:
+        keep[i] = False
+    return compress(rownums, keep), compress(cells_of, keep), [tuple(compress(col, keep)) for col in columns]
 
 
 def _blank_text(v: Any) -> bool:
