@@ -4,7 +4,8 @@
 
 Into a database made like the apply's (one pool of N available seats, nothing else), in one
 transaction: N learners, N codes moved to claimed, N accesses, N queued emails (a body of the size
-a confirmation has) and N audit events, with executemany on SQLite and COPY on PostgreSQL (the code
+a confirmation has), N audit events and 2N events for the learning platforms (``access.granted``
+and ``learner.created``: every seat and account change is an event, DESIGN.md), with executemany on SQLite and COPY on PostgreSQL (the code
 update through a COPY-loaded staging table), and the pool's counters once. No services, no rules,
 no reading back: what the database needs to take those rows. Prints the seconds.
 """
@@ -24,38 +25,42 @@ BODY = ("Hello First Last,\n\nYou now have access to Bench session (BENCH-1) fro
         "The link works for 14 days.\n\nBench Corp\n")
 
 
-def rows_for(n: int, first_learner: int, code_ids: list[int], session_id: int):
+def rows_for(n: int, first_learner: int, first_access: int, code_ids: list[int], session_id: int):
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
     expires = (dt.datetime.now() + dt.timedelta(days=14)).isoformat(sep=" ")
-    learners, codes, accesses, emails, events = [], [], [], [], []
+    learners, codes, accesses, emails, events, changes = [], [], [], [], [], []
     nonces = secrets.token_hex(16 * n)
     for i in range(n):
         lid, email = first_learner + i, f"learner{i:06d}@example.com"
         learners.append((lid, email, email, f"First{i}", f"Last{i}", True, now, nonces[32 * i:32 * i + 32], expires))
         codes.append((lid, code_ids[i]))
-        accesses.append((lid, session_id, code_ids[i], "2027-01-11", "2027-12-31", "active"))
+        accesses.append((first_access + i, lid, session_id, code_ids[i], "2027-01-11", "2027-12-31", "active"))
+        changes.append(("access.granted", first_access + i, now, "{}"))
+        changes.append(("learner.created", None, now, '{"learner_id": %d}' % lid))
         emails.append((now, email, "Your access to Bench session", BODY, f"<floor-{i}@bench>", "queued", 0))
         events.append((now, "bench", "seat.assign", "code", code_ids[i], '{"state": "claimed", "learner_id": %d}' % lid))
-    return learners, codes, accesses, emails, events
+    return learners, codes, accesses, emails, events, changes
 
 
 def main() -> int:
     url, pool_id, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     from regtui.core import db
-    from regtui.core.models import Access, AuditEvent, Code, Learner, OutboxEmail, Pool, database
+    from regtui.core.models import Access, AuditEvent, Code, Event, Learner, OutboxEmail, Pool, database
 
     db.open_database(url)
     session_id = Pool.get_by_id(pool_id).session_id
     code_ids = [i for (i,) in database.execute_sql("SELECT id FROM code WHERE pool_id = %s ORDER BY id"
                                                    .replace("%s", database.param), [pool_id])][:n]
     first = (database.execute_sql("SELECT COALESCE(MAX(id), 0) FROM learner").fetchone()[0] or 0) + 1
-    learners, codes, accesses, emails, events = rows_for(n, first, code_ids, session_id)
+    first_access = (database.execute_sql("SELECT COALESCE(MAX(id), 0) FROM access").fetchone()[0] or 0) + 1
+    learners, codes, accesses, emails, events, changes = rows_for(n, first, first_access, code_ids, session_id)
     tables = [
         (Learner._meta.table_name, "id, email, email_key, first_name, last_name, must_set_password, created_at, "
                                    "password_link_nonce, password_link_expires_at", learners),
-        (Access._meta.table_name, "learner_id, session_id, code_id, starts, ends, status", accesses),
+        (Access._meta.table_name, "id, learner_id, session_id, code_id, starts, ends, status", accesses),
         (OutboxEmail._meta.table_name, "created_at, \"to\", subject, body, message_id, status, attempts", emails),
         (AuditEvent._meta.table_name, "at, operator, action, record_type, record_id, after", events),
+        (Event._meta.table_name, "kind, access_id, at, data", changes),
     ]
     postgres = url.startswith("postgres")
     t0 = time.perf_counter()
