@@ -13,7 +13,7 @@ from conftest import ROOT
 
 MAX_LINES = 60
 MAX_POSITIONAL = 8
-MODULES = ["batch/validate.py", "batch/planner.py", "batch/xlsx.py"]
+MODULES = ["batch/validate.py", "batch/planner.py", "batch/xlsx.py", "regtui/cli/parser.py"]
 
 
 def _functions(path: Path):
