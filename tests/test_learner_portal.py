@@ -8,11 +8,8 @@ ending), never slept.
 from __future__ import annotations
 
 import datetime as dt
-import http.cookiejar
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -20,6 +17,7 @@ from regtui.core import clock
 from regtui.core.models import Code, OutboxEmail, database
 from regtui.core.services import codes, learners, registrations
 
+from tests import cookie_browser
 from tests.test_core_support import make_pool
 from tests.test_web import Response, running
 
@@ -28,41 +26,17 @@ pytestmark = pytest.mark.storage
 PASSWORD = "correct horse battery"
 
 
-class Browser:
-    """urllib with a cookie jar, no redirects followed automatically (the test follows them)."""
+class Browser(cookie_browser.Browser):
+    """Redirects not followed (the test follows them); every form posted with its page's CSRF
+    token unless the test says ``csrf=False``."""
 
     def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
-
-    def get(self, path: str) -> Response:
-        return self._send(urllib.request.Request(self.base + path))
+        super().__init__(base, follow_redirects=False, timeout=60)
 
     def post(self, path: str, fields: dict, *, csrf: bool = True) -> Response:
         if csrf and "csrf" not in fields:
-            fields = {**fields, "csrf": self.csrf(path)}
-        data = urllib.parse.urlencode(fields).encode()
-        return self._send(urllib.request.Request(self.base + path, data=data, method="POST"))
-
-    def csrf(self, path: str) -> str:
-        page = self.get(path if path not in ("/signout",) else "/me")
-        found = re.search(r'name="csrf" value="([^"]+)"', page.body)
-        assert found, page.body
-        return found.group(1)
-
-    def _send(self, req) -> Response:
-        try:
-            with self.opener.open(req, timeout=60) as resp:
-                return Response(resp.status, resp.read().decode(), dict(resp.headers))
-        except urllib.error.HTTPError as err:
-            with err:
-                return Response(err.code, err.read().decode(), dict(err.headers))
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+            fields = {**fields, "csrf": self.csrf(path if path != "/signout" else "/me")}
+        return super().post(path, fields)
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ as the browser. Sign-in, CSRF, pools, upload, the dry-run diff, apply, stale pla
 
 from __future__ import annotations
 
-import http.cookiejar
 import re
-import secrets
 import subprocess
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,58 +19,17 @@ from regtui.core.models import Batch, Pool, StaffCredential
 from regtui.core.services import catalog, customers, orders, operators, staff
 from test_core_support import dump
 from test_web import Response, running
+from tests import cookie_browser
+from tests.cookie_browser import csrf_of
 
 pytestmark = pytest.mark.storage
 PASSWORD = "a long staff passphrase"
 
 
-class Browser:
-    """Cookies kept, redirects followed, forms posted as a browser posts them."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    def _send(self, req) -> Response:
-        try:
-            with self.opener.open(req, timeout=120) as resp:
-                return Response(resp.status, resp.read().decode("utf-8", "replace"), dict(resp.headers))
-        except urllib.error.HTTPError as err:
-            with err:
-                return Response(err.code, err.read().decode("utf-8", "replace"), dict(err.headers))
-
-    def get(self, path: str) -> Response:
-        return self._send(urllib.request.Request(self.base + path))
-
-    def get_bytes(self, path: str) -> tuple[int, bytes, dict]:
-        with self.opener.open(self.base + path, timeout=120) as resp:
-            return resp.status, resp.read(), dict(resp.headers)
-
-    def post(self, path: str, fields: dict) -> Response:
-        return self._send(urllib.request.Request(self.base + path, data=urllib.parse.urlencode(fields).encode(),
-                                                 method="POST"))
-
-    def post_file(self, path: str, fields: dict, name: str, data: bytes) -> Response:
-        boundary = secrets.token_hex(16)
-        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="roster"; filename="{name}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
-        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        req = urllib.request.Request(self.base + path, data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        return self._send(req)
-
-    def csrf(self, path: str) -> str:
-        return csrf_of(self.get(path).body)
-
+class Browser(cookie_browser.Browser):
     def sign_in(self, name: str, password: str = PASSWORD, code: str = "") -> Response:
         return self.post("/staff/signin", {"csrf": self.csrf("/staff/signin"), "name": name, "password": password,
                                            "code": code})
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 def field(html: str, name: str) -> str:
