@@ -4,7 +4,6 @@ as the browser. Sign-in, CSRF, pools, upload, the dry-run diff, apply, stale pla
 from __future__ import annotations
 
 import re
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
