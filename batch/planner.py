@@ -88,8 +88,12 @@ def _special_rows(cols: list[list], snapshot: Snapshot) -> set[int]:
         counts = Counter(keys)
         special.update(i for i, k in enumerate(keys) if counts[k] > 1)
     held = on_roster.intersection(snapshot.seated).union(on_roster.intersection(snapshot.pending))
+    held.update(on_roster.intersection(snapshot.elsewhere))
     if held:
         special.update(i for i, k in enumerate(keys) if k in held)
+    if snapshot.refused:  # a few distinct date pairs per roster: one set look-up per row, only then
+        refused = snapshot.refused
+        special.update(i for i, pair in enumerate(zip(starts, ends)) if pair in refused)
     return special
 
 
@@ -189,6 +193,9 @@ def _plan_create(r, seat, inv, base: dict, planner: _RowPlanner) -> Change | Pla
         return _err("already-invited", r.row, "email", r.email,
                     f"Row {r.row}: {r.email} has a pending invitation in this pool; cancel it first "
                     "(revoke) or let them accept it.")
+    refusal = _new_seat_refusal(r, planner.snapshot)
+    if refusal is not None:
+        return refusal
     kind = "assign" if r.email_key in planner.snapshot.learners else "create"
     pw = getattr(r, "password", None)
     return Change(kind=kind, starts=r.access_start, ends=r.access_end, password=pw, has_password=bool(pw), **base)
@@ -199,7 +206,26 @@ def _plan_invite(r, seat, inv, base: dict, planner: _RowPlanner) -> Change:
         return Change(kind="unchanged", detail="already has a seat", **base)
     if inv is not None:
         return Change(kind="unchanged", invitation_id=inv[0], detail="already invited", **base)
+    elsewhere = planner.snapshot.elsewhere.get(r.email_key)
+    if elsewhere is not None:
+        return _err("seat-elsewhere", r.row, "email", r.email, f"Row {r.row}: {elsewhere}")
     return Change(kind="invite", message=getattr(r, "message", "") or "", **base)
+
+
+def _new_seat_refusal(r, snapshot: Snapshot) -> PlanError | None:
+    """Why this row may not take a new seat (the services' rules, read into the snapshot): the
+    learner holds a seat of the session through another pool of the customer, or the access
+    could not be granted with the row's dates (e.g. it would end on a day already past)."""
+    elsewhere = snapshot.elsewhere.get(r.email_key)
+    if elsewhere is not None:
+        return _err("seat-elsewhere", r.row, "email", r.email, f"Row {r.row}: {elsewhere}")
+    refused = snapshot.refused.get((r.access_start, r.access_end))
+    if refused is not None:
+        code, sentence = refused
+        column = "access_end" if r.access_end is not None else "access_start"
+        return _err(code, r.row, column, _iso(r.access_end if r.access_end is not None else r.access_start),
+                    f"Row {r.row}: {sentence}")
+    return None
 
 
 def _plan_revoke(r, seat, inv, base: dict, planner: _RowPlanner) -> Change | PlanError:

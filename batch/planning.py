@@ -98,7 +98,7 @@ def plan_roster(actor, source: Source, options: PlanOptions | None = None, *,
     from batch import pool_state as snapshot
 
     pool = resolve_pool(actor, options, roster)
-    snap = snapshot.take(pool, keys_of(roster))
+    snap = snapshot.take(pool, keys_of(roster), snapshot.dates_of(roster))
     plan = make_plan(roster, snap, sync=options.sync, max_revoke=options.max_revoke,
                      skip_invalid=options.skip_invalid, may_extend=actor.can("access.extend"))
     if not actor.is_admin:  # a manager may not learn whether another customer's learner has an account

@@ -5,6 +5,7 @@ imports this module."""
 from __future__ import annotations
 
 import datetime as dt
+from operator import attrgetter
 from typing import Iterable
 
 from batch.snapshot import Seat, Snapshot
@@ -14,8 +15,9 @@ from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
 KEY_CHUNK = 20_000
 
 
-def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
-    """Read the snapshot of ``pool`` (a Pool or its id) for a roster with these email keys."""
+def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()) -> Snapshot:
+    """Read the snapshot of ``pool`` (a Pool or its id) for a roster with these email keys and
+    these (access_start, access_end) pairs (see ``dates_of``)."""
     pool_id = pool if isinstance(pool, int) else pool.id
     from regtui.core.models import Session
     from regtui.core.services import invitations, pools
@@ -69,9 +71,47 @@ def take(pool: Pool | int, keys: Iterable[str] = ()) -> Snapshot:
     refs = {str(pool_id)}
     if not isinstance(pool, int):
         refs.update(pools.refs(pool))
+    row = _pool_row(pool_id)
     return Snapshot(pool_id, seats, available, invited, claimed, access_days, seated, pending,
                     frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners,
-                    frozenset(r.casefold() for r in refs))
+                    frozenset(r.casefold() for r in refs), _seats_elsewhere(row, learners), _refused_dates(row, dates))
+
+
+def dates_of(rows) -> list[tuple]:
+    """The distinct (access_start, access_end) pairs of these roster rows (``RosterRows``)."""
+    return list(dict.fromkeys(zip(map(attrgetter("access_start"), rows.rows), map(attrgetter("access_end"), rows.rows))))
+
+
+def _pool_row(pool_id: int) -> Pool:
+    from regtui.core.models import Order, Session
+
+    return (Pool.select(Pool, Order, Session).join(Order).switch(Pool).join(Session)
+            .where(Pool.id == pool_id).get())
+
+
+def _seats_elsewhere(pool: Pool, learners: dict[str, int]) -> dict[str, str]:
+    """key -> the services' sentence, for each of the roster's learners who holds a seat of the
+    pool's session in another pool of the same customer (one query for the customer's holders)."""
+    from regtui.core.services import pools
+
+    if not learners:
+        return {}
+    holders = pools.holders_elsewhere(pool)
+    return {key: pools.seat_elsewhere_sentence(pool, key, other) for key, other in holders.items() if key in learners}
+
+
+def _refused_dates(pool: Pool, dates: Iterable[tuple]) -> dict[tuple, tuple[str, str]]:
+    """(access_start, access_end) as on the roster -> (code, sentence) for each pair a new seat's
+    access may not be granted with (``access.grant_refusal``, after the session's defaults)."""
+    from regtui.core.services import access
+
+    pairs = list(dict.fromkeys(dates))
+    refused = {}
+    for pair, (starts, ends) in zip(pairs, access.resolve_dates(pool.session, pairs)):
+        refusal = access.grant_refusal(starts, ends)
+        if refusal is not None:
+            refused[pair] = (refusal.code, str(refusal))
+    return refused
 
 
 def _rows(query):

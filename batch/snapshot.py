@@ -9,7 +9,10 @@ This module imports no database: the planner (``batch.planner``) depends on it a
 * every pending invitation (not past its expiry, ``invitations.live``): email key -> (invitation id, code id); and the keys whose invitation
   was cancelled (so that revoking them again is "unchanged");
 * the keys whose access from this pool was revoked (revoking them again is "unchanged");
-* the existing learners among the roster's ``keys``: email key -> learner id.
+* the existing learners among the roster's ``keys``: email key -> learner id;
+* the roster's learners holding a seat of the session in another pool of the customer, and the
+  roster's access dates that may not be granted (the services' rules, read here so the planner
+  stays pure; they are checked again when applying, so they are not in the fingerprint).
 
 ``fingerprint_for(keys)`` is a sha256 over the counters and the sorted rows the plan depends on.
 The applier takes a new snapshot inside its transaction (after locking the pool) and refuses
@@ -49,6 +52,12 @@ class Snapshot:
     revoked: frozenset[str] = frozenset()
     learners: Mapping[str, int] = field(default_factory=dict)
     refs: frozenset[str] = frozenset()  # how a roster may name this pool: id, ORDER-LINE
+    # key -> why that learner may not take a seat here: they hold one of this session in another
+    # pool of the same customer (pools.holders_elsewhere; the sentence is the services')
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
+    # (access_start, access_end) as on the roster -> (code, sentence): the dates a new seat's access
+    # may not be granted with (access.grant_refusal, e.g. an end already past)
+    refused: Mapping[tuple, tuple[str, str]] = field(default_factory=dict)
 
     def fingerprint_for(self, learner_keys: Iterable[str] = ()) -> str:
         """sha256 over the counters, the seated rows, the pending invitations, and which of

@@ -207,3 +207,43 @@ def test_an_expired_invitation_is_not_pending_when_planning(db, admin, tmp_path)
         assert check(pool) == {"available": 0, "invited": 1, "claimed": 1}
     finally:
         clock.set_now(None)
+
+
+def test_a_seat_elsewhere_and_an_access_already_ended_are_row_errors_of_the_plan(db, admin, tmp_path):
+    """Issue 9 item 6: a learner holding a seat of the session through another pool of the same
+    customer, and a create whose access would end on a day already past, are row errors the plan
+    names (codes in docs/roster-codes.md); with --skip-invalid the other rows are applied, instead
+    of the apply refusing the whole batch."""
+    from batch.planning import PlanOptions, apply_result, plan_roster
+    from regtui.core import clock
+    from test_core_support import make_customer
+
+    clock.set_now(dt.datetime(2027, 3, 1, 9))
+    try:
+        customer = make_customer(admin)
+        first = make_pool(admin, 3, customer=customer)
+        second = make_pool(admin, 3, customer=customer, session=first.session)
+        registrations.assign(admin, first, [LearnerSpec("held@example.com", "Held", "Elsewhere")])
+        path = roster(tmp_path, "action,email,first_name,last_name,access_start,access_end\n"
+                                "create,held@example.com,Held,Elsewhere,,\n"
+                                "create,late@example.com,Late,Comer,2027-01-01,2027-02-01\n"
+                                "invite,HELD@example.com,,,,\n"
+                                "create,fine@example.com,Fine,Person,,\n")
+        result = plan_roster(admin, path, PlanOptions(pool=str(second.id)))
+        plan = result.plan
+        assert [(e.row, e.code) for e in plan.errors] == [(2, "seat-elsewhere"), (3, "access-ended"), (4, "conflicting-duplicate")]
+        assert f"in pool {first.id} of the same customer" in plan.errors[0].message
+        assert "2027-02-01" in plan.errors[1].message and plan.errors[1].message.startswith("Row 3: ")
+        assert [(c.kind, c.email) for c in plan.changes] == [("create", "fine@example.com")]
+        with pytest.raises(Refused):  # without --skip-invalid the plan's errors stop it, nothing changes
+            apply_plan(admin, plan)
+        result = plan_roster(admin, path, PlanOptions(pool=str(second.id), skip_invalid=True))
+        apply_result(admin, result)
+        assert set(registrations.seated_keys(Pool.get_by_id(second.id))) == {"fine@example.com"}
+        assert set(registrations.seated_keys(Pool.get_by_id(first.id))) == {"held@example.com"}
+        # the same rule for an invitation on its own (a new plan, the invite row alone)
+        alone = roster(tmp_path, "action,email\ninvite,held@example.com\n", "invite.csv")
+        [error] = plan_roster(admin, alone, PlanOptions(pool=str(second.id))).plan.errors
+        assert (error.row, error.code) == (2, "seat-elsewhere")
+    finally:
+        clock.set_now(None)
