@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
@@ -78,6 +80,30 @@ def decode(cursor: str) -> tuple[Any, int]:
             or not (value[0] is None or isinstance(value[0], (str, int, float)))):
         raise bad
     return value[0], value[1]
+
+
+def seal(cursor: str | None, list_name: str, key: bytes) -> str | None:
+    """A cursor as a script is given it (the CLI's ``next``): bound by a MAC to its list
+    (``list_name``, e.g. "registrations:8"), so that ``unseal`` refuses one of another list, or
+    an edited one, before anything is read."""
+    return None if cursor is None else f"{cursor}.{_list_mac(cursor, list_name, key)}"
+
+
+def unseal(text: str | None, list_name: str, key: bytes) -> str | None:
+    """The cursor inside a ``seal``ed one of this list (None stays None); UsageError, one sentence
+    that does not repeat the text, for anything else."""
+    if text is None:
+        return None
+    cursor, _, mac = text.rpartition(".")
+    if (len(text) > MAX_CURSOR + 64 or not text.isascii() or not text.isprintable() or not cursor
+            or not hmac.compare_digest(mac, _list_mac(cursor, list_name, key))):
+        raise UsageError("That cursor is not one this list gave: use the `next` value the same listing printed, "
+                         "as it was printed.")
+    return cursor
+
+
+def _list_mac(cursor: str, list_name: str, key: bytes) -> str:
+    return hmac.new(key, f"list cursor\n{list_name}\n{cursor}".encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def check_limit(limit: int) -> int:
