@@ -99,7 +99,7 @@ def test_orders_are_listed_with_date_and_source_and_pools_show_order_date_and_pr
     assert po7 | {"customer_id": 0} == {"number": "PO-7", "date": "2026-06-15", "customer": "Acme Ltd", "customer_id": 0,
                                        "source": "manual", "external_id": None,
                                        "lines": [{"product": "Python", "session": "PY-1", "seats": 2, "pool": added["pool"],
-                                                  "direct": False}], "seats": 2}
+                                                  "access": None}], "seats": 2}
     table = ok(cli, "orders").stdout
     assert "PO-7" in table and "2026-06-15" in table and "manual" in table
     pools = ok(cli, "pools").stdout.splitlines()
@@ -122,17 +122,17 @@ def test_orders_are_listed_with_date_and_source_and_pools_show_order_date_and_pr
 
 
 @sqlite_only
-def test_a_one_seat_order_shows_its_line_as_a_direct_access(cli):
-    """`order add --seats 1` makes no pool: `orders` still shows its product, session and seat, as a
-    direct access (not "(no pool)"), in the table and in --json, next to a pool line."""
+def test_a_one_seat_order_shows_its_line_and_what_it_became(cli):
+    """`order add --seats 1` makes no pool: `orders` still shows its product, session and seat, and
+    says why it has no pool, in the table and in --json, next to a pool line."""
     _setup_catalog(here)
     one = js_process(cli, "order", "add", "--customer", "Acme Ltd", "--session", "PY-1", "--seats", "1", "--number", "PO-1")
     assert one["pool"] is None
     [po1] = [o for o in js(cli, "orders") if o["number"] == "PO-1"]
-    assert po1["lines"] == [{"product": "Python", "session": "PY-1", "seats": 1, "pool": None, "direct": True}]
+    assert po1["lines"] == [{"product": "Python", "session": "PY-1", "seats": 1, "pool": None, "access": None}]
     assert po1["seats"] == 1
     [row] = [line for line in ok(cli, "orders").stdout.splitlines() if line.startswith("PO-1 ")]
-    assert "Python PY-1 ×1 (direct access)" in row and "(no pool)" not in row
+    assert "Python PY-1 ×1 (no pool: one seat)" in row
     # a pool line says its pool
     three = js(cli, "order", "add", "--customer", "Acme Ltd", "--session", "PY-1", "--seats", "3", "--number", "PO-3")
     [row] = [line for line in ok(cli, "orders").stdout.splitlines() if line.startswith("PO-3 ")]

@@ -82,8 +82,32 @@ def test_init_upgrades_a_real_schema_1_database_file(tmp_path, home, monkeypatch
         # queued emails written by release 1 hold no live link any more (issue 8 item 4)
         bodies = [b for (b,) in database.execute_sql('SELECT body FROM "outbox_email"').fetchall()]
         assert bodies and not any("/claim/" in b and "." in b.split("/claim/")[1][:30] for b in bodies)
+        # every pool release 1 made is now its order's line (schema 11)
+        pools_made = database.execute_sql('SELECT id, order_id, session_id, seats FROM "pool" ORDER BY id').fetchall()
+        lines = database.execute_sql('SELECT pool_id, order_id, session_id, seats FROM "order_line" '
+                                     'WHERE pool_id IS NOT NULL ORDER BY pool_id').fetchall()
+        assert pools_made and [tuple(r) for r in lines] == [tuple(r) for r in pools_made]
     finally:
         database.close()
     pools = run_cli("pools", "--json")
     assert pools.returncode == 0, pools.stderr
     assert '"claimed"' in pools.stdout
+
+
+def test_order_lines_from_before_schema_11_are_filled_in(db, admin):
+    """Schema 11 keeps every order line: a pool's, and a typed line that made no pool, which before
+    only the order's `order.add` audit event held."""
+    from regtui.core.models import OrderLine
+    from regtui.core.services import catalog, customers, orders
+
+    product = catalog.add_product(admin, "PY", "Python")
+    session = catalog.add_session(admin, product, "PY-1", "Python one", access_days=30)
+    customer = customers.add(admin, "Acme", "hr@acme.example.com")
+    order, [pool] = orders.add(admin, customer, [orders.OrderLine(session, 1), orders.OrderLine(session, 3)])
+    OrderLine.drop_table()  # as a schema-10 database has it
+    dbmod._order_lines()
+    got = [(l.order_id, l.session_id, l.seats, l.pool_id) for l in OrderLine.select().order_by(OrderLine.id)]
+    assert sorted(got, key=lambda r: r[2]) == [(order.id, session.id, 1, None), (order.id, session.id, 3, pool.id)]
+    # (filled in pools first: an old order's lines come back in that order)
+    assert [r.lines_text() for r in orders.listing(admin)] == [f"Python PY-1 ×3 (pool {pool.id}); "
+                                                               "Python PY-1 ×1 (no pool: one seat)"]

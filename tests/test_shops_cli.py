@@ -90,6 +90,9 @@ def test_a_shopify_export_imports_through_a_dry_run_diff(catalog_, cli, tmp_path
     [order] = [o for o in json.loads(cli("orders", "--json").stdout) if o["number"] == "1001"]
     assert (order["source"], order["external_id"], order["date"]) == ("main", "5012345678901", "2027-01-10")
     assert [(l["session"], l["seats"]) for l in order["lines"]] == [("PYDATA", 10), ("DATAVIZ", 1)]  # the direct one too
+    assert order["lines"][0]["pool"] == pool["id"] and order["lines"][1]["access"] is not None
+    [row] = [line for line in cli("orders").stdout.splitlines() if line.startswith("1001 ")]
+    assert "DATAVIZ ×1 (direct access to the buyer)" in row
 
     again = cli("orders", "import", export, "--shop", "main", env=NOW)
     assert again.stdout.splitlines()[-1].startswith("Plan for shopify-orders-export.csv (main): 0 create, 2 unchanged")

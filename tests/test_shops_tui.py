@@ -49,7 +49,8 @@ def test_map_and_replay_an_unmatched_line_from_the_tui(admin, tmp_path):
             await pilot.press("p")
             await settle(pilot)
             assert app.screen.query_one("#unmatched", DataTable).row_count == 0
-            assert "PYDATA ×5" in screen_text(app)
+            orders = app.screen.query_one("#orders", DataTable)
+            assert "PYDATA ×5 (pool" in str(orders.get_row_at(0)[5])
     run(go())
     assert Pool.get().seats == 5
 

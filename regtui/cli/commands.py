@@ -150,14 +150,8 @@ def cmd_orders(args: argparse.Namespace) -> int:
     rows = orders.listing(actor, customer)
     data = [r.as_dict() for r in rows]
     return emit(args, data, lambda: print_table(
-        [(r.number, r.placed, r.customer, r.source, r.external_id or "", _order_lines(r), r.seats) for r in rows],
+        [(r.number, r.placed, r.customer, r.source, r.external_id or "", r.lines_text(), r.seats) for r in rows],
         ["order", "date", "customer", "source", "external id", "lines", "seats"]))
-
-
-def _order_lines(row) -> str:
-    """"Python PY-1 ×30 (pool 8); Python PY-2 ×1 (direct access)": each line of an order."""
-    return "; ".join(f"{product} {session}".strip() + f" ×{n} " + (f"(pool {pool})" if pool else "(direct access)")
-                     for (product, session, n), pool in zip(row.lines, row.pools)) or "(no lines)"
 
 
 # --- pools, seats ----------------------------------------------------------------------

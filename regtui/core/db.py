@@ -169,6 +169,44 @@ def _endpoint_allow_private() -> None:
             Endpoint.update(allow_private=True).where(Endpoint.id == endpoint_id).execute()
 
 
+def _order_lines() -> None:
+    """Schema 11: ``order_line``, each line of an order as sold. Filled from what older schemas
+    kept: a pool per line; a shop line's pool or direct access; and the lines an operator typed
+    that made no pool, which only the order's ``order.add`` audit event recorded."""
+    import json
+
+    from peewee import JOIN
+
+    from regtui.core.models import Access, Order, OrderLine, Pool, Session, ShopOrderLine
+
+    if database.table_exists(OrderLine._meta.table_name, schema=_schema()):
+        return
+    OrderLine.create_table()
+    shop_lines = list(ShopOrderLine.select(ShopOrderLine.order, ShopOrderLine.seats, ShopOrderLine.pool,
+                                           ShopOrderLine.access, Access.session)
+                      .join(Access, JOIN.LEFT_OUTER, on=(ShopOrderLine.access == Access.id)).tuples())
+    for order_id, seats, pool_id, access_id, session_id in shop_lines:
+        if pool_id is None and session_id is not None:
+            OrderLine.create(order=order_id, session=session_id, seats=seats, access=access_id)
+    pools = list(Pool.select(Pool.id, Pool.order, Pool.session, Pool.seats).order_by(Pool.id).tuples())
+    for pool_id, order_id, session_id, seats in pools:
+        OrderLine.create(order=order_id, session=session_id, seats=seats, pool=pool_id)
+    sessions = dict(Session.select(Session.code, Session.id).tuples())
+    typed = (AuditEvent.select(AuditEvent.record_id, AuditEvent.after)
+             .join(Order, on=(AuditEvent.record_id == Order.id))
+             .where((AuditEvent.action == "order.add") & (AuditEvent.record_type == "order") & Order.source.is_null()))
+    made = {}
+    for _, order_id, session_id, seats in pools:
+        made.setdefault(order_id, []).append((session_id, seats))
+    for order_id, after in typed.tuples():
+        for line in json.loads(after or "{}").get("lines", []):
+            key = (sessions.get(line.get("session")), line.get("seats"))
+            if key in made.get(order_id, []):
+                made[order_id].remove(key)  # this line's pool is listed already
+            elif key[0] is not None and isinstance(key[1], int):
+                OrderLine.create(order=order_id, session=key[0], seats=key[1])
+
+
 def _add_missing_columns(wanted: dict) -> None:
     """Add each (name, field) of each table that the table does not have yet (a new database made
     by schema 1 from today's models has them all already).
@@ -260,6 +298,7 @@ MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (7, _portal_and_platforms),
     (8, _operator_keys_and_staff_sign_in),
     (10, _endpoint_allow_private),
+    (11, _order_lines),
 ]
 LATEST = max(version for version, _ in MIGRATIONS)  # helpers append their own numbers
 

@@ -196,6 +196,18 @@ class Access(BaseModel):
 Access.add_index(Access.index(Access.code, unique=True, where=SQL("status = 'active'"), name="access_one_active_per_code"))
 
 
+class OrderLine(BaseModel):
+    """One line of an order, (session, seats), as it was sold, and what it became: its pool (2+
+    seats of a session with codes), the direct access a shop's single seat gave its buyer, or
+    neither (a single seat or a session without codes recorded by an operator)."""
+
+    order = ForeignKeyField(Order, backref="lines", on_delete="CASCADE")
+    session = ForeignKeyField(Session, on_delete="RESTRICT")
+    seats = IntegerField()
+    pool = ForeignKeyField(Pool, null=True, on_delete="SET NULL", index=False)
+    access = ForeignKeyField(Access, null=True, on_delete="SET NULL", index=False)
+
+
 class Invitation(BaseModel):
     """An emailed single-use claim link for one code. Only ``nonce`` is stored: the link's
     token is an HMAC of it under a key kept outside the database."""
@@ -469,6 +481,7 @@ ALL_MODELS = [
     Pool,
     Code,
     Access,
+    OrderLine,
     Invitation,
     EmailTemplate,
     Batch,

@@ -83,22 +83,6 @@ def record_selected(actor_name: str, action: str, record_type: str, *, record_id
     return cursor.rowcount
 
 
-def recorded(action: str, record_type: str, ids: Iterable[int]) -> dict[int, dict]:
-    """record id -> the ``after`` of its ``action`` event (the first, if several), for facts kept
-    only in the event that made the record (an order's lines that made no pool)."""
-    out: dict[int, dict] = {}
-    ids = list(ids)
-    for start in range(0, len(ids), 500):
-        q = (AuditEvent.select(AuditEvent.record_id, AuditEvent.after)
-             .where((AuditEvent.action == action) & (AuditEvent.record_type == record_type)
-                    & AuditEvent.record_id.in_(ids[start:start + 500]))
-             .order_by(AuditEvent.id).tuples())
-        for record_id, after in q:
-            if record_id not in out and after:
-                out[record_id] = json.loads(after)
-    return out
-
-
 def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
     """Newest first. ``record`` is ``type`` or ``type:id`` (e.g. ``pool:3``)."""
     require(actor, "audit.view")

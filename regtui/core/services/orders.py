@@ -1,5 +1,6 @@
-"""Orders: a purchase of seats. A line of 2+ seats of a session with ``generate_codes``
-becomes a pool with one registration code per seat."""
+"""Orders: a purchase of seats, in lines of (session, seats), each kept as an ``order_line`` row.
+A line of 2+ seats of a session with ``generate_codes`` becomes a pool with one registration code
+per seat."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Sequence
 
 from regtui.core import clock
 from regtui.core.errors import Refused, UsageError
-from regtui.core.models import Access, Code, Customer, Order, Pool, Product, Session, ShopOrderLine, database, utcnow
+from regtui.core import models
+from regtui.core.models import Code, Customer, Order, Pool, Product, Session, database, utcnow
 from regtui.core.services import audit
 from regtui.core.services.permissions import Actor, require
 
@@ -21,6 +23,8 @@ MAX_SEATS = 1_000_000
 
 @dataclass(frozen=True)
 class OrderLine:
+    """A line to record: ``seats`` of ``session`` (stored as a ``models.OrderLine``)."""
+
     session: Session
     seats: int
 
@@ -66,13 +70,27 @@ def add(actor: Actor, customer: Customer, lines: Sequence[OrderLine], number: st
             raise Refused(f"Order number {number!r} is taken: give another --number, or none to have one made.",
                           code="order-number-taken")
         order = Order.create(number=number, customer=customer, placed_at=placed_at)
-        pools = [_make_pool(order, line) for line in lines if line.session.generate_codes and line.seats >= 2]
+        pools = []
+        for line in lines:
+            pool = _make_pool(order, line) if makes_pool(line) else None
+            record_line(order, line, pool=pool)
+            pools += [pool] if pool else []
         audit.record(actor, "order.add", order, after={
             "number": number, "customer": customer.name, "placed_at": placed_at.isoformat(),
             "lines": [{"session": l.session.code, "seats": l.seats} for l in lines],
             "pools": [p.id for p in pools],
         })
     return order, pools
+
+
+def makes_pool(line: OrderLine) -> bool:
+    """Whether a line becomes a pool: 2 or more seats of a session that has codes."""
+    return line.session.generate_codes and line.seats >= 2
+
+
+def record_line(order: Order, line: OrderLine, *, pool: Pool | None = None, access=None) -> None:
+    """Keep the line as sold, with what it became (its pool, or a direct access)."""
+    models.OrderLine.create(order=order, session=line.session, seats=line.seats, pool=pool, access=access)
 
 
 def _make_pool(order: Order, line: OrderLine) -> Pool:
@@ -85,11 +103,10 @@ def _make_pool(order: Order, line: OrderLine) -> Pool:
 
 @dataclass(frozen=True)
 class OrderRow:
-    """An order as the orders list shows it: one line per pool it made, per shop line that gave its
-    buyer direct access, and per manual line that made no pool (one seat, or a session without
-    codes: a direct access, read from the order's ``order.add`` event, the one place it is kept).
-    ``pools`` goes with ``lines``: the line's pool id, or None for a direct access. ``source`` is
-    the shop it came from, or "manual" for one recorded by an operator."""
+    """An order as the orders list shows it, a line per line sold: (product, session code, seats)
+    in ``lines``, and in ``made`` what each became: ``("pool", id)``, ``("access", id)`` (a shop's
+    single seat given to its buyer) or ``("none", None)`` (a single seat or a session without codes
+    recorded by an operator). ``source`` is the shop it came from, or "manual"."""
 
     number: str
     placed: dt.date
@@ -97,22 +114,33 @@ class OrderRow:
     customer_id: int
     source: str
     external_id: str | None
-    lines: tuple[tuple[str, str, int], ...]  # (product, session code, seats) per line
-    pools: tuple[int | None, ...] = ()  # per line: its pool, or None (a direct access)
+    lines: tuple[tuple[str, str, int], ...]
+    made: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def seats(self) -> int:
         return sum(n for _, _, n in self.lines)
 
+    def lines_text(self) -> str:
+        """"Python PY-1 ×30 (pool 8); Python PY-2 ×1 (no pool: one seat)", as every face shows it."""
+        return "; ".join(f"{product} {session}".strip() + f" ×{n} ({_became(kind, ref, n)})"
+                         for (product, session, n), (kind, ref) in zip(self.lines, self.made)) or "(no lines)"
+
     def as_dict(self) -> dict:
         return {"number": self.number, "date": self.placed.isoformat(), "customer": self.customer,
                 "customer_id": self.customer_id, "source": self.source, "external_id": self.external_id,
-                "lines": [{"product": p, "session": s, "seats": n, "pool": pool, "direct": pool is None}
-                          for (p, s, n), pool in zip(self.lines, self.pools)],
+                "lines": [{"product": p, "session": s, "seats": n, "pool": ref if kind == "pool" else None,
+                           "access": ref if kind == "access" else None}
+                          for (p, s, n), (kind, ref) in zip(self.lines, self.made)],
                 "seats": self.seats}
 
 
-Line = tuple[str, str, int, "int | None"]  # product, session code, seats, pool (None: a direct access)
+def _became(kind: str, ref: int | None, seats: int) -> str:
+    if kind == "pool":
+        return f"pool {ref}"
+    if kind == "access":
+        return "direct access to the buyer"
+    return "no pool: one seat" if seats == 1 else "no pool: the session has no codes"
 
 
 def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
@@ -128,51 +156,20 @@ def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
     if customer_id is not None:
         q = q.where(Order.customer == customer_id)
     orders = list(q)
-    lines = lines_of([o.id for o in orders], manual={o.id for o in orders if not o.source})
+    lines = lines_of([o.id for o in orders])
     return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, o.source or "manual",
                      o.external_id, tuple(l[:3] for l in lines[o.id]), tuple(l[3] for l in lines[o.id]))
             for o in orders]
 
 
-def lines_of(ids: Sequence[int], manual: set[int]) -> dict[int, list[Line]]:
-    """order id -> its lines: its pools, then its direct accesses (a shop line's, or the manual
-    lines of the ``manual`` orders that made no pool)."""
-    lines: dict[int, list[Line]] = {i: [] for i in ids}
+def lines_of(ids: Sequence[int]) -> dict[int, list[tuple[str, str, int, tuple[str, int | None]]]]:
+    """order id -> its lines in the order they were sold: (product, session code, seats, made)."""
+    line = models.OrderLine
+    lines: dict[int, list] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        pools = (Pool.select(Pool.order, Product.name, Session.code, Pool.seats, Pool.id).join(Session).join(Product)
-                 .where(Pool.order.in_(chunk)).order_by(Pool.id).tuples())
-        for order_id, product, session, seats, pool_id in pools:
-            lines[order_id].append((product, session, seats, pool_id))
-        # a shop line that gave its buyer direct access (one seat, or a session without codes) has no pool
-        direct = (ShopOrderLine.select(ShopOrderLine.order, Product.name, Session.code, ShopOrderLine.seats)
-                  .join(Access, on=(ShopOrderLine.access == Access.id)).join(Session).join(Product)
-                  .where(ShopOrderLine.order.in_(chunk) & ShopOrderLine.pool.is_null())
-                  .order_by(ShopOrderLine.id).tuples())
-        for order_id, product, session, seats in direct:
-            lines[order_id].append((product, session, seats, None))
-    for order_id, typed in _typed_lines([i for i in ids if i in manual]).items():
-        lines[order_id].extend(_without_pool(typed, lines[order_id]))
+        q = (line.select(line.order, Product.name, Session.code, line.seats, line.pool, line.access)
+             .join(Session).join(Product).where(line.order.in_(ids[start:start + 500])).order_by(line.id).tuples())
+        for order_id, product, session, seats, pool_id, access_id in q:
+            made = ("pool", pool_id) if pool_id else ("access", access_id) if access_id else ("none", None)
+            lines[order_id].append((product, session, seats, made))
     return lines
-
-
-def _typed_lines(ids: Sequence[int]) -> dict[int, list[tuple[str, str, int]]]:
-    """order id -> the lines an operator typed, (product, session code, seats), as ``add`` recorded them."""
-    recorded = audit.recorded("order.add", "order", ids)
-    codes = {l["session"] for after in recorded.values() for l in after.get("lines", ())}
-    products = dict(Session.select(Session.code, Product.name).join(Product).where(Session.code.in_(list(codes) or [""]))
-                    .tuples())
-    return {order_id: [(products.get(l["session"], ""), l["session"], l["seats"]) for l in after.get("lines", ())]
-            for order_id, after in recorded.items()}
-
-
-def _without_pool(typed: list[tuple[str, str, int]], made: list[Line]) -> list[Line]:
-    """The typed lines no pool was made for: each pool answers one line of its session and seats."""
-    unmatched = [(session, seats) for _, session, seats, pool in made if pool is not None]
-    out: list[Line] = []
-    for product, session, seats in typed:
-        if (session, seats) in unmatched:
-            unmatched.remove((session, seats))
-        else:
-            out.append((product, session, seats, None))
-    return out

@@ -378,10 +378,12 @@ def _note_unmatched(shop: Shop, order_id: str, line: Line, delivery: ShopDeliver
 def _make_line(actor_name: str, shop: Shop, order: Order, customer: Customer, data: ShopOrder, line: Line,
                session: Session) -> None:
     pool = grant = None
-    if session.generate_codes and line.quantity >= 2:
-        pool = orders._make_pool(order, orders.OrderLine(session, line.quantity))
+    sold = orders.OrderLine(session, line.quantity)
+    if orders.makes_pool(sold):
+        pool = orders._make_pool(order, sold)
     else:
         grant = _direct_access(actor_name, customer, data.buyer, session, order.number)
+    orders.record_line(order, sold, pool=pool, access=grant)
     ShopOrderLine.create(shop=shop, external_order_id=data.order_id, external_line_id=line.line_id, order=order,
                          sku=line.sku, seats=line.quantity, pool=pool, access=grant)
     audit.record(actor_name, "shop.line", order, after={

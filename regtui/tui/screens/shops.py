@@ -109,9 +109,8 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
         orders = self.query_one("#orders", DataTable)
         orders.clear()
         for o in message.orders:
-            lines = ", ".join(f"{session} ×{n}" for _, session, n in o.lines)
             orders.add_row(cell(o.number), cell(o.placed.isoformat()), cell(o.customer), cell(o.source),
-                           cell(o.external_id or ""), cell(lines), cell(o.seats))
+                           cell(o.external_id or ""), cell(o.lines_text()), cell(o.seats))
         table = self.query_one("#unmatched", DataTable)
         table.clear()
         self.unmatched = {}
