@@ -93,8 +93,8 @@ def test_status_in_the_cli_follows_the_clock(cli):
 
     def statuses(when):
         [grant] = as_json("access", "ada@example.com", when=when)
-        [reg] = as_json("registrations", pool, when=when)
-        [user] = as_json("users", "Acme Ltd", when=when)
+        [reg] = as_json("registrations", pool, when=when)["rows"]
+        [user] = as_json("users", "Acme Ltd", when=when)["rows"]
         return grant["status"], reg["status"], user["status"]
 
     assert statuses("2027-01-01T09:00:00") == ("scheduled",) * 3

@@ -31,7 +31,7 @@ def test_reassign_to_the_invitee_uses_the_names_and_password_given(cli):
     r = ok(cli, "reassign", pool, "dan@example.com", "--first", "Dan", "--last", "Dean", "--password-stdin",
            input="a long enough passphrase\n")
     assert "dan@example.com" in r.stdout and "new account" in r.stdout
-    [reg] = js(cli, "registrations", pool)
+    [reg] = js(cli, "registrations", pool)["rows"]
     assert (reg["email"], reg["first_name"], reg["last_name"]) == ("dan@example.com", "Dan", "Dean")
     # an existing account keeps its own names, and the sentence says so
     ok(here, "invite", pool, "dan2@example.com")

@@ -43,7 +43,7 @@ def test_names_with_terminal_control_codes_are_printed_escaped(cli):
     # JSON keeps the value exactly, escaped by JSON itself
     r = raw_cli("registrations", pool, "--json")
     assert_no_controls(r.stdout)
-    assert js(cli, "registrations", pool)[0]["first_name"] == HOSTILE
+    assert js(cli, "registrations", pool)["rows"][0]["first_name"] == HOSTILE
     # sentences too: a customer's name in "added", and a name echoed back in an error
     r = raw_cli("customer", "--name", f"Mallory{HOSTILE}", "--email", "m@example.com")
     assert r.returncode == 0 and b"Mallory\\x1b]52" in r.stdout

@@ -52,7 +52,7 @@ def test_add_list_remove_through_the_cli(cli, admin, tmp_path):
     assert removed.returncode == 0 and "no longer hana's key" in removed.stdout
     assert json.loads(cli("operators", "key", "list", "--json").stdout) == []
     assert cli("operators", "key", "remove", fp).returncode == 2
-    events = json.loads(cli("audit", "--json").stdout)
+    events = json.loads(cli("audit", "--json").stdout)["rows"]
     assert {"key.add", "key.remove"} <= {e["action"] for e in events}
 
 

@@ -210,7 +210,7 @@ def test_a_manager_plans_and_applies_a_csv_roster_over_ssh(site, tmp_path):
     # batch history and the audit say who did it, and with which key
     history = json.loads(server.ssh(keys["hana"], "batch", "history", "--json").stdout)
     assert history[0]["operator"] == "hana"
-    events = json.loads(regtui("audit", "--operator", "hana", "--json", "--limit", "50").stdout)
+    events = json.loads(regtui("audit", "--operator", "hana", "--json", "--limit", "50").stdout)["rows"]
     ssh_events = [e for e in events if e["action"] == "ssh.command"]
     hana_fp = fingerprint(Path(str(keys["hana"]) + ".pub"))
     assert any(e["after"]["command"].startswith("batch apply - --pool 1001-1 --yes") and e["after"]["key"] == hana_fp

@@ -8,7 +8,7 @@ import getpass
 import sys
 
 from regtui import config
-from regtui.cli.common import emit, print_table, read_text, require_database_file, setup
+from regtui.cli.common import emit, emit_page, print_table, read_text, require_database_file, setup
 from regtui.core.errors import UsageError
 from regtui.core.words import plural
 
@@ -173,10 +173,13 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     from regtui.core.services import pools, registrations
 
     actor = setup(args)
-    rows = registrations.listing(actor, pools.get(actor, args.pool), search=args.search or "")
-    data = [r.as_dict() for r in rows]
-    return emit(args, data, lambda: print_table([(d["email"], d["first_name"], d["last_name"], d["code"], d["access_start"], d["access_end"] or "open", d["status"])
-                                             for d in data], ["email", "first", "last", "code", "access from", "until", "status"]))
+    pool = pools.get(actor, args.pool)
+    return emit_page(args, f"registrations:{pool.id}",
+                     lambda **page: registrations.page(actor, pool, search=args.search or "", **page),
+                     lambda r: r.as_dict(), lambda data: print_table(
+                         [(d["email"], d["first_name"], d["last_name"], d["code"], d["access_start"],
+                           d["access_end"] or "open", d["status"]) for d in data],
+                         ["email", "first", "last", "code", "access from", "until", "status"]))
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -184,21 +187,25 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     actor = setup(args)
     customer = customers.find(args.customer)
-    rows = registrations.of_customer(actor, customer.id, search=args.search or "")
-    data = [r.as_dict() for r in rows]
-    return emit(args, data, lambda: print_table(
-        [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"], d["access_start"], d["access_end"] or "open", d["status"]) for d in data],
-        ["email", "first", "last", "pool", "session", "access", "from", "until", "status"]))
+    return emit_page(args, f"users:{customer.id}",
+                     lambda **page: registrations.customer_page(actor, customer.id, search=args.search or "", **page),
+                     lambda r: r.as_dict(), lambda data: print_table(
+                         [(d["email"], d["first_name"], d["last_name"], d["pool"], d["session"], d["access_id"],
+                           d["access_start"], d["access_end"] or "open", d["status"]) for d in data],
+                         ["email", "first", "last", "pool", "session", "access", "from", "until", "status"]))
 
 
 def cmd_invites(args: argparse.Namespace) -> int:
     from regtui.core.services import invitations, pools
 
     actor = setup(args)
-    rows = invitations.listing(actor, pools.get(actor, args.pool))
-    data = [r.as_dict() for r in rows]
-    return emit(args, data, lambda: print_table([(r.id, r.email, r.code, r.created_at.date(), r.expires_at.date()) for r in rows],
-                                            ["id", "email", "code", "sent", "expires"]))
+    pool = pools.get(actor, args.pool)
+    # by address: a cursor in the "sent" order holds an ISO datetime ("T"), which SQLite compares
+    # as text with its stored "YYYY-MM-DD HH:MM:SS" and so would skip rows
+    return emit_page(args, f"invites:{pool.id}", lambda **page: invitations.page(actor, pool, sort="email", **page),
+                     lambda r: r.as_dict(), lambda data: print_table(
+                         [(d["id"], d["email"], d["code"], d["sent"][:10], d["expires"][:10]) for d in data],
+                         ["id", "email", "code", "sent", "expires"]))
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -333,9 +340,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from regtui.core.services import audit
 
     actor = setup(args)
-    events = [audit.as_dict(e) for e in audit.query(actor, operator=args.operator, batch_id=args.batch, record=args.record, limit=args.limit)]
-    return emit(args, events, lambda: print_table([(e["at"], e["operator"], e["action"], e["record"], e["batch"] or "") for e in events],
-                                              ["at", "operator", "action", "record", "batch"]))
+    return emit_page(args, f"audit:{args.operator}:{args.batch}:{args.record}",
+                     lambda **page: audit.page(actor, operator=args.operator, batch_id=args.batch, record=args.record, **page),
+                     audit.as_dict, lambda data: print_table(
+                         [(e["at"], e["operator"], e["action"], e["record"], e["batch"] or "") for e in data],
+                         ["at", "operator", "action", "record", "batch"]))
 
 
 def cmd_mail_send(args: argparse.Namespace) -> int:

@@ -27,6 +27,29 @@ def emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> int:
     return 0
 
 
+def emit_page(args: argparse.Namespace, list_name: str, fetch: Callable[..., Any], as_dict: Callable[[Any], dict],
+              human: Callable[[list[dict]], None]) -> int:
+    """One page of a long list (``args.limit`` rows after ``args.after``), read by ``fetch(limit=,
+    after=)`` (a service's keyset page function). ``--json`` prints {"rows", "next", "total"};
+    the table is followed by how to get the next page. The cursor given out is sealed to
+    ``list_name`` (the list and its pool or customer): another list's, or an edited one, is
+    refused in one sentence (exit 2)."""
+    from regtui.core import paging
+    from regtui.core.services import tokens
+
+    key = tokens.secret_key()
+    page = fetch(limit=args.limit, after=paging.unseal(args.after, list_name, key))
+    rows = [as_dict(r) for r in page.rows]
+    next_cursor = paging.seal(page.next, list_name, key)
+    if getattr(args, "json", False):
+        print(json.dumps({"rows": rows, "next": next_cursor, "total": page.total}, indent=2, default=json_default))
+        return 0
+    human(rows)
+    if next_cursor:
+        print(f"{len(rows):,} of {page.total:,} shown. Next page: the same command with --after {next_cursor}")
+    return 0
+
+
 def json_default(value: Any) -> str:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
@@ -122,6 +145,7 @@ def record_id(text: str) -> int:
 
 
 LIMIT = number(1, 1_000_000, "a limit")
+PAGE = number(1, 1000, "a page size")  # paging.MAX_LIMIT
 WHOLE = number(0, 10**18 - 1, "a whole number")  # the service that takes it says which range it allows
 PORT = number(1, 65535, "a port")
 

@@ -9,7 +9,7 @@ from typing import Sequence
 from regtui import config
 from regtui.cli import (batch_commands, commands, export_commands, hooks_commands, operator_commands, portal_commands,
                         scheduler_commands, shop_commands, ssh_commands)
-from regtui.cli.common import LIMIT, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
+from regtui.cli.common import LIMIT, PAGE, PORT, WHOLE, EscapingStream, Handler, parse_date, record_id
 from regtui.core.errors import RegtuiError
 
 
@@ -125,14 +125,24 @@ def _listing_commands(sub, add) -> None:
     """Pools, and the people in them."""
     sp = add("pools", commands.cmd_pools, "list pools with their order, product and seats", json_flag=True)
     sp.add_argument("--customer", help=f"only this customer's pools ({CUSTOMER})")
-    sp = add("registrations", commands.cmd_registrations, "completed registrations of a pool", json_flag=True)
+    sp = add("registrations", commands.cmd_registrations, "completed registrations of a pool, a page at a time", json_flag=True)
     sp.add_argument("pool", help=POOL)
-    sp.add_argument("--search", help="only learners whose email or name contains this")
-    sp = add("users", commands.cmd_users, "a customer's registration-code users across all its pools", json_flag=True)
+    sp.add_argument("--search", help="only learners whose email, name or code contains this")
+    _paging_flags(sp, "registrations")
+    sp = add("users", commands.cmd_users, "a customer's registration-code users across all its pools, a page at a time",
+             json_flag=True)
     sp.add_argument("customer", help=CUSTOMER)
-    sp.add_argument("--search", help="only learners whose email or name contains this")
-    sp = add("invites", commands.cmd_invites, "pending invitations of a pool", json_flag=True)
+    sp.add_argument("--search", help="only learners whose email, name or code contains this")
+    _paging_flags(sp, "users")
+    sp = add("invites", commands.cmd_invites, "pending invitations of a pool, a page at a time", json_flag=True)
     sp.add_argument("pool", help=POOL)
+    _paging_flags(sp, "invitations")
+
+
+def _paging_flags(sp: argparse.ArgumentParser, noun: str) -> None:
+    """--limit and --after of a list read a page at a time (keyset: see regtui.core.paging)."""
+    sp.add_argument("--limit", type=PAGE, default=100, metavar="N", help=f"at most N {noun} per page, 1 to 1,000 (default 100)")
+    sp.add_argument("--after", metavar="CURSOR", help="the page after this cursor: the `next` a previous page printed")
 
 
 def _password_flags(sp: argparse.ArgumentParser) -> None:
@@ -190,11 +200,11 @@ def _seat_commands(sub, add) -> None:
 
 def _audit_and_mail_commands(sub, add) -> None:
     """The audit log and the outbox."""
-    sp = add("audit", commands.cmd_audit, "the audit log, newest first", json_flag=True)
+    sp = add("audit", commands.cmd_audit, "the audit log, newest first, a page at a time", json_flag=True)
     sp.add_argument("--operator", help="only this operator's events")
     sp.add_argument("--batch", type=record_id, metavar="ID", help="only the events of this batch (see `regtui batch history`)")
     sp.add_argument("--record", help="TYPE or TYPE:ID, e.g. pool:3")
-    sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N events, 1 to 1,000,000 (default 100)")
+    _paging_flags(sp, "events")
     mail = sub.add_parser("mail", help="the outbox").add_subparsers(dest="mail_cmd", metavar="send|status|retry", required=True)
     add("send", commands.cmd_mail_send, "deliver queued emails (SMTP from $REGTUI_SMTP, else the Maildir); exit 1 when none could be delivered", json_flag=True, parent=mail)
     add("status", commands.cmd_mail_status, "count emails by status (staff only) and list those stuck while sending", json_flag=True, parent=mail)

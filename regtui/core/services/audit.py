@@ -86,7 +86,35 @@ def record_selected(actor_name: str, action: str, record_type: str, *, record_id
 def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
     """Newest first. ``record`` is ``type`` or ``type:id`` (e.g. ``pool:3``)."""
     require(actor, "audit.view")
-    q = AuditEvent.select().order_by(AuditEvent.id.desc())
+    q = _filtered(AuditEvent.select(), operator, batch_id, record).order_by(AuditEvent.id.desc())
+    return list(q.limit(limit).offset(offset))
+
+
+_COLUMNS = (AuditEvent.id, AuditEvent.at, AuditEvent.operator, AuditEvent.action, AuditEvent.record_type,
+            AuditEvent.record_id, AuditEvent.before, AuditEvent.after, AuditEvent.batch)
+
+
+def page(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None,
+         limit: int = 100, after: str | None = None) -> "paging.Page[AuditEvent]":
+    """One page of the log, newest first (keyset on the event id: see regtui.core.paging),
+    filtered as ``query`` is; the total counts the filtered events."""
+    from regtui.core import paging
+
+    require(actor, "audit.view")
+    q = _filtered(AuditEvent.select(*_COLUMNS), operator, batch_id, record)
+
+    def make(r) -> AuditEvent:
+        values = {f.name: f.python_value(v) for f, v in zip(_COLUMNS, r)}
+        values["batch"] = r[-1]  # the batch's id, not a Batch row
+        return AuditEvent(**values)
+
+    return paging.fetch(q, sort_expr=AuditEvent.id, key=AuditEvent.id, descending=True, limit=limit, after=after,
+                        total=lambda: _filtered(AuditEvent.select(AuditEvent.id), operator, batch_id, record).count(),
+                        make=make)
+
+
+def _filtered(q, operator: str | None, batch_id: int | None, record: str | None):
+    """``q`` narrowed to one operator's events, one batch's, or one record's (``type`` or ``type:id``)."""
     if operator:
         q = q.where(AuditEvent.operator == operator)
     if batch_id is not None:
@@ -102,7 +130,7 @@ def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = N
 
                 raise UsageError(f"{record!r} is not TYPE or TYPE:ID (e.g. pool:3).")
             q = q.where(AuditEvent.record_id == parse_id(rid))
-    return list(q.limit(limit).offset(offset))
+    return q
 
 
 def as_dict(event: AuditEvent) -> dict:

@@ -384,7 +384,7 @@ def _pending_query(pool: Pool, search: str, columns):
     """The pool's pending invitations as a reader sees them: one past its expiry is not pending
     any more, whether or not the sweep has marked it yet (reads never write)."""
     q = (Invitation.select(*columns).join(Code)
-         .where((Code.pool == pool.id) & (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())))
+         .where((Code.pool == pool.id) & live()))
     if search.strip():
         q = q.where(paging.contains([Invitation.email_key, Code.code], search))
     return q
