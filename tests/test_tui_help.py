@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from regtui.core.models import EmailTemplate, Pool
+from regtui.core.models import Customer, EmailTemplate, Pool
 from regtui.core.services import operators
 from regtui.core.services.permissions import Actor
 from regtui.tui.app import RegtuiApp
@@ -81,10 +81,11 @@ def test_help_on_customer_and_pool_and_hidden_keys_for_a_manager(demo_admin):
                 assert word in text, word
     run(go())
 
-    operators.set_operator(demo_admin, "hr", "manager", customer=customer_id("Fabrikam Logistics"))
+    fabrikam = customer_id("Fabrikam Logistics")
+    operators.set_operator(demo_admin, "hr", "manager", Customer.get_by_id(fabrikam))
 
     async def manager():
-        app = RegtuiApp(actor=Actor("hr", "manager"))
+        app = RegtuiApp(actor=Actor("hr", "manager", fabrikam))
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             text = await help_of(pilot)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +13,8 @@ from regtui.core.words import plural
 from regtui.tui.messages import AccessLoaded, ActionFailed, CustomerLoaded, RegistrationRemoved
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, call_service, cell, sanitize
-from regtui.tui.widgets.forms import Field, FormScreen
+from regtui.tui.screens.catalog import ask_new_order
+from regtui.tui.widgets.forms import Field, FormScreen, parse_date
 from regtui.tui.widgets.paged import Column, PagedList
 
 USER_COLUMNS = [Column("email", "Email", 28, 1), Column("first", "First", 10, 3), Column("last", "Last", 10, 2),
@@ -31,17 +30,6 @@ def _date(value) -> str:
     return value.isoformat() if value else ""
 
 
-def parse_date(text: str, what: str) -> dt.date | None:
-    """An ISO date, or None for an empty text; ValueError with a sentence otherwise."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a date like 2027-03-01.") from None
-
-
 class CustomerScreen(Screen):
     CSS_PATH = "customer.tcss"
     HELP = """\
@@ -51,6 +39,7 @@ enter on a pool opens it; enter on a learner shows their content access below.
     BINDINGS = [
         Binding("x,delete", "remove", "Remove"),
         Binding("d", "edit_dates", "Edit dates"),
+        Binding("n", "new_order", "New order"),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -68,6 +57,7 @@ enter on a pool opens it; enter on a learner shows their content access below.
         pools = Table(id="pools", cursor_type="row")
         pools.add_columns("Order", "Date", "Product", "Session", "Seats", "Avail", "Pending", "Claimed")
         yield pools
+        yield Static("", id="no-pools", markup=False)
         yield Label("Registration code users", classes="section")
         with Horizontal(id="lower"):
             yield PagedList(self._fetch_users, USER_COLUMNS, user_cells, noun="users", id="users-list", table_id="users",
@@ -93,6 +83,8 @@ enter on a pool opens it; enter on a learner shows their content access below.
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "edit_dates":
             return self.app.actor.can("access.extend")
+        if action == "new_order":
+            return self.app.actor.can("orders.add")
         return True
 
     # --- loading ---------------------------------------------------------------------------
@@ -133,6 +125,25 @@ enter on a pool opens it; enter on a learner shows their content access below.
                           cell(p.available), cell(p.pending), cell(p.claimed), key=str(p.id))
         if 0 < keep < pools.row_count:
             pools.move_cursor(row=keep)
+        self._show_empty_state(not message.pools)
+
+    def _show_empty_state(self, empty: bool) -> None:
+        """No pools yet: say what to do first, and with which key."""
+        note = self.query_one("#no-pools", Static)
+        note.display = empty
+        if self.app.actor.can("orders.add"):
+            note.update("No pools yet: press n to record an order of seats for this customer.")
+        else:
+            note.update("No pools yet: an admin records the customer's orders.")
+
+    def action_new_order(self) -> None:
+        if self.app.actor.can("orders.add"):
+            ask_new_order(self.app, self.customer_id, self.customer.get("name", ""), self._order_added)
+
+    def _order_added(self, sentence: str | None) -> None:
+        if sentence:
+            self.notify(sentence, markup=False)
+            self.action_reload()
 
     def on_paged_list_changed(self, message: PagedList.Changed) -> None:
         if message.paged.id != "users-list" or message.paged.page is None:
@@ -260,15 +271,11 @@ enter on a pool opens it; enter on a learner shows their content access below.
         except ValueError as exc:
             form.show_error(str(exc))
             return
-        self.extend_access(form, access_id, starts, ends)
-
-    @work(thread=True, group="write")
-    def extend_access(self, form: FormScreen, access_id: int, starts: dt.date | None, ends: dt.date | None) -> None:
-        """The form stays open with the service's sentence when it refuses, and closes when saved."""
         from regtui.core.services import access
 
-        call_service(form, lambda: access.extend(self.app.actor, access_id, starts=starts, ends=ends, open_ended=ends is None),
-                     lambda row: FormScreen.Accepted(row.id))
+        # the form stays open with the service's sentence when it refuses, and closes when saved
+        form.run_service(lambda: access.extend(self.app.actor, access_id, starts=starts, ends=ends, open_ended=ends is None),
+                         lambda row: row.id)
 
     def _dates_saved(self, access_id: int | None) -> None:
         if access_id is None:

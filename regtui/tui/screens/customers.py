@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from regtui.core.words import span_of
 from regtui.tui.messages import ActionFailed, CustomerCreated, CustomersLoaded, CustomerSynced
 from regtui.tui.widgets import Table, call_service, cell
+from regtui.tui.screens.catalog import FIRST_STEPS, ask_new_product, ask_new_session
 from regtui.tui.widgets.forms import Field, FormScreen
 
 PAGE = 100
@@ -34,6 +35,8 @@ enter opens the customer under the cursor; / filters as you type (name or email)
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
         Binding("n", "new_customer", "New customer"),
         Binding("e", "sync_customer", "Sync to eCommerce", key_display="e"),
+        Binding("p", "new_product", "New product", show=False),
+        Binding("v", "new_session", "New session", show=False),
     ]
 
     def __init__(self) -> None:
@@ -67,6 +70,8 @@ enter opens the customer under the cursor; / filters as you type (name or email)
             return actor.can("customers.new")
         if action == "sync_customer":
             return actor.can("customers.sync")
+        if action in ("new_product", "new_session"):
+            return actor.can("catalog.edit")
         return True
 
     # --- loading ---------------------------------------------------------------------------
@@ -106,8 +111,16 @@ enter opens the customer under the cursor; / filters as you type (name or email)
         if shown:
             where = span_of(self.page_offset + 1, self.page_offset + shown, self.total, "customer")
         else:
-            where = "No customers" + (f" match {self.search!r}" if self.search else " yet")
+            where = f"No customers match {self.search!r}" if self.search else self._first_step()
         self.query_one("#status", Static).update(f"{where} · sorted by {label}, {arrow}")
+
+    def _first_step(self) -> str:
+        """The empty list says what to do first, and with which key."""
+        if self.app.actor.can("catalog.edit"):
+            return f"No customers yet: {FIRST_STEPS}"
+        if self.app.actor.can("customers.new"):
+            return "No customers yet: press n to add the first one"
+        return "No customers yet: an admin adds them"
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.sentence, severity="error", timeout=8, markup=False)
@@ -197,6 +210,18 @@ enter opens the customer under the cursor; / filters as you type (name or email)
     def on_customer_created(self, message: CustomerCreated) -> None:
         self.notify(f"Customer {message.name} created; a set-password email is in the outbox.", markup=False)
         self.reload()
+
+    def action_new_product(self) -> None:
+        if self.app.actor.can("catalog.edit"):
+            ask_new_product(self.app, self._added)
+
+    def action_new_session(self) -> None:
+        if self.app.actor.can("catalog.edit"):
+            ask_new_session(self.app, self._added)
+
+    def _added(self, sentence: str | None) -> None:
+        if sentence:
+            self.notify(sentence, markup=False)
 
     def action_sync_customer(self) -> None:
         if not self.app.actor.can("customers.sync"):

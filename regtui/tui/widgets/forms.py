@@ -6,17 +6,19 @@ with ``result``) or ``ActionFailed(sentence)`` (the sentence is shown in the for
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from regtui.tui.messages import ActionFailed
+from regtui.tui.widgets import call_service
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,27 @@ class Field:
     value: str = ""
     placeholder: str = ""
     password: bool = False
+
+
+def parse_date(text: str, what: str) -> dt.date | None:
+    """An ISO date, or None for an empty text; ValueError with a sentence otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a date like 2027-03-01.") from None
+
+
+def parse_whole(text: str, what: str, default: int | None = None) -> int | None:
+    """A whole number, or ``default`` for an empty text; ValueError with a sentence otherwise."""
+    text = text.strip().replace(",", "")
+    if not text:
+        return default
+    if not text.isdigit():
+        raise ValueError(f"{what} {text!r} is not a whole number.")
+    return int(text)
 
 
 class FormScreen(ModalScreen[dict | None]):
@@ -49,13 +72,14 @@ class FormScreen(ModalScreen[dict | None]):
         self.submit_to = submit_to
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="form"):
+        with VerticalScroll(id="form"):
             yield Static(self.form_title, id="form-title", markup=False)
             if self.note:
                 yield Static(self.note, id="form-note", markup=False)
             for f in self.fields:
                 yield Label(f.label, markup=False)
-                yield Input(value=f.value, placeholder=f.placeholder, password=f.password, id=f"field-{f.name}")
+                # one line each (no border), so a form of five fields fits 24 rows
+                yield Input(value=f.value, placeholder=f.placeholder, password=f.password, id=f"field-{f.name}", compact=True)
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button(self.submit, id="submit", variant="primary")
@@ -90,6 +114,11 @@ class FormScreen(ModalScreen[dict | None]):
         self.show_error("")
         self.query_one("#submit", Button).disabled = True  # until the work answers
         self.submit_to(self, self.values())
+
+    def run_service(self, fn: Callable[[], Any], result: Callable[[Any], Any] = lambda r: r) -> None:
+        """Run the service call ``fn`` in a worker thread: the form closes with ``result(what fn
+        returned)`` (worked out in the thread), or shows the service's sentence and stays open."""
+        self.run_worker(lambda: call_service(self, fn, lambda r: FormScreen.Accepted(result(r))), thread=True, group="form")
 
     def show_error(self, sentence: str) -> None:
         """Say why the values were refused; the fields stay as typed."""
