@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from regtui import config
@@ -148,19 +147,6 @@ LIMIT = number(1, 1_000_000, "a limit")
 PAGE = number(1, 1000, "a page size")  # paging.MAX_LIMIT
 WHOLE = number(0, 10**18 - 1, "a whole number")  # the service that takes it says which range it allows
 PORT = number(1, 65535, "a port")
-
-
-def output_file(path: str) -> Path:
-    """A file about to be written: not a folder, in a folder that exists, or a UsageError."""
-    target = Path(path)
-    if path.endswith(os.sep) or target.is_dir():
-        raise UsageError(f"{path} is a folder: give the name of a file to write.")
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"There is no folder {folder}/ to write {target.name} into.")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"The folder {folder}/ is not writable.")
-    return target
 
 
 # --- the database -------------------------------------------------------------------------

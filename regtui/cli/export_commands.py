@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from regtui.cli.common import output_file, setup
+from regtui.cli.common import setup
 from regtui.core.words import plural
 
 
 def cmd_export_pool(args: argparse.Namespace) -> int:
     from regtui.core.services import exports, pools
 
-    target = output_file(args.file)
+    target = exports.target_file(args.file)
     actor = setup(args)
     pool = pools.get(actor, args.pool)
     n = exports.write(target, exports.pool_table(actor, pool))
@@ -23,7 +23,7 @@ def cmd_export_pool(args: argparse.Namespace) -> int:
 def cmd_export_users(args: argparse.Namespace) -> int:
     from regtui.core.services import customers, exports
 
-    target = output_file(args.file)
+    target = exports.target_file(args.file)
     actor = setup(args)
     customer = customers.find(args.customer)
     n = exports.write(target, exports.customer_table(actor, customer))

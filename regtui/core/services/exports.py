@@ -58,13 +58,34 @@ def customer_table(actor: Actor, customer: Customer) -> Table:
     return Table(("email", "first_name", "last_name", "pool", "session", "code", "access_start", "access_end"), rows)
 
 
+def target_file(path: str) -> Path:
+    """A file about to be written: not a folder, in a folder that exists and is writable, with a
+    suffix that says the format; else a UsageError (asked before the table is read)."""
+    target = Path(path)
+    if not path.strip():
+        raise UsageError("Give the name of a file to write, ending in .xlsx or .csv.")
+    if path.endswith(os.sep) or target.is_dir():
+        raise UsageError(f"{path} is a folder: give the name of a file to write.")
+    if target.suffix.lower() not in FORMATS:
+        raise UsageError(f"{target.name} does not end in .xlsx or .csv: say which format to write by its suffix.")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"There is no folder {folder}/ to write {target.name} into.")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"The folder {folder}/ is not writable.")
+    return target
+
+
 def write(path: str | os.PathLike, table: Table) -> int:
     """Write ``table`` to ``path`` as .xlsx or .csv (from its suffix); returns the rows written."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in FORMATS:
         raise UsageError(f"{target.name} does not end in .xlsx or .csv: say which format to write by its suffix.")
-    (_write_xlsx if suffix == ".xlsx" else _write_csv)(target, table)
+    try:
+        (_write_xlsx if suffix == ".xlsx" else _write_csv)(target, table)
+    except OSError as exc:
+        raise UsageError(f"Cannot write {target}: {exc.strerror or exc}.") from None
     return len(table.rows)
 
 

@@ -14,6 +14,7 @@ from regtui.tui.messages import AccessLoaded, ActionFailed, CustomerLoaded, Regi
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.widgets import Table, call_service, cell, sanitize
 from regtui.tui.screens.catalog import ask_new_order
+from regtui.tui.screens.exports import ask_export
 from regtui.tui.widgets.forms import Field, FormScreen, parse_date
 from regtui.tui.widgets.paged import Column, PagedList
 
@@ -40,6 +41,7 @@ enter on a pool opens it; enter on a learner shows their content access below.
         Binding("x,delete", "remove", "Remove"),
         Binding("d", "edit_dates", "Edit dates"),
         Binding("n", "new_order", "New order"),
+        Binding("e", "export", "Export users", show=False),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -139,6 +141,18 @@ enter on a pool opens it; enter on a learner shows their content access below.
     def action_new_order(self) -> None:
         if self.app.actor.can("orders.add"):
             ask_new_order(self.app, self.customer_id, self.customer.get("name", ""), self._order_added)
+
+    def action_export(self) -> None:
+        """The customer's users (every learner holding one of its seats) to a file."""
+        from regtui.core.services import customers, exports
+
+        actor, customer_id = self.app.actor, self.customer_id
+        ask_export(self.app, f"Export the users of {self.customer.get('name', '')}", f"customer-{customer_id}-users.xlsx",
+                   lambda: exports.customer_table(actor, customers.find(str(customer_id))), "user", self._exported)
+
+    def _exported(self, said: str | None) -> None:
+        if said:
+            self.notify(said, markup=False)
 
     def _order_added(self, sentence: str | None) -> None:
         if sentence:

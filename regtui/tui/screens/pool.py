@@ -15,6 +15,7 @@ from regtui.tui.messages import (
     InvitationsSent, PendingAssigned, PoolLoaded, RegistrationRemoved, SeatsAssigned, TickedDone,
 )
 from regtui.tui.screens.confirm import ConfirmScreen
+from regtui.tui.screens.exports import ask_export
 from regtui.tui.widgets import call_service, sanitize
 from regtui.tui.widgets.forms import Field, FormScreen, TextScreen
 from regtui.tui.widgets.paged import Column, PagedList
@@ -67,6 +68,7 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
         Binding("x,delete", "cancel_or_remove", "Cancel/Remove"),
         Binding("g", "assign_pending", "Assign pending"),
         Binding("i", "invite_instead", "Invite instead"),
+        Binding("e", "export", "Export", show=False),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -145,6 +147,18 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
     @property
     def active_tab(self) -> str:
         return self.query_one("#tabs", TabbedContent).active
+
+    def action_export(self) -> None:
+        """The pool's codes, who holds each (or is invited to it) and their access, to a file."""
+        from regtui.core.services import exports, pools
+
+        actor, pool_id = self.app.actor, self.pool_id
+        ask_export(self.app, f"Export the codes of pool {pool_id} and their learners", f"pool-{pool_id}-codes.xlsx",
+                   lambda: exports.pool_table(actor, pools.get(actor, pool_id)), "code", self._exported)
+
+    def _exported(self, said: str | None) -> None:
+        if said:
+            self.notify(said, markup=False)
 
     def role_allows(self, action: str) -> bool:
         """For the help: every key of a pool is for every role (which tab it works on is in HELP)."""
