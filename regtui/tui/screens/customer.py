@@ -57,7 +57,8 @@ enter on a pool opens it; enter on a learner shows their content access below.
         yield Header()
         yield Static("Loading…", id="customer-title", markup=False)
         pools = Table(id="pools", cursor_type="row")
-        pools.add_columns("Order", "Date", "Product", "Session", "Seats", "Avail", "Pending", "Claimed")
+        # by priority, left to right: the session and its counts first, the order and product after
+        pools.add_columns("Session", "Seats", "Avail", "Pending", "Claimed", "Order", "Date", "Product")
         yield pools
         yield Static("", id="no-pools", markup=False)
         yield Label("Registration code users", classes="section")
@@ -68,11 +69,12 @@ enter on a pool opens it; enter on a learner shows their content access below.
             with Vertical(id="access-panel"):
                 yield Static("Content access", id="access-title", markup=False)
                 access = Table(id="access", cursor_type="row")
-                access.add_columns("Session", "Starts", "Ends", "Status")
+                access.add_columns("Session", "Ends", "Status", "Starts")
                 yield access
         with Horizontal(id="user-buttons"):
-            yield Button("Remove", id="remove", variant="error")
-            yield Button("Edit dates", id="edit-dates")
+            # one line each (as on the pool screen), so the lists keep their rows at 15 lines
+            yield Button("Remove", id="remove", variant="error", compact=True)
+            yield Button("Edit dates", id="edit-dates", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -123,8 +125,8 @@ enter on a pool opens it; enter on a learner shows their content access below.
         pools.clear()
         for p in message.pools:
             seats = f"{p.seats} over-refunded" if p.over_refunded else p.seats
-            pools.add_row(cell(p.order), cell(p.ordered), cell(p.product), cell(p.session), cell(seats),
-                          cell(p.available), cell(p.pending), cell(p.claimed), key=str(p.id))
+            pools.add_row(cell(p.session), cell(seats), cell(p.available), cell(p.pending), cell(p.claimed),
+                          cell(p.order), cell(p.ordered), cell(p.product), key=str(p.id))
         if 0 < keep < pools.row_count:
             pools.move_cursor(row=keep)
         self._show_empty_state(not message.pools)
@@ -222,7 +224,7 @@ enter on a pool opens it; enter on a learner shows their content access below.
         table = self.query_one("#access", DataTable)
         table.clear()
         for a in rows:
-            table.add_row(cell(a["session"]), cell(_date(a["starts"])), cell(_date(a["ends"]) or "open"), cell(a["status"]), key=str(a["id"]))
+            table.add_row(cell(a["session"]), cell(_date(a["ends"]) or "open"), cell(a["status"]), cell(_date(a["starts"])), key=str(a["id"]))
 
     # --- remove ----------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from regtui.tui.widgets.forms import Field, FormScreen
 
 PAGE = 100
 DEBOUNCE = 0.15
-COLUMNS = [("name", "Name"), ("email", "Email"), ("pools", "Pools"), ("seats", "Seats"), ("available", "Available")]
+# by priority, left to right: at 80 columns and less the long email is the one cut
+COLUMNS = [("name", "Name"), ("pools", "Pools"), ("seats", "Seats"), ("available", "Available"), ("email", "Email")]
 NUMERIC = {"pools", "seats", "available"}
 
 
@@ -100,7 +101,7 @@ enter opens the customer under the cursor; / filters as you type (name or email)
         table = self.query_one("#customers", DataTable)
         table.clear()
         for row in message.rows:
-            table.add_row(cell(row.name), cell(row.email), cell(row.pools), cell(row.seats), cell(row.available), key=str(row.id))
+            table.add_row(cell(row.name), cell(row.pools), cell(row.seats), cell(row.available), cell(row.email), key=str(row.id))
         self._show_status(len(message.rows))
         self.shown_request = message.request
         self.refresh_bindings()

@@ -68,19 +68,22 @@ Pick a template, edit its subject and body, and see it rendered on sample data. 
         yield Static("Email templates", id="tpl-title")
         with Horizontal(id="tpl-main"):
             yield OptionList(id="tpl-list")
-            with Vertical(id="tpl-editor"):
+            with Vertical(id="tpl-right"):
+                # the subject spans editor and preview, so it is read whole at 80 columns
                 yield Label("Subject")
                 yield Input(id="tpl-subject")
-                yield Label("Body")
-                yield TextArea(id="tpl-body", soft_wrap=True)
-                yield Static("", id="tpl-vars")
-                with Horizontal(id="tpl-actions"):
-                    yield Button("Save (ctrl+s)", id="tpl-save", variant="primary")
-                    yield Static("", id="tpl-state", markup=False)
-            with Vertical(id="tpl-preview-pane"):
-                yield Label("Preview on sample data")
-                with VerticalScroll(id="tpl-preview-box"):
-                    yield Static("", id="tpl-preview", markup=False)
+                with Horizontal(id="tpl-panes"):
+                    with Vertical(id="tpl-editor"):
+                        yield Label("Body")
+                        yield TextArea(id="tpl-body", soft_wrap=True)
+                        yield Static("", id="tpl-vars")
+                        with Horizontal(id="tpl-actions"):
+                            yield Button("Save (ctrl+s)", id="tpl-save", variant="primary")
+                            yield Static("", id="tpl-state", markup=False)
+                    with Vertical(id="tpl-preview-pane"):
+                        yield Label("Preview on sample data")
+                        with VerticalScroll(id="tpl-preview-box"):
+                            yield Static("", id="tpl-preview", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
