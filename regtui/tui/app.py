@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from functools import partial
 
 from textual.app import App
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from regtui.core.services.permissions import Actor
+from regtui.tui.widgets import screen_title
 
 # (title, help, app action) for the command palette
 ACTIONS = [
@@ -40,21 +42,37 @@ OTHER_SCREENS = {
 
 
 class RegtuiCommands(Provider):
-    """Every action of the app, and of the screen the palette was opened on, for the command palette."""
+    """The command palette's one provider: every action of the app, the actions of the screen the
+    palette was opened on (its own BINDINGS, not the focused widget's cursor moves), and Textual's
+    system commands (``App.get_system_commands``: theme, keys, screenshot), each title once.
+
+    A command is found by its title (fuzzy, as Textual matches), or by whole words of its help:
+    a binding's ``tooltip`` holds the other words people use for it ("revoke" finds Cancel/Remove)."""
 
     def _commands(self):
-        seen = set()
+        seen_actions, seen_titles = set(), set()
+
+        def first(title: str, action: str = "") -> bool:
+            new = title.lower() not in seen_titles and (not action or action not in seen_actions)
+            seen_titles.add(title.lower())
+            seen_actions.add(action)
+            return new
+
         for title, help_text, action in ACTIONS:
-            seen.add(action)
-            if self.app.may(action):
+            if self.app.may(action) and first(title, action):
                 yield title, help_text, partial(self.app.run_action, action)
-        for key, active in self.screen.active_bindings.items():
+        screen = self.screen
+        name = screen_title(screen)
+        for key, active in screen.active_bindings.items():
             binding = active.binding
-            if not (active.enabled and binding.description) or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            yield (binding.description, f"{type(self.screen).__name__.removesuffix('Screen')} · key {key}",
-                   partial(self.app.run_action, binding.action, active.node))
+            if active.node is not screen or not (active.enabled and binding.description):
+                continue  # the focused widget's own keys (cursor moves, ticks) are not screen actions
+            if first(binding.description, binding.action):
+                help_text = f"{name} · key {self.app.get_key_display(binding)}" + (f" · {binding.tooltip}" if binding.tooltip else "")
+                yield binding.description, help_text, partial(self.app.run_action, binding.action, screen)
+        for title, help_text, callback, *_ in self.app.get_system_commands(screen):
+            if first(title):
+                yield title, help_text, callback
 
     async def discover(self) -> Hits:
         for title, help_text, run in self._commands():
@@ -62,16 +80,24 @@ class RegtuiCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
+        words = query.lower().split()
         for title, help_text, run in self._commands():
             score = matcher.match(title)
+            if score <= 0 and words and all(_has_word(help_text, word) for word in words):
+                score = 0.1  # below every title match
             if score > 0:
                 yield Hit(score, matcher.highlight(title), run, text=title, help=help_text)
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whether a word of ``text`` starts with ``word`` ("rev" is in "revoke a seat")."""
+    return any(w.startswith(word) for w in re.findall(r"\w+", text.lower()))
 
 
 class RegtuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "regtui"
-    COMMANDS = App.COMMANDS | {RegtuiCommands}
+    COMMANDS = {RegtuiCommands}  # which also lists Textual's system commands, without duplicates
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),

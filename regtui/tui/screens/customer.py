@@ -38,10 +38,10 @@ One customer: its pools (seats, available, pending, claimed) and the learners wh
 enter on a pool opens it; enter on a learner shows their content access below.
 """
     BINDINGS = [
-        Binding("x,delete", "remove", "Remove"),
+        Binding("x,delete", "remove", "Remove", tooltip="revoke the learner's seat (remove the registration)"),
         Binding("d", "edit_dates", "Edit dates"),
         Binding("n", "new_order", "New order"),
-        Binding("e", "export", "Export users", show=False),
+        Binding("e", "export", "Export users", show=False, tooltip="the customer's users to xlsx or CSV"),
         Binding("f5", "reload", "Reload", show=False),
     ]
 

@@ -15,6 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from regtui.tui.widgets import screen_title
+
 KEY_WIDTH = 9
 ENTRY_WIDTH = 36  # one key and what it does; two side by side in 80 columns
 
@@ -36,10 +38,6 @@ def key_lines(node, bindings, allowed, columns: int = 1) -> list[str]:
     return ["".join(e.ljust(ENTRY_WIDTH) for e in entries[n:n + columns]).rstrip() for n in range(0, len(entries), columns)]
 
 
-def screen_name(screen: Screen) -> str:
-    return screen.TITLE or type(screen).__name__.removesuffix("Screen")
-
-
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
@@ -50,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(f"Help: {screen_name(self.about)}", id="title", markup=False)
+            yield Static(f"Help: {screen_title(self.about)}", id="title", markup=False)
             yield Static(self._text(), id="keys", markup=False)
 
     def _text(self) -> str:

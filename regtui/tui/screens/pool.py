@@ -59,16 +59,18 @@ One pool of seats, in four tabs:
 space ticks rows; x acts on the ticked rows, or on the row under the cursor.
 """
     BINDINGS = [
-        Binding("1", "tab('assign')", "Assign", show=False),
-        Binding("2", "tab('invite')", "Invite", show=False),
+        # tooltips: the other words people use for an action (the command palette finds them too)
+        Binding("1", "tab('assign')", "Assign", show=False, tooltip="assign seats to learners typed or ticked"),
+        Binding("2", "tab('invite')", "Invite", show=False, tooltip="invite by email: send claim links"),
         Binding("3", "tab('pending')", "Pending", show=False),
         Binding("4", "tab('completed')", "Completed", show=False),
         Binding("l", "copy_link", "Copy link"),
         Binding("r", "resend", "Resend"),
-        Binding("x,delete", "cancel_or_remove", "Cancel/Remove"),
-        Binding("g", "assign_pending", "Assign pending"),
-        Binding("i", "invite_instead", "Invite instead"),
-        Binding("e", "export", "Export", show=False),
+        Binding("x,delete", "cancel_or_remove", "Cancel/Remove",
+                tooltip="cancel or withdraw an invitation; revoke a seat (remove the learner)"),
+        Binding("g", "assign_pending", "Assign pending", tooltip="give the invitee the seat now, without the link"),
+        Binding("i", "invite_instead", "Invite instead", tooltip="replace the invitation: invite another address"),
+        Binding("e", "export", "Export", show=False, tooltip="the pool's codes and learners to xlsx or CSV"),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -236,6 +238,22 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
         grid = self.query_one("#grid", Grid)
         grid.mount_all(list(self._grid_row(self.grid_rows)))
         self.grid_rows += 1
+
+    @on(Input.Submitted, "#grid Input")
+    def grid_enter(self, event: Input.Submitted) -> None:
+        """Enter in the grid: the next field of the row, then the next row's email; on the last
+        row's last field, or on an empty email below the first row, assign."""
+        event.stop()
+        _, n, name = (event.input.id or "").split("-", 2)
+        row, column = int(n), GRID_FIELDS.index(name)
+        if name == "email" and row > 0 and not event.value.strip():
+            self.assign_pressed()
+        elif column + 1 < len(GRID_FIELDS):
+            self.query_one(f"#row-{row}-{GRID_FIELDS[column + 1]}", Input).focus()
+        elif row + 1 < self.grid_rows:
+            self.query_one(f"#row-{row + 1}-email", Input).focus()
+        else:
+            self.assign_pressed()
 
     @on(Button.Pressed, "#assign-seats")
     def assign_pressed(self) -> None:

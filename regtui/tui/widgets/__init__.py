@@ -48,6 +48,11 @@ def sanitize(value: Any, keep_newlines: bool = False) -> str:
     return "".join(ch if ch.isprintable() or ch == " " or ch in keep else f"\\x{ord(ch):02x}" for ch in text)
 
 
+def screen_title(screen) -> str:
+    """What a screen is called in the help and the command palette."""
+    return screen.TITLE or type(screen).__name__.removesuffix("Screen")
+
+
 def sentence(exc: Exception) -> str:
     """What the user reads about a failure: the service's sentence, or a short description."""
     if isinstance(exc, RegtuiError):

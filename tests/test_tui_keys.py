@@ -1,0 +1,70 @@
+"""The keyboard (issue 10 item 13): Enter in the Assign grid, the command palette's words,
+no duplicates and no cursor moves in it. Pilot at 80x24 on the demo data."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input
+
+from regtui.core.models import Learner
+from regtui.tui.app import RegtuiApp, RegtuiCommands
+from regtui.tui.screens.pool import PoolScreen
+from test_tui_app import SIZE, demo_admin, open_pool, pool_of, run, settle  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+async def palette(screen, query: str) -> list[str]:
+    """The titles the command palette offers for ``query`` on ``screen``."""
+    provider = RegtuiCommands(screen)
+    if not query:
+        return [str(hit.display) for hit in [h async for h in provider.discover()]]
+    return [hit.text for hit in [h async for h in provider.search(query)]]
+
+
+def on_a_pool(actor, check) -> None:
+    """Run ``check(app, pilot, screen)`` on a pool screen just opened."""
+    pool = pool_of("Northwind Traders", "PYDATA-2027-03")
+
+    async def go():
+        app = RegtuiApp(actor=actor)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await check(app, pilot, await open_pool(pilot, pool))
+    run(go())
+
+
+def test_enter_in_the_assign_grid_moves_on_then_assigns(demo_admin):
+    async def check(app, pilot, screen):
+        assert app.focused.id == "row-0-email"
+        await pilot.press(*"enter.one@example.com", "enter")
+        assert app.focused.id == "row-0-first"
+        await pilot.press(*"Enter", "enter")
+        assert app.focused.id == "row-0-last"
+        await pilot.press(*"One", "enter", "enter")  # last name, then the optional password
+        assert app.focused.id == "row-1-email"
+        await pilot.press("enter")  # an empty row below the first: that was all
+        await settle(pilot)
+        assert isinstance(app.screen, PoolScreen) and screen.query_one("#row-0-email", Input).value == ""
+
+    on_a_pool(demo_admin, check)
+    assert Learner.get_or_none(Learner.email == "enter.one@example.com") is not None
+
+
+def test_the_palette_finds_screen_actions_by_their_words_without_duplicates_or_cursor_moves(demo_admin):
+    async def check(app, pilot, screen):
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        screen.query_one("#pending-table").focus()
+        titles = await palette(screen, "")
+        assert len(titles) == len({t.lower() for t in titles}), titles
+        assert "Quit" in titles and "Theme" in titles and "Copy link" in titles
+        assert not any(t.lower().startswith(("cursor", "tick", "scroll", "page")) for t in titles), titles
+        assert "Cancel/Remove" in await palette(screen, "revoke")
+        assert "Cancel/Remove" in await palette(screen, "withdraw")
+        found = await palette(screen, "assign")
+        assert "Assign" in found and "Assign pending" in found
+        found = await palette(screen, "invite")
+        assert "Invite" in found and "Invite instead" in found
+
+    on_a_pool(demo_admin, check)
