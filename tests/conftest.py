@@ -104,3 +104,13 @@ def cli(db):
     """`cli("pools", "--json")` runs regtui against the test database in a subprocess."""
     database.close()
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def truecolour_tui(monkeypatch):
+    """The TUI draws as in a true-colour terminal whatever TERM the tests run under (Rich calls
+    an unset TERM, or plain xterm, 16 colours, and the app then takes the ANSI theme);
+    tests/test_tui_colours.py asks for 16 colours itself."""
+    import textual.constants
+
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")

@@ -141,3 +141,20 @@ def test_customer_screen_at_50x15(demo_fixed, snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(50, 15), run_before=before)
+
+
+def test_pool_screen_in_16_colours(demo_fixed, snap_compare, monkeypatch):
+    """The ANSI theme a 16-colour terminal gets: the cursor row black on white, buttons reversed."""
+    import textual.constants
+
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "standard")
+    pool = next(p for p in Pool.select() if p.order.customer.name == "Fabrikam Logistics")
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.app.push_screen(PoolScreen(pool.id))
+        await settle(pilot)
+        pilot.app.screen.action_tab("pending")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)

@@ -31,6 +31,10 @@ ACTIONS = [
 # app action -> the permission its screen needs (hidden from roles without it, as the README says)
 NEEDS = {"outbox": "mail.view", "audit": "audit.view", "hooks": "hooks.view", "new_customer": "customers.new", "sync_customer": "customers.sync"}
 
+# Rich's colour systems of a terminal that shows 16 colours (TERM=xterm, screen, linux; or
+# TEXTUAL_COLOR_SYSTEM=standard)
+SIXTEEN_COLOURS = ("standard", "windows")
+
 OTHER_SCREENS = {
     "batch": ("regtui.tui.screens.batch", "BatchScreen"),
     "outbox": ("regtui.tui.screens.outbox", "OutboxScreen"),
@@ -126,6 +130,11 @@ class RegtuiApp(App):
         return self.may(action)
 
     def on_mount(self) -> None:
+        if self.console.color_system in SIXTEEN_COLOURS:
+            # blended RGB shades collapse to one of 16 colours (the cursor row's blue to cyan under
+            # white text): use the terminal's own palette instead, through Textual's ANSI theme,
+            # whose cursor is black on white and whose buttons are coloured text on the default
+            self.theme = "ansi-dark"
         self.title = f"regtui — {self.actor.name} ({self.actor.role})"
         self.sub_title = self.db_label
         self.action_customers()

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, Switch
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import Table, call_service, sanitize, sentence
+from regtui.tui.widgets import StateSwitch, Table, call_service, sanitize, sentence
 
 ACTIONS = [("from the file", ""), ("create", "create"), ("invite", "invite"), ("revoke", "revoke"), ("extend", "extend")]
 DATE_ORDERS = [("as written", ""), ("day/month", "dmy"), ("month/day", "mdy")]
@@ -167,16 +167,16 @@ Planning is a dry run: nothing is written. A plan that is out of date is refused
                 yield Label("Dates", classes="batch-label-short")
                 yield Select(DATE_ORDERS, value="", allow_blank=False, id="batch-dates")
                 yield Label("Sync", classes="batch-label-short")
-                yield Switch(value=False, id="batch-sync")
+                yield StateSwitch(value=False, id="batch-sync")
                 yield Label("Max revoke", classes="batch-label-short")
                 yield Input(placeholder="10%", id="batch-max-revoke")
             with Horizontal(classes="batch-row"):
                 yield Label("Report", classes="batch-label")
                 yield Input(placeholder="next to the roster: NAME.report.xlsx", id="batch-report")
                 yield Label("Skip invalid", classes="batch-label-short")
-                yield Switch(value=False, id="batch-skip")
+                yield StateSwitch(value=False, id="batch-skip")
                 yield Label("Every row", classes="batch-label-short")
-                yield Switch(value=False, id="batch-every-row")
+                yield StateSwitch(value=False, id="batch-every-row")
             with Horizontal(classes="batch-row"):
                 yield Button("Plan (F5)", id="batch-plan", variant="primary")
                 yield Button("Apply (F6)", id="batch-apply", variant="error", disabled=True)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from rich.text import Text
 from textual import events
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Switch
 from textual.message_pump import MessagePump
 
 from regtui.core.errors import RegtuiError
@@ -31,6 +31,14 @@ class Table(DataTable):
         if measuring:
             self._clear_caches()
             self.refresh(layout=True)
+
+
+class StateSwitch(Switch):
+    """A Switch that says its state in words, "on" or "off", readable in 16 colours and with no
+    colour at all (a slider's position alone is not)."""
+
+    def render(self) -> Text:
+        return Text(" on" if self.value else "off", style="bold reverse" if self.value else "dim")
 
 
 def cell(value: Any) -> Text:
