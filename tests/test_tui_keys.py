@@ -4,7 +4,7 @@ no duplicates and no cursor moves in it. Pilot at 80x24 on the demo data."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from regtui.core.models import Learner
 from regtui.tui.app import RegtuiApp, RegtuiCommands
@@ -68,3 +68,20 @@ def test_the_palette_finds_screen_actions_by_their_words_without_duplicates_or_c
         assert "Invite" in found and "Invite instead" in found
 
     on_a_pool(demo_admin, check)
+
+
+@pytest.mark.parametrize("key", ["", "o", "a", "h"])
+def test_up_and_down_move_in_the_table_a_screen_opens_on(demo_admin, key):
+    async def go():
+        app = RegtuiApp(actor=demo_admin)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            if key:
+                await pilot.press(key)
+                await settle(pilot)
+            table = app.focused
+            assert isinstance(table, DataTable) and table.row_count > 1, (key, table)
+            await pilot.press("down", "down", "up")
+            assert table.cursor_row == 1
+
+    run(go())

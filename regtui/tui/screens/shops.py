@@ -120,6 +120,8 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
             table.add_row(cell(u.shop), cell(u.order), cell(u.line), cell(u.sku), cell(u.quantity),
                           cell(u.seen_at.strftime("%Y-%m-%d %H:%M")), key=key)
         self.query_one("#orders-title", Static).update(f"Orders ({len(message.orders)})")
+        if not message.unmatched and self.focused is table:
+            self.query_one("#orders", DataTable).focus()  # nothing to map: Up and Down move in the orders
         over = message.over_refunded
         self.query_one("#over-refunded", Static).update(
             "" if not over else f"Over-refunded: {plural(len(over), 'shop line')} refunded seats that were claimed; nothing was "
