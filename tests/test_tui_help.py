@@ -16,6 +16,7 @@ from regtui.tui.screens.help import HelpScreen
 from regtui.tui.screens.pool import PoolScreen
 from regtui.tui.screens.templates import TemplatesScreen
 from test_tui_app import SIZE, customer_id, demo_admin, run, screen_text, settle  # noqa: F401 (a fixture)
+from test_tui_keys import on_screen
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -47,19 +48,13 @@ SCREENS = {
 def test_help_on_every_screen_lists_its_own_keys(demo_admin, name):
     key, words = SCREENS[name]
 
-    async def go():
-        app = RegtuiApp(actor=demo_admin)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            if key:
-                await pilot.press(key)
-                await settle(pilot)
-            text = await help_of(pilot)
-            for word in words:
-                assert word in text, (name, word, text)
-            assert "Everywhere" in text and "Quit" in text
+    async def check(app, pilot):
+        text = await help_of(pilot)
+        for word in words:
+            assert word in text, (name, word, text)
+        assert "Everywhere" in text and "Quit" in text
 
-    run(go())
+    on_screen(demo_admin, key, check)
 
 
 def test_help_on_customer_and_pool_and_hidden_keys_for_a_manager(demo_admin):

@@ -70,18 +70,25 @@ def test_the_palette_finds_screen_actions_by_their_words_without_duplicates_or_c
     on_a_pool(demo_admin, check)
 
 
-@pytest.mark.parametrize("key", ["", "o", "a", "h"])
-def test_up_and_down_move_in_the_table_a_screen_opens_on(demo_admin, key):
+def on_screen(actor, key: str, check) -> None:
+    """Run ``check(app, pilot)`` on the screen the global ``key`` opens ("": the customers list)."""
     async def go():
-        app = RegtuiApp(actor=demo_admin)
+        app = RegtuiApp(actor=actor)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             if key:
                 await pilot.press(key)
                 await settle(pilot)
-            table = app.focused
-            assert isinstance(table, DataTable) and table.row_count > 1, (key, table)
-            await pilot.press("down", "down", "up")
-            assert table.cursor_row == 1
-
+            await check(app, pilot)
     run(go())
+
+
+@pytest.mark.parametrize("key", ["", "o", "a", "h"])
+def test_up_and_down_move_in_the_table_a_screen_opens_on(demo_admin, key):
+    async def check(app, pilot):
+        table = app.focused
+        assert isinstance(table, DataTable) and table.row_count > 1, (key, table)
+        await pilot.press("down", "down", "up")
+        assert table.cursor_row == 1
+
+    on_screen(demo_admin, key, check)
