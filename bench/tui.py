@@ -10,7 +10,8 @@ drives the TUI with Textual's headless Pilot at 120x40 and prints a table:
   first paint, from pushing the screen to its rows in the table (the customers screen: from
   the app's start, imports included);
 - each keystroke of a filter typed into the Completed tab: from the debounce firing
-  (DEBOUNCE after the last key) to the new rows in the table;
+  (DEBOUNCE after the last key) to the new rows in the table (in brackets: to the filter's
+  total, counted after the rows are shown);
 - scrolling a page: Down on the page's last row until the next page is in the table;
   End (the bottom of the whole list) and a sort by first name;
 - the TUI process's peak memory (ru_maxrss).
@@ -95,17 +96,29 @@ def build(url: str) -> None:
         for start in range(0, len(grants), 1000):
             Access.insert_many(grants[start:start + 1000]).execute()
     bigpool.build(BIG)
+    if dbmod.dialect().name == "postgresql":
+        database.execute_sql("ANALYZE")  # the statistics autovacuum gathers on a live database, now
     database.close()
     print(f"built {url} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
 async def _until(pilot, done, what: str, limit: float = 60) -> float:
+    """Wait for ``done()``, looking every millisecond. A plain sleep, not ``pilot.pause``: that
+    queues a callback on every widget of the screen and forces a repaint each time, so polling
+    with it floods the app's queues and measures the polling."""
     deadline = time.perf_counter() + limit
     while not done():
         if time.perf_counter() > deadline:
             raise SystemExit(f"{what}: nothing after {limit} s")
-        await pilot.pause(0.001)
+        await asyncio.sleep(0.001)
     return time.perf_counter()
+
+
+def _key(app, key: str) -> None:
+    """A key as the terminal driver sends it (``pilot.press`` also waits for the screen to be idle)."""
+    from textual import events
+
+    app._driver.send_message(events.Key(key, None))
 
 
 async def measure(url: str) -> dict:
@@ -160,7 +173,8 @@ async def measure(url: str) -> dict:
             await _until(pilot, lambda: fired, "debounce")
             request = done.request
             end = await _until(pilot, lambda: done.shown_request >= request, f"filter {TYPED[:n]!r}")
-            out["keys"].append((TYPED[:n], end - fired[0], done.page.total))
+            counted = await _until(pilot, lambda: done.page.total is not None, f"count {TYPED[:n]!r}")
+            out["keys"].append((TYPED[:n], end - fired[0], done.page.total, counted - fired[0]))
         done.apply_filter = apply
         done.filter_input.value = ""
         done.apply_filter()
@@ -173,13 +187,13 @@ async def measure(url: str) -> dict:
             await pilot.pause(0.05)
             request = done.request
             start = time.perf_counter()
-            await pilot.press("down")
+            _key(app, "down")
             scrolls.append(await _until(pilot, lambda: done.shown_request > request, "next page") - start)
         out["scroll"] = scrolls
         for label, key in (("end", "end"), ("home", "home")):
             request = done.request
             start = time.perf_counter()
-            await pilot.press(key)
+            _key(app, key)
             out[label] = await _until(pilot, lambda: done.shown_request > request, label) - start
         request = done.request
         start = time.perf_counter()
@@ -205,24 +219,31 @@ def table(results: dict[str, dict]) -> str:
     def row(label: str, values: list[str], goal: str) -> None:
         lines.append(f"| {label} | " + " | ".join(values) + f" | {goal} |")
 
-    def sec(v: float) -> str:
-        return f"{v:.3f} s"
+    def sec(v: float, goal: float | None = None) -> str:
+        verdict = "" if goal is None else " pass" if v <= goal else " **miss**"
+        return f"{v:.3f} s{verdict}"
 
     r = list(results.values())
     row("customers screen, first paint (app start, imports included)", [sec(x["customers"]) for x in r], "")
-    row("customer screen (100,000 users), first paint", [sec(x["customer"]) for x in r], f"≤ {GOALS['paint']} s")
-    row("pool screen, Completed tab (100,000 seats), first paint", [sec(x["pool"]) for x in r], f"≤ {GOALS['paint']} s")
+    row("customer screen (100,000 users), first paint", [sec(x["customer"], GOALS["paint"]) for x in r],
+        f"≤ {GOALS['paint']} s")
+    row("pool screen, Completed tab (100,000 seats), first paint", [sec(x["pool"], GOALS["paint"]) for x in r],
+        f"≤ {GOALS['paint']} s")
     for n in range(len(r[0]["keys"])):
-        typed, _, total = r[0]["keys"][n]
-        row(f"filter keystroke {typed!r} ({total:,} match)", [sec(x["keys"][n][1]) for x in r], "")
-    row("filter keystroke, median", [sec(statistics.median(k[1] for k in x["keys"])) for x in r], f"≤ {GOALS['key_median']} s")
-    row("filter keystroke, slowest", [sec(max(k[1] for k in x["keys"])) for x in r], f"≤ {GOALS['key_max']} s")
-    row("scroll a page (Down on the last row), median of 5", [sec(statistics.median(x["scroll"])) for x in r],
-        f"≤ {GOALS['scroll']} s")
+        typed, _, total, _ = r[0]["keys"][n]
+        row(f"filter keystroke {typed!r} ({total:,} match): rows (and the total, counted after)",
+            [f"{sec(x['keys'][n][1])} ({sec(x['keys'][n][3])})" for x in r], "")
+    row("filter keystroke, median", [sec(statistics.median(k[1] for k in x["keys"]), GOALS["key_median"]) for x in r],
+        f"≤ {GOALS['key_median']} s")
+    row("filter keystroke, slowest", [sec(max(k[1] for k in x["keys"]), GOALS["key_max"]) for x in r],
+        f"≤ {GOALS['key_max']} s")
+    row("scroll a page (Down on the last row), median of 5", [sec(statistics.median(x["scroll"]), GOALS["scroll"])
+                                                              for x in r], f"≤ {GOALS['scroll']} s")
     row("End (the last page of 100,000)", [sec(x["end"]) for x in r], "")
     row("Home", [sec(x["home"]) for x in r], "")
     row("sort by first name", [sec(x["sort_first"]) for x in r], "")
-    row("TUI process peak memory", [f"{x['memory_mb']:.0f} MB" for x in r], f"≤ {GOALS['memory']} MB")
+    row("TUI process peak memory", [f"{x['memory_mb']:.0f} MB" + (" pass" if x["memory_mb"] <= GOALS["memory"] else " **miss**")
+                                    for x in r], f"≤ {GOALS['memory']} MB")
     return "\n".join(lines)
 
 
@@ -266,7 +287,8 @@ def main() -> int:
     print(table(results))
     debounce = next(iter(results.values()))["debounce"]
     print(f"\n({CUSTOMERS:,} customers, {LEARNERS:,} learners in 12-seat pools, and one pool of {BIG:,} claimed seats; "
-          f"120x40; the filter waits {debounce * 1000:.0f} ms after the last key before it asks)")
+          f"120x40; the filter waits {debounce * 1000:.0f} ms after the last key before it asks; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
     return 0
 
 

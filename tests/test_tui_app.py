@@ -461,7 +461,11 @@ def test_assign_through_the_grid(demo_admin):
             assert Learner.get(Learner.email_key == "new.person@fabrikam.example.org").first_name == "Nia"
             assert Pool.get_by_id(pool.id).claimed == 5
             assert screen.query_one("#row-0-email", Input).value == ""
+            screen.action_tab("completed")  # a tab's list is read when the tab is first shown
+            await settle(pilot)
             assert screen.query_one("#completed-table", DataTable).row_count == 5
+            screen.action_tab("assign")
+            await settle(pilot)
             # more than the pool has: refused as a sentence, nothing assigned
             screen.query_one("#add-row").press()
             await pilot.pause()
@@ -523,6 +527,8 @@ def test_invite_typed_and_imported_addresses(demo_admin, tmp_path):
             for email in ("typed@tailspin.example.com", "jo@tailspin.example.com", "mo@tailspin.example.com"):
                 assert sent[email].status == "pending" and sent[email].message == "See you in class"
             assert Pool.get_by_id(pool.id).invited == 9
+            screen.action_tab("pending")  # a tab's list is read when the tab is first shown
+            await settle(pilot)
             assert screen.query_one("#pending-table", DataTable).row_count == 9
             # a missing file: a sentence
             screen.query_one("#csv-path", Input).value = str(tmp_path / "nope.csv")

@@ -207,6 +207,12 @@ def _order_lines() -> None:
                 OrderLine.create(order=order_id, session=key[0], seats=key[1])
 
 
+def _name_indexes() -> None:
+    """Schema 12: learners' first and last names are indexed, so a long list sorted by a name
+    reads a page in the index's order instead of sorting every row (issue 14)."""
+    Learner._schema.create_indexes(safe=True)
+
+
 def _add_missing_columns(wanted: dict) -> None:
     """Add each (name, field) of each table that the table does not have yet (a new database made
     by schema 1 from today's models has them all already).
@@ -299,6 +305,7 @@ MIGRATIONS: list[tuple[int, Callable[[], None]]] = [
     (8, _operator_keys_and_staff_sign_in),
     (10, _endpoint_allow_private),
     (11, _order_lines),
+    (12, _name_indexes),
 ]
 LATEST = max(version for version, _ in MIGRATIONS)  # helpers append their own numbers
 

@@ -67,8 +67,8 @@ class Learner(BaseModel):
 
     email = CharField()
     email_key = CharField(unique=True)
-    first_name = CharField(default="")
-    last_name = CharField(default="")
+    first_name = CharField(default="", index=True)  # lists sort by name (see registrations._seat_query)
+    last_name = CharField(default="", index=True)
     password_hash = CharField(null=True)
     must_set_password = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)

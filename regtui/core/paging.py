@@ -17,6 +17,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
 
@@ -38,10 +40,11 @@ class Page(Generic[T]):
     cursor before the first row (None at the start)."""
 
     rows: list[T]
-    total: int
+    total: int | None  # None: not counted yet (see counting_later); ``count`` counts it
     next: str | None = None
     prev: str | None = None
     keys: list[Any] = field(default_factory=list)  # each row's key, in order
+    count: Callable[[], int] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,21 @@ class Ticked:
 
     def __bool__(self) -> bool:
         return self.all_matching or bool(self.keys)
+
+
+_later = threading.local()
+
+
+@contextmanager
+def counting_later():
+    """Pages fetched in this block (in this thread) leave a filtered count for later: their
+    ``total`` is None and their ``count`` counts it. The TUI shows a page's rows first and its
+    total when counted: counting every row matching a filter costs more than finding a page."""
+    _later.on = True
+    try:
+        yield
+    finally:
+        _later.on = False
 
 
 def encode(sort_value: Any, key: Any) -> str:
@@ -139,10 +157,16 @@ def _after(sort_expr, key, value, key_value, descending: bool) -> Expression:
 
 
 def fetch(query, *, sort_expr, key, descending: bool, limit: int, after: str | None = None, before: str | None = None,
-          last: bool = False, total: int | Callable[[], int], make: Callable[[tuple], T]) -> Page[T]:
+          last: bool = False, total: int | Callable[[], int], make: Callable[[tuple], T],
+          detail: Callable[[list], dict] | None = None) -> Page[T]:
     """One page of ``query`` (a peewee select whose columns ``make`` turns into a row), ordered
     by ``sort_expr`` then ``key``. The select gets the sort value and key appended as its last
-    two columns; ``total`` is a number (from counters) or a function counting the filtered rows."""
+    two columns; ``total`` is a number (from counters) or a function counting the filtered rows.
+
+    ``detail``: the page's keys are found first (``query`` then selects what filtering and
+    sorting need, no columns of its own), and ``detail(keys)`` reads their rows' columns
+    ({key: columns}): joins that only add columns are done for one page, not for every row
+    walked. A row gone in between is left out."""
     check_limit(limit)
     if after and before:
         raise UsageError("Give --after or --before, not both.")
@@ -158,6 +182,9 @@ def fetch(query, *, sort_expr, key, descending: bool, limit: int, after: str | N
     fetched = fetched[:limit]
     if backwards:
         fetched.reverse()
+    if detail is not None:
+        found = detail([r[-1] for r in fetched]) if fetched else {}
+        fetched = [found[r[-1]] + tuple(r[-2:]) for r in fetched if r[-1] in found]
     rows = [make(r[:-2]) for r in fetched]
     keys = [r[-1] for r in fetched]
     first_pos = encode(fetched[0][-2], fetched[0][-1]) if fetched else None
@@ -166,8 +193,12 @@ def fetch(query, *, sort_expr, key, descending: bool, limit: int, after: str | N
         has_prev, has_next = more, bool(before) and bool(fetched)
     else:
         has_prev, has_next = bool(after) and bool(fetched), more
-    count = total() if callable(total) else total
-    return Page(rows, count, next=last_pos if has_next else None, prev=first_pos if has_prev else None, keys=keys)
+    if callable(total) and not (after or before) and not more:
+        total = len(rows)  # the whole list is on this page: nothing to count
+    later = callable(total) and getattr(_later, "on", False)
+    count = None if later else total() if callable(total) else total
+    return Page(rows, count, next=last_pos if has_next else None, prev=first_pos if has_prev else None, keys=keys,
+                count=total if later else None)
 
 
 def sort_expression(sorts: dict[str, Any], sort: str) -> Any:

@@ -354,13 +354,35 @@ def access_of(actor: Actor, pool: Pool, email: str) -> int:
 
 # --- pages (keyset pagination: see regtui.core.paging) --------------------------------------
 
-def _seat_query(columns, with_access: bool = True):
+def _seat_query(columns, with_access: bool = True, by_learner: bool = False):
     """Claimed codes with their holder and active access (the columns are chosen by the caller,
-    then the access's status, derived from its dates today; counting and ticking need no access)."""
-    q = Code.select(*columns, *([access.status_sql()] if with_access else [])).join(Learner, on=(Code.learner == Learner.id))
-    if with_access:
-        q = q.join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
-    return q
+    then the access's status, derived from its dates today; counting and ticking need no access).
+
+    ``by_learner``: the learners are the outer loop (FROM learner CROSS JOIN code, the join's
+    condition in WHERE), so a page sorted by a learner column walks that column's index and
+    stops after a page, instead of joining and sorting every seat of a big pool first. SQLite
+    keeps a CROSS JOIN's order as written; PostgreSQL plans it as the inner join it is."""
+    if by_learner:
+        q = (Learner.select(*columns, *([access.status_sql()] if with_access else []))
+             .join(Code, JOIN.CROSS).where(Code.learner == Learner.id))
+    else:
+        q = Code.select(*columns, *([access.status_sql()] if with_access else [])).join(
+            Learner, on=(Code.learner == Learner.id))
+    return _with_access(q) if with_access else q
+
+
+def _with_access(q):
+    return q.switch(Code).join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
+
+
+# From this many claimed seats a page sorted by email or name walks the learners in that order
+# (see _seat_query): about PAGE * learners / seats index steps a page, against sorting every seat.
+DENSE = 2000
+LEARNER_SORTS = ("email", "first", "last")
+
+
+def _by_learner(seats: int, sort: str) -> bool:
+    return sort in LEARNER_SORTS and seats >= DENSE
 
 
 REGISTRATION_COLUMNS = (Code.id, Code.code, Learner.id, Learner.email, Learner.first_name, Learner.last_name,
@@ -370,8 +392,9 @@ SORTS = {"email": Learner.email_key, "first": Learner.first_name, "last": Learne
          "starts": fn.COALESCE(Access.starts, "0001-01-01"), "ends": fn.COALESCE(Access.ends, "9999-12-31")}
 
 
-def _pool_seats(pool: Pool, search: str, columns=REGISTRATION_COLUMNS):
-    q = _seat_query(columns, with_access=columns is REGISTRATION_COLUMNS).where((Code.pool == pool.id) & (Code.state == "claimed"))
+def _pool_seats(pool: Pool, search: str, columns=REGISTRATION_COLUMNS, by_learner: bool = False):
+    q = _seat_query(columns, with_access=columns is REGISTRATION_COLUMNS, by_learner=by_learner).where(
+        (Code.pool == pool.id) & (Code.state == "claimed"))
     if search.strip():
         q = q.where(paging.contains([Learner.email_key, Learner.first_name, Learner.last_name, Code.code], search))
     return q
@@ -382,7 +405,7 @@ def page(actor: Actor, pool: Pool, *, search: str = "", sort: str = "email", des
     """One page of the pool's completed registrations, filtered (email, names, code) and sorted by
     the database; the total is the pool's ``claimed`` counter when nothing filters."""
     require(actor, "seats.view", customer_id(pool))
-    q = _pool_seats(pool, search)
+    q = _pool_seats(pool, search, by_learner=_by_learner(int(pool.claimed), sort))
     total = (lambda: _pool_seats(pool, search, columns=(Code.id,)).count()) if search.strip() else int(pool.claimed)
     return paging.fetch(q, sort_expr=paging.sort_expression(SORTS, sort), key=Code.id, descending=descending,
                         limit=limit, after=after, before=before, last=last, total=total, make=lambda r: Registration(*r))
@@ -410,9 +433,23 @@ def revoke_ticked(actor: Actor, pool: Pool, ticked: paging.Ticked) -> int:
 CUSTOMER_SORTS = {**SORTS, "session": Session.code}
 
 
-def _customer_seats(customer_id_: int, search: str, columns, with_access: bool = True):
-    q = (_seat_query(columns, with_access).switch(Code).join(Pool).join(Order).switch(Pool).join(Session)
-         .where((Order.customer == customer_id_) & (Code.state == "claimed")))
+def _customer_pools(customer_id_: int) -> list[int]:
+    return [p for (p,) in Pool.select(Pool.id).join(Order).where(Order.customer == customer_id_).tuples()]
+
+
+def _customer_seats(customer_id_: int, search: str, columns, with_access: bool = True, by_learner: bool = False,
+                    pool_ids: list[int] | None = None):
+    """The customer's claimed seats. Its pools are looked up first and given as values, so each
+    database estimates the seats from its statistics of those pools (through a join PostgreSQL
+    guessed 20 seats for a pool of 100,000 and sorted them all); a walk by learner (see
+    _seat_query) joins nothing else."""
+    pool_ids = _customer_pools(customer_id_) if pool_ids is None else pool_ids
+    q = _seat_query(tuple(columns) + ((access.status_sql(),) if with_access else ()), False, by_learner)
+    if not by_learner:
+        q = q.switch(Code).join(Pool).join(Session)
+    if with_access:  # last: looked up for the page's seats only
+        q = _with_access(q)
+    q = q.where(Code.pool.in_(pool_ids) & (Code.state == "claimed"))
     if search.strip():
         q = q.where(paging.contains([Learner.email_key, Learner.first_name, Learner.last_name, Code.code], search))
     return q
@@ -424,14 +461,23 @@ def customer_page(actor: Actor, customer_id_: int, *, search: str = "", sort: st
     """One page of the customer's registration code users (every pool), filtered and sorted by
     the database; the total unfiltered is the sum of the pools' ``claimed`` counters."""
     require(actor, "seats.view", customer_id_)
-    q = _customer_seats(customer_id_, search, (Pool.id, Session.code) + REGISTRATION_COLUMNS)
+    pool_ids = _customer_pools(customer_id_)
+    claimed = int(Pool.select(fn.COALESCE(fn.SUM(Pool.claimed), 0)).where(Pool.id.in_(pool_ids)).scalar())  # counters
+    q = _customer_seats(customer_id_, search, (Code.id,), with_access=sort in ("starts", "ends"),
+                        by_learner=_by_learner(claimed, sort), pool_ids=pool_ids)
+
+    def detail(keys: list[int]) -> dict[int, tuple]:
+        rows = _customer_seats(customer_id_, "", (Code.id, Pool.id, Session.code) + REGISTRATION_COLUMNS,
+                               pool_ids=pool_ids).where(Code.id.in_(keys)).tuples()
+        return {r[0]: r[1:] for r in rows}
+
     if search.strip():
-        total = lambda: _customer_seats(customer_id_, search, (Code.id,), with_access=False).count()  # noqa: E731
+        total = lambda: _customer_seats(customer_id_, search, (Code.id,), with_access=False,  # noqa: E731
+                                        pool_ids=pool_ids).count()
     else:
-        total = lambda: int(Pool.select(fn.COALESCE(fn.SUM(Pool.claimed), 0)).join(Order)  # noqa: E731
-                            .where(Order.customer == customer_id_).scalar())
+        total = claimed
     return paging.fetch(q, sort_expr=paging.sort_expression(CUSTOMER_SORTS, sort), key=Code.id, descending=descending,
-                        limit=limit, after=after, before=before, last=last, total=total,
+                        limit=limit, after=after, before=before, last=last, total=total, detail=detail,
                         make=lambda r: CustomerUser(r[0], r[1], Registration(*r[2:])))
 
 

@@ -176,6 +176,9 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
     @on(TabbedContent.TabActivated)
     def tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        focused = self.focused
+        if focused is not None and event.pane in focused.ancestors:
+            return  # focus is already on this tab (it opened because something in it was focused)
         if event.pane.id in self.TAB_FOCUS:
             self._focus_tab(event.pane.id)
 

@@ -14,7 +14,7 @@ The rows come from a ``fetch`` function (a service's ``page``) called with
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from rich.text import Text
@@ -27,9 +27,10 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from regtui.core.errors import RegtuiError
+from regtui.core import paging
 from regtui.core.paging import Page, Ticked
 from regtui.tui.messages import ActionFailed
-from regtui.tui.widgets import Table, cell, close_thread_db, sentence
+from regtui.tui.widgets import cell, close_thread_db, sentence
 
 log = logging.getLogger("regtui.tui")
 
@@ -55,7 +56,19 @@ class PageLoaded(Message):
         self.request, self.page, self.how, self.args = request, page, how, args
 
 
-class PagedTable(Table):
+class PageFailed(Message):
+    def __init__(self, request: int, sentence: str) -> None:
+        super().__init__()
+        self.request, self.sentence = request, sentence
+
+
+class TotalCounted(Message):
+    def __init__(self, request: int, total: int) -> None:
+        super().__init__()
+        self.request, self.total = request, total
+
+
+class PagedTable(DataTable):
     """The list's table: moving past either end of the page asks the list for the next or
     previous page; Home and End mean the whole list's top and bottom."""
 
@@ -71,6 +84,13 @@ class PagedTable(Table):
     @property
     def owner(self) -> "PagedList":
         return self.parent  # type: ignore[return-value]
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("next_sort", "reverse") and not self.owner.sort_keys:
+            return False  # the screen uses s and S itself: the headers still sort
+        if action in ("tick", "tick_all") and not self.owner.tickable:
+            return False
+        return True
 
     def action_cursor_down(self) -> None:
         if self.row_count and self.cursor_row >= self.row_count - 1:
@@ -128,7 +148,7 @@ class PagedList(Vertical):
     PagedList { height: 1fr; }
     PagedList > Input { margin: 0; }
     PagedList > PagedTable { height: 1fr; }
-    PagedList > .paged-status { height: 1; padding: 0 1; color: $text-muted; }
+    PagedList > .paged-status { height: 1; width: 1fr; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [Binding("slash", "filter", "Filter", show=False)]
 
@@ -143,10 +163,23 @@ class PagedList(Vertical):
         def control(self) -> "PagedList":
             return self.paged
 
+    class Highlighted(Message):
+        """The row at the cursor changed (``row``: the row object, None when the list is empty)."""
+
+        def __init__(self, paged: "PagedList", row: Any) -> None:
+            super().__init__()
+            self.paged, self.row = paged, row
+
+        @property
+        def control(self) -> "PagedList":
+            return self.paged
+
     def __init__(self, fetch: Callable[..., Page], columns: list[Column], cells: Callable[[Any], tuple], *,
                  noun: str = "rows", sort: str | None = None, descending: bool = False, tickable: bool = False,
-                 placeholder: str = "Filter (type to search)", empty: str = "", id: str | None = None, table_id: str | None = None) -> None:
+                 placeholder: str = "Filter (type to search)", empty: str = "", id: str | None = None, table_id: str | None = None,
+                 sort_keys: bool = True) -> None:
         super().__init__(id=id)
+        self.sort_keys = sort_keys  # s and S sort (False: they are the screen's keys)
         self.table_id = table_id
         self.fetch_page = fetch
         self.columns = columns
@@ -160,13 +193,14 @@ class PagedList(Vertical):
         self.status_text = ""
         self.search = ""
         self.page: Page | None = None
-        self.start = 0  # index in the whole list of the page's first row
+        self.start: int | None = 0  # index in the whole list of the page's first row (None: not known yet)
         self.loading_args: tuple = (None, None, False)  # (after, before, last) of the page on screen
         self.request = 0
         self.shown_request = 0
         self.ticked = Ticked()
-        self.ticked_total = 0  # rows matching when "tick all" was pressed
+        self.ticked_total: int | None = 0  # rows matching when "tick all" was pressed (None: being counted)
         self.shown_columns: list[Column] = list(columns)
+        self.shown_widths: list[tuple[int, int]] = [(i, c.width) for i, c in enumerate(columns)]
         self._debounce: Timer | None = None
         self._connections: dict[int, Any] = {}  # request -> the database connection running its query
         self._cursor_to: tuple[str, Any] | None = None  # after a load: ("key", k), ("first", None) or ("last", None)
@@ -188,47 +222,64 @@ class PagedList(Vertical):
 
     def on_mount(self) -> None:
         self._build_columns()
-        self.reload()
+
+    def on_show(self) -> None:
+        """The first page is read when the list is first shown (a list on a tab not yet opened
+        costs nothing)."""
+        if self.request == 0:
+            self.reload()
 
     def on_resize(self) -> None:
-        self._fit_columns()
+        if self._fit_columns() and self.page is not None:
+            self._fill()
 
     def _fit_columns(self) -> bool:
-        """Show the columns that fit the width (the lowest priority numbers first, in their own
-        order), measured on the rows on screen; True when the set changed (the table is rebuilt)."""
+        """Choose the columns and their widths for the list's width and the rows on screen; True
+        when they changed and the table was rebuilt. The widths always add up to the list's
+        width, so a new page never changes the table's size (no layout, no measuring)."""
         chosen = self._choose_columns(self.size.width, self._measure())
-        if chosen == self.shown_columns:
+        if chosen == self.shown_widths:
             return False
-        self.shown_columns = chosen
+        if self._cursor_to is None:  # before the rebuild empties the table and moves its cursor
+            key = self.current_key()
+            self._cursor_to = ("key", key) if key is not None else None
+        self.shown_widths = chosen
+        self.shown_columns = [self.columns[i] for i, _ in chosen]
         self._build_columns()
-        self._fill(keep_cursor=True)
         return True
 
     def _measure(self) -> list[int]:
-        """Each column's width: its label's or its widest value on the page, at most ``width`` * 2."""
+        """Each column's width: its label's or its widest value on the page."""
         widths = [len(c.label) + 2 for c in self.columns]
         if self.page is not None:
             for row in self.page.rows:
                 for i, value in enumerate(self.cells(row)):
                     widths[i] = max(widths[i], len(value.plain if isinstance(value, Text) else str(value or "")))
-        return [min(w, c.width * 2) for w, c in zip(widths, self.columns)]
+        return widths
 
-    def _choose_columns(self, width: int, widths: list[int]) -> list[Column]:
-        room = width - (TICK_WIDTH + 2 if self.tickable else 0) - 3  # the scrollbar
-        keep: set[int] = set()
+    def _choose_columns(self, width: int, widths: list[int]) -> list[tuple[int, int]]:
+        """(column index, width) of the columns that fit, the lowest priority numbers first, in
+        their own order, a column counted at most twice its usual width (a longer value widens
+        it, and the list scrolls sideways); the room left over widens the last one."""
+        room = width - (TICK_WIDTH + 2 if self.tickable else 0) - 2  # the vertical scrollbar
+        keep: dict[int, int] = {}
         for index, column in sorted(enumerate(self.columns), key=lambda item: (item[1].priority, item[0])):
-            if widths[index] + 2 <= room or not keep:
-                keep.add(index)
-                room -= widths[index] + 2
-        return [c for i, c in enumerate(self.columns) if i in keep]
+            counted = min(widths[index], column.width * 2)
+            if counted + 2 <= room or not keep:
+                keep[index] = widths[index]
+                room -= counted + 2
+        if keep and room > 0:
+            keep[max(keep)] += room
+        return sorted(keep.items())
 
     def _build_columns(self) -> None:
         table = self.table
         table.clear(columns=True)
         if self.tickable:
             table.add_column("✓", key="_tick", width=TICK_WIDTH)
-        for column in self.shown_columns:
-            table.add_column(self._label(column), key=column.key or column.label)
+        for index, width in self.shown_widths:
+            column = self.columns[index]
+            table.add_column(self._label(column), key=column.key or column.label, width=width)
 
     def _label(self, column: Column) -> str:
         if column.key and column.key == self.sort:
@@ -285,15 +336,18 @@ class PagedList(Vertical):
 
         try:
             self._connections[request] = db.connection()
-            page = self.fetch_page(search=search, sort=sort, descending=descending, after=after, before=before,
-                                   last=last, limit=PAGE)
+            with paging.counting_later():  # the rows first; a filter's total when counted, below
+                page = self.fetch_page(search=search, sort=sort, descending=descending, after=after, before=before,
+                                       last=last, limit=PAGE)
+            self.post_message(PageLoaded(request, page, how, (after, before, last)))
+            if page.count is not None and request == self.request:
+                self.post_message(TotalCounted(request, page.count()))
         except Exception as exc:  # an interrupted (stale) query is expected; anything else is told
             if request == self.request:
                 if not isinstance(exc, RegtuiError):
                     log.exception("TUI page read failed")
+                self.post_message(PageFailed(request, sentence(exc)))
                 self.post_message(ActionFailed(sentence(exc)))
-        else:
-            self.post_message(PageLoaded(request, page, how, (after, before, last)))
         finally:
             self._connections.pop(request, None)
             close_thread_db()
@@ -315,30 +369,51 @@ class PagedList(Vertical):
             return  # an older answer: the latest request wins
         page = message.page
         previous = self.page
-        if message.how == "next" and previous is not None:
+        if message.how == "next" and previous is not None and self.start is not None:
             self.start += len(previous.rows)
-        elif message.how == "prev":
+        elif message.how == "prev" and self.start is not None:
             self.start = max(0, self.start - len(page.rows))
         elif message.how == "top":
             self.start = 0
         elif message.how == "bottom":
-            self.start = max(0, page.total - len(page.rows))
+            self.start = None if page.total is None else max(0, page.total - len(page.rows))
         self.page = page
         self.loading_args = message.args
         self.shown_request = message.request
-        if not self._fit_columns():
-            self._fill()
+        self._fit_columns()
+        self._fill()
+        self.post_message(self.Changed(self))
+        self.post_message(self.Highlighted(self, self.current()))
+
+    @on(PageFailed)
+    def page_failed(self, message: PageFailed) -> None:
+        message.stop()
+        if message.request != self.request:
+            return
+        self.shown_request = message.request
+        if self.page is None:
+            self.table.clear()  # no "Loading…" left behind
+        self._status(message.sentence)
+
+    @on(TotalCounted)
+    def total_counted(self, message: TotalCounted) -> None:
+        message.stop()
+        if message.request != self.shown_request or self.page is None:
+            return
+        page = self.page = replace(self.page, total=message.total, count=None)
+        if self.start is None and self.loading_args[2]:  # the bottom page: where it starts is known now
+            self.start = max(0, message.total - len(page.rows))
+        if self.ticked.all_matching and self.ticked_total is None:
+            self.ticked_total = message.total
+        self._status()
         self.post_message(self.Changed(self))
 
-    def _fill(self, keep_cursor: bool = False) -> None:
-        """Show the page's rows, keeping or placing the cursor."""
+    def _fill(self) -> None:
+        """Show the page's rows, placing the cursor where ``_cursor_to`` says."""
         table = self.table
         page = self.page
         if page is None:
             return
-        if keep_cursor and self._cursor_to is None:
-            key = self.current_key()
-            self._cursor_to = ("key", key) if key is not None else None
         target = self._cursor_to
         self._cursor_to = None
         table.clear()
@@ -368,7 +443,9 @@ class PagedList(Vertical):
         page = self.page
         parts = []
         if page is not None and page.rows:
-            parts.append(f"{self.start + 1:,}–{self.start + len(page.rows):,} of {page.total:,} {self.noun}")
+            total = "… (counting)" if page.total is None else f"{page.total:,}"
+            where = f"{self.start + 1:,}–{self.start + len(page.rows):,}" if self.start is not None else f"last {len(page.rows):,}"
+            parts.append(f"{where} of {total} {self.noun}")
         elif page is not None:
             parts.append(self._empty_sentence())
         label = next((c.label for c in self.columns if c.key == self.sort), self.sort)
@@ -378,7 +455,7 @@ class PagedList(Vertical):
         if note:
             parts.append(note)
         self.status_text = " · ".join(parts)
-        self.query_one(".paged-status", Static).update(self.status_text)
+        self.query_one(".paged-status", Static).update(self.status_text, layout=False)  # one line, always
 
     # --- the row at the cursor -------------------------------------------------------------
 
@@ -428,6 +505,10 @@ class PagedList(Vertical):
         self.apply_filter()
         self.table.focus()
 
+    @on(DataTable.RowHighlighted)
+    def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.post_message(self.Highlighted(self, self.current()))
+
     @on(DataTable.HeaderSelected)
     def header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
@@ -457,7 +538,9 @@ class PagedList(Vertical):
 
     def ticked_count(self) -> int:
         t = self.ticked
-        return max(0, self.ticked_total - len(t.excluded)) if t.all_matching else len(t.keys)
+        if t.all_matching:
+            return max(0, (self.ticked_total or 0) - len(t.excluded))
+        return len(t.keys)
 
     def toggle_tick(self) -> None:
         key = self.current_key()
