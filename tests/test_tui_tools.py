@@ -53,11 +53,17 @@ def cells(table: DataTable, column: int) -> list[str]:
     return out
 
 
+def column(table: DataTable, key: str) -> list[str]:
+    """A column's cells by its key (a paged list shows the columns that fit its width)."""
+    return [v.plain if isinstance(v, Text) else str(v) for v in table.get_column(key)]
+
+
 # -- outbox ---------------------------------------------------------------------------------
 
 
 def test_outbox_lists_queued_and_send_now_delivers_into_maildir(admin):
     from regtui.tui.screens.outbox import OutboxScreen
+    from regtui.tui.widgets.paged import PAGE
 
     demo.fill(admin)
     queued = outbox.counts(admin)["queued"]
@@ -69,13 +75,13 @@ def test_outbox_lists_queued_and_send_now_delivers_into_maildir(admin):
             await settle(pilot)
             screen = app.screen
             table = screen.query_one(DataTable)
-            assert table.row_count == min(queued, 200)
-            assert set(cells(table, 1)) == {"queued"}
-            ids = [int(x) for x in cells(table, 0)]
+            assert table.row_count == min(queued, PAGE)
+            assert set(column(table, "status")) == {"queued"}
+            ids = [int(x) for x in column(table, "id")]
             assert ids == sorted(ids, reverse=True)  # newest first
             await pilot.press("s")
             await settle(pilot)
-            assert set(cells(table, 1)) == {"sent"}
+            assert set(column(table, "status")) == {"sent"}
             report = str(screen.query_one("#outbox-report").render())
             assert f"{queued} sent" in report
 
@@ -103,8 +109,8 @@ def test_outbox_filter_and_retry_failed(admin):
             assert table.row_count == 2
             app.screen.query_one(Select).value = "failed"
             await settle(pilot)
-            assert cells(table, 3) == ["b@example.com"]
-            assert cells(table, 7) == ["550 no such user"]
+            assert column(table, "to") == ["b@example.com"]
+            assert column(table, "Last error") == ["550 no such user"]
             await pilot.press("r")
             await settle(pilot)
             assert table.row_count == 0  # still filtering on failed
@@ -128,13 +134,52 @@ def test_outbox_subject_is_shown_literally(admin):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             table = app.screen.query_one(DataTable)
-            assert cells(table, 4) == ["clear\\x1b[2Jscreen", "[@click=app.quit]x[/]"]  # escape codes never reach the terminal
+            assert column(table, "subject") == ["clear\\x1b[2Jscreen", "[@click=app.quit]x[/]"]  # escape codes never reach the terminal
             # click where the subject is drawn: nothing happens
             await pilot.click(DataTable, offset=(62, 2))
             await pilot.pause()
             assert table.cursor_coordinate.row == 1
             assert not app.quit_called
             assert app.is_running
+
+    run(go())
+
+
+def test_outbox_shows_the_selected_body_with_its_link_as_a_placeholder_and_searches_recipients(admin):
+    """Issue 10 item 16: the outbox shows an email's body as the learner reads it, the link a
+    placeholder (never a live link), and searches by recipient in the database, a page at a time."""
+    from textual.widgets import Static
+
+    from regtui.tui.screens.outbox import OutboxScreen
+    from regtui.tui.widgets.paged import PAGE, PagedList
+
+    demo.fill(admin)  # invitations: bodies with the link placeholder
+    for n in range(PAGE + 20):
+        OutboxEmail.create(to=f"bulk{n:03d}@example.com", subject=f"Note {n}", body=f"Body {n}", message_id=f"<b{n}@t>")
+    invited = OutboxEmail.select().where(OutboxEmail.link_purpose == outbox.INVITATION_LINK).first()
+    total = OutboxEmail.select().count()
+
+    async def go():
+        app = ToolApp(admin, OutboxScreen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            paged = app.screen.query_one(PagedList)
+            assert paged.table.row_count == PAGE and paged.status_text.startswith(f"1–{PAGE} of {total:,} emails")
+            paged.filter_input.value = invited.to
+            paged.apply_filter()
+            await settle(pilot)
+            assert set(column(paged.table, "to")) == {invited.to}
+            paged.table.move_cursor(row=0)
+            await settle(pilot)
+            body = str(app.screen.query_one("#outbox-body", Static).render())
+            assert f"To: {invited.to}" in body
+            assert "<the invitation's claim link, made when the email is sent>" in body
+            assert "/claim/" not in body and outbox.LINK not in body
+            paged.filter_input.value = "bulk1"
+            paged.apply_filter()
+            await settle(pilot)
+            assert paged.page.total == 20  # bulk100 to bulk119
+            assert sorted(column(paged.table, "to")) == [f"bulk{n}@example.com" for n in range(100, 120)]
 
     run(go())
 
@@ -161,11 +206,11 @@ def test_audit_filter_by_operator_and_detail_shows_json_literally(admin):
             table = screen.query_one(DataTable)
             everyone = table.row_count
             assert everyone > 1
-            assert "helen" in cells(table, 1)
+            assert "helen" in column(table, "operator")
             screen.query_one("#audit-operator", Input).value = "helen"
             await settle(pilot)
-            assert cells(table, 1) == ["helen"]
-            assert cells(table, 3) == [f"customer:{customer.id}"]
+            assert column(table, "operator") == ["helen"]
+            assert column(table, "Record") == [f"customer {customer.name}"]  # named, not customer:ID
             table.move_cursor(row=0)
             await pilot.pause()
             detail = screen.query_one("#audit-detail", Static).render()
@@ -175,8 +220,84 @@ def test_audit_filter_by_operator_and_detail_shows_json_literally(admin):
             screen.query_one("#audit-record", Input).value = f"customer:{customer.id}"
             await settle(pilot)
             assert 1 < table.row_count < everyone
-            assert set(cells(table, 3)) == {f"customer:{customer.id}"}
+            assert set(column(table, "Record")) == {f"customer {customer.name}"}
             assert not app.quit_called
+
+    run(go())
+
+
+def test_audit_searches_by_email_and_pool_name_and_names_records(admin):
+    """Issue 10 item 16: the audit log searched in the database by a learner's email and by a
+    pool's ORDER-LINE, its records named (learner email, pool ORDER-LINE, customer name), a
+    control character in a name shown escaped."""
+    from regtui.core.models import Customer, Pool
+    from regtui.core.services import customers, pools, registrations
+    from regtui.core.services.learners import LearnerSpec
+    from regtui.tui.screens.audit import AuditScreen
+    from regtui.tui.widgets.paged import PagedList
+
+    demo.fill(admin)
+    pool = Pool.select().order_by(Pool.id).first()
+    line = pools.refs(pool)[1]
+    registrations.assign(admin, pool, [LearnerSpec("zed.audit@example.com", "Zed", "Audit")])
+    customers.add(admin, "Evil\x1b[2JCorp", "evil@example.com")
+
+    async def go():
+        app = ToolApp(admin, AuditScreen)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            paged = app.screen.query_one(PagedList)
+            table = paged.table
+            assert all(":" not in r.split(" ")[0] for r in column(table, "Record")[:20] if " " in r)
+            paged.filter_input.value = "zed.audit@"
+            paged.apply_filter()
+            await settle(pilot)
+            records = column(table, "Record")
+            assert records and all("zed.audit@example.com" in r for r in records)
+            assert f"access zed.audit@example.com in {line}" in records
+            assert paged.status_text.startswith(f"1–{len(records)} of {len(records)} events")
+            paged.filter_input.value = line
+            paged.apply_filter()
+            await settle(pilot)
+            records = column(table, "Record")
+            assert records and all(r.endswith(f" in {line}") or r == f"pool {line}" for r in records)
+            paged.filter_input.value = "evil@"
+            paged.apply_filter()
+            await settle(pilot)
+            assert column(table, "Record") == ["customer Evil\\x1b[2JCorp"]  # escaped, never sent to the terminal
+
+    run(go())
+
+
+def test_audit_pages_through_many_events_newest_first(admin):
+    from regtui.core.models import AuditEvent
+    from regtui.core.services import audit
+    from regtui.tui.screens.audit import AuditScreen
+    from regtui.tui.widgets.paged import PAGE, PagedList
+
+    audit.record_rows("bulk", "note.add", "note", ((n, None, {"n": n}) for n in range(250)))
+    total = AuditEvent.select().count()
+
+    async def go():
+        app = ToolApp(admin, AuditScreen)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            paged = app.screen.query_one(PagedList)
+            first = [r.id for r in paged.page.rows]
+            assert len(first) == PAGE and first == sorted(first, reverse=True)
+            assert paged.status_text.startswith(f"1–{PAGE} of {total:,} events")
+            paged.table.move_cursor(row=PAGE - 1)
+            await pilot.press("down")  # past the page's last row: the next page
+            await settle(pilot)
+            assert paged.page.rows[0].id == first[-1] - 1
+            assert paged.status_text.startswith(f"{PAGE + 1}–{2 * PAGE} of")
+            await pilot.press("end")
+            await settle(pilot)
+            assert paged.page.rows[-1].id == min(e.id for e in AuditEvent.select(AuditEvent.id))
+            paged.sort_by("operator")  # sorted by the database, over every page
+            await settle(pilot)
+            ops = [r.operator for r in paged.page.rows]
+            assert ops == sorted(ops)
 
     run(go())
 

@@ -341,6 +341,61 @@ def listing(actor: Actor, status: str | None = None, limit: int = 200, offset: i
     return list(q.limit(limit).offset(offset))
 
 
+# --- pages (keyset, see regtui.core.paging): the TUI's outbox ----------------------------------
+
+class OutboxRow(NamedTuple):
+    id: int
+    created_at: dt.datetime
+    to: str
+    subject: str
+    status: str
+    attempts: int
+    sent_at: dt.datetime | None
+    last_error: str | None
+    body: str  # as the learner reads it, the link shown as a placeholder (see ``shown_body``)
+
+
+SORTS = {"id": OutboxEmail.id, "to": OutboxEmail.to, "subject": OutboxEmail.subject, "status": OutboxEmail.status}
+LINK_SHOWN = {INVITATION_LINK: "<the invitation's claim link, made when the email is sent>",
+              PASSWORD_LINK: "<the learner's set-password link, made when the email is sent>"}
+
+
+def shown_body(body: str, purpose: str | None) -> str:
+    """The body as the learner reads it, with the link placeholder shown as a placeholder: never
+    a live link (an operator reading the outbox must not be able to claim a learner's seat)."""
+    return body.replace(LINK, LINK_SHOWN.get(purpose, "<a link, made when the email is sent>"))
+
+
+def _filtered(search: str, status: str | None):
+    from regtui.core import paging
+
+    q = OutboxEmail.select(OutboxEmail.id, OutboxEmail.created_at, OutboxEmail.to, OutboxEmail.subject, OutboxEmail.status,
+                           OutboxEmail.attempts, OutboxEmail.sent_at, OutboxEmail.last_error, OutboxEmail.body,
+                           OutboxEmail.link_purpose)
+    if status:
+        q = q.where(OutboxEmail.status == status)
+    if search.strip():
+        q = q.where(paging.contains([OutboxEmail.to, OutboxEmail.subject], search))
+    return q
+
+
+def page(actor: Actor, *, search: str = "", status: str | None = None, sort: str = "id", descending: bool = True,
+         limit: int = 100, after: str | None = None, before: str | None = None, last: bool = False):
+    """One page of the outbox, newest first unless sorted otherwise, searched by recipient and
+    subject in the database; the total unsearched comes from the counts by status."""
+    from regtui.core import paging
+
+    require(actor, "mail.view")
+    if search.strip():
+        total = lambda: _filtered(search, status).count()  # noqa: E731
+    else:
+        by_status = counts(actor)
+        total = by_status.get(status, 0) if status else sum(by_status[k] for k in ("queued", "sending", "sent", "failed"))
+    return paging.fetch(_filtered(search, status), sort_expr=paging.sort_expression(SORTS, sort), key=OutboxEmail.id,
+                        descending=descending, limit=limit, after=after, before=before, last=last, total=total,
+                        make=lambda r: OutboxRow(*r[:8], shown_body(r[8], r[9])))
+
+
 # --- withdrawing the emails of cancelled invitations and revoked access ----------------------
 
 

@@ -112,6 +112,20 @@ def refs(pool: Pool) -> tuple[str, ...]:
     return (str(pool.id), f"{pool.order.number}-{ids.index(pool.id) + 1}")
 
 
+def names(pool_ids: Sequence[int]) -> dict[int, str]:
+    """pool id -> its ORDER-LINE name (``1001-1``), for many pools in two queries."""
+    ids = list({int(i) for i in pool_ids})
+    if not ids:
+        return {}
+    orders = dict(Pool.select(Pool.order, Order.number).join(Order).where(Pool.id.in_(ids)).tuples())
+    named: dict[int, str] = {}
+    line: dict[int, int] = {}
+    for pool_id, order_id in Pool.select(Pool.id, Pool.order).where(Pool.order.in_(list(orders))).order_by(Pool.id).tuples():
+        line[order_id] = line.get(order_id, 0) + 1
+        named[pool_id] = f"{orders[order_id]}-{line[order_id]}"
+    return {i: named[i] for i in ids if i in named}
+
+
 def row(pool: Pool) -> PoolRow:
     return _row(pool, lapsed_codes(pool.id).get(pool.id, 0))
 

@@ -1,7 +1,9 @@
 """The outbox: emails waiting, sent and failed; send now, retry failed.
 
-Read-only apart from two service calls (``outbox.deliver`` and ``outbox.retry_failed``).
-Workers run in threads and post past-tense messages; the handlers here own the state.
+A paged list (filter by recipient or subject, sort, status), and the selected email's body as
+the learner reads it, its link shown as a placeholder (never a live link). Read-only apart from
+two service calls (``outbox.deliver`` and ``outbox.retry_failed``). Workers run in threads and
+post past-tense messages; the handlers here own the state.
 """
 
 from __future__ import annotations
@@ -10,26 +12,24 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Select, Static
-from regtui.tui.widgets import Table, close_thread_db, sanitize, sentence
 
-PAGE_SIZE = 200
+from regtui.tui.messages import ActionFailed
+from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets.paged import Column, PagedList
 FILTERS: list[tuple[str, str]] = [("all", "all"), ("queued", "queued"), ("sent", "sent"), ("failed", "failed"), ("sending", "sending")]
 STATUS_STYLE = {"queued": "cyan", "sending": "yellow", "sent": "green", "failed": "bold red"}
 
 
-class OutboxLoaded(Message):
-    """A page of the outbox and the counts were read."""
+class CountsLoaded(Message):
+    """The outbox's counts by status were read."""
 
-    def __init__(self, rows: list[tuple], counts: dict[str, int], has_more: bool, where: str) -> None:
+    def __init__(self, counts: dict[str, int]) -> None:
         super().__init__()
-        self.rows = rows
         self.counts = counts
-        self.has_more = has_more
-        self.where = where
 
 
 class OutboxDelivered(Message):
@@ -61,6 +61,16 @@ def _when(value) -> str:
     return value.strftime("%m-%d %H:%M") if value else ""
 
 
+COLUMNS = [Column("id", "Id", 6, 3), Column("status", "Status", 7, 1), Column(None, "Created", 11, 4),
+           Column("to", "To", 30, 1), Column("subject", "Subject", 34, 2), Column(None, "Tries", 5, 6),
+           Column(None, "Sent", 11, 5), Column(None, "Last error", 24, 3)]
+
+
+def email_cells(e) -> tuple:
+    return (str(e.id), Text(e.status, style=STATUS_STYLE.get(e.status, "")), _when(e.created_at), e.to, e.subject,
+            str(e.attempts), _when(e.sent_at), e.last_error or "")
+
+
 class OutboxScreen(Screen):
     CSS_PATH = "outbox.tcss"
     TITLE = "Outbox"
@@ -73,16 +83,12 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
         Binding("s", "send_now", "Send now"),
         Binding("r", "retry_failed", "Retry failed"),
         Binding("f", "cycle_filter", "Filter"),
-        Binding("right_square_bracket", "page(1)", "Next page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page"),
         Binding("g", "reload", "Refresh"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.status_filter: str = "all"
-        self.page_offset = 0
-        self.has_more = False
         self.sending = False
 
     def compose(self) -> ComposeResult:
@@ -92,41 +98,37 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
             yield Select(FILTERS, value="all", allow_blank=False, id="outbox-filter")
             yield Button("Send now (s)", id="outbox-send", variant="primary")
             yield Button("Retry failed (r)", id="outbox-retry")
-        yield Table(id="outbox-table", cursor_type="row", zebra_stripes=True)
+        yield PagedList(self._fetch, COLUMNS, email_cells, noun="emails", sort="id", descending=True,
+                        placeholder="Search by recipient or subject", id="outbox-list", table_id="outbox-table",
+                        sort_keys=False)
+        with VerticalScroll(id="outbox-body-box"):
+            yield Static("Select an email to read it.", id="outbox-body", markup=False)
         yield Static("", id="outbox-report", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("id")
-        table.add_column("status")
-        table.add_column("created")
-        table.add_column("to", width=30)
-        table.add_column("subject", width=34)
-        table.add_column("tries")
-        table.add_column("sent")
-        table.add_column("last error")
         allowed = self.app.actor.can("mail.send")
         self.query_one("#outbox-send", Button).disabled = not allowed
         self.query_one("#outbox-retry", Button).disabled = not allowed
         if not allowed:
             self._report(Text("Sending needs the admin or limited role; this list is read-only.", style="dim"))
-        self.action_reload()
-        table.focus()
+        self.load_counts()
+        self.query_one("#outbox-table", DataTable).focus()
+
+    def _fetch(self, **kw):
+        from regtui.core.services import outbox
+
+        status = None if self.status_filter == "all" else self.status_filter
+        return outbox.page(self.app.actor, status=status, **kw)
 
     # -- workers: call services, post what happened ------------------------------------
 
-    @work(thread=True, exclusive=True, group="outbox-load")
-    def load_page(self, status: str, offset: int) -> None:
+    @work(thread=True, exclusive=True, group="outbox-counts")
+    def load_counts(self) -> None:
         try:
             from regtui.core.services import outbox
 
-            emails = outbox.listing(self.app.actor, None if status == "all" else status, PAGE_SIZE + 1, offset)
-            rows = [
-                (e.id, _when(e.created_at), e.to, e.subject, e.status, e.attempts, _when(e.sent_at), e.last_error or "")
-                for e in emails[:PAGE_SIZE]
-            ]
-            self.post_message(OutboxLoaded(rows, outbox.counts(self.app.actor), len(emails) > PAGE_SIZE, status))
+            self.post_message(CountsLoaded(outbox.counts(self.app.actor)))
         except Exception as exc:  # shown as a sentence, never a traceback
             self.post_message(OutboxFailed(sentence(exc)))
         finally:
@@ -160,27 +162,29 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
 
     # -- handlers: own the state ---------------------------------------------------------
 
-    def on_outbox_loaded(self, message: OutboxLoaded) -> None:
-        if message.where != self.status_filter:
-            return
-        self.has_more = message.has_more
+    def on_counts_loaded(self, message: CountsLoaded) -> None:
         c = message.counts
-        page = self.page_offset // PAGE_SIZE + 1
         line = Text()
         for status in ("queued", "sending", "sent", "failed"):
-            line.append(f"{status} {c.get(status, 0)}", style=STATUS_STYLE[status])
+            line.append(f"{status} {c.get(status, 0):,}", style=STATUS_STYLE[status])
             line.append("  ")
-        line.append(f"| {self.status_filter}: page {page}, {len(message.rows)} shown" + (", more with ]" if message.has_more else ""),
-                    style="dim")
         self.query_one("#outbox-counts", Static).update(line)
-        table = self.query_one(DataTable)
-        table.clear()
-        for eid, created, to, subject, status, tries, sent, error in message.rows:
-            table.add_row(
-                Text(str(eid)), Text(status, style=STATUS_STYLE.get(status, "")), Text(created),
-                Text(sanitize(to), no_wrap=True, overflow="ellipsis"), Text(sanitize(subject), no_wrap=True, overflow="ellipsis"),
-                Text(str(tries)), Text(sent), Text(sanitize(error), no_wrap=True), key=str(eid),
-            )
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.sentence, severity="error", markup=False)
+
+    def on_paged_list_highlighted(self, message: PagedList.Highlighted) -> None:
+        self._show(message.row)
+
+    def _show(self, email) -> None:
+        box = self.query_one("#outbox-body", Static)
+        if email is None:
+            box.update(Text("Select an email to read it.", style="dim"))
+            return
+        text = Text()
+        text.append(sanitize(f"To: {email.to}\nSubject: {email.subject}", keep_newlines=True), style="bold")
+        text.append("\n\n" + sanitize(email.body, keep_newlines=True))
+        box.update(text)
 
     def on_outbox_delivered(self, message: OutboxDelivered) -> None:
         self.sending = False
@@ -207,7 +211,6 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
         if event.value is Select.NULL or event.value == self.status_filter:
             return
         self.status_filter = str(event.value)
-        self.page_offset = 0
         self.action_reload()
 
     @on(Button.Pressed, "#outbox-send")
@@ -221,7 +224,8 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
     # -- actions -------------------------------------------------------------------------
 
     def action_reload(self) -> None:
-        self.load_page(self.status_filter, self.page_offset)
+        self.load_counts()
+        self.query_one(PagedList).reload()
 
     def action_close(self) -> None:
         self.app.pop_screen()
@@ -230,14 +234,6 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
         names = [value for _, value in FILTERS]
         nxt = names[(names.index(self.status_filter) + 1) % len(names)]
         self.query_one("#outbox-filter", Select).value = nxt  # Select.Changed reloads
-
-    def action_page(self, step: int) -> None:
-        if step > 0 and not self.has_more:
-            return
-        new = max(0, self.page_offset + step * PAGE_SIZE)
-        if new != self.page_offset:
-            self.page_offset = new
-            self.action_reload()
 
     def action_send_now(self) -> None:
         if not self._may_send() or self.sending:
