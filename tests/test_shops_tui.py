@@ -50,7 +50,7 @@ def test_map_and_replay_an_unmatched_line_from_the_tui(admin, tmp_path):
             await settle(pilot)
             assert app.screen.query_one("#unmatched", DataTable).row_count == 0
             orders = app.screen.query_one("#orders", DataTable)
-            assert "PYDATA ×5 (pool" in str(orders.get_row_at(0)[5])
+            assert "PYDATA ×5 (pool" in str(next(iter(orders.get_column("Lines"))))
     run(go())
     assert Pool.get().seats == 5
 

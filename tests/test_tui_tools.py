@@ -184,6 +184,38 @@ def test_outbox_shows_the_selected_body_with_its_link_as_a_placeholder_and_searc
     run(go())
 
 
+def test_orders_list_pages_filters_and_sorts_in_the_database(admin):
+    from regtui.core.models import Customer, Order
+    from regtui.tui.screens.shops import ShopsScreen
+    from regtui.tui.widgets.paged import PAGE, PagedList
+
+    demo.fill(admin)
+    customer = Customer.select().order_by(Customer.id).first()
+    Order.insert_many([{"number": f"BULK-{n:04d}", "customer": customer.id} for n in range(PAGE + 30)]).execute()
+    total = Order.select().count()
+
+    async def go():
+        app = ToolApp(admin, ShopsScreen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            paged = app.screen.query_one("#orders-list", PagedList)
+            assert paged.status_text.startswith(f"1–{PAGE} of {total:,} orders")
+            assert column(paged.table, "number")[0] == f"BULK-{PAGE + 29:04d}"  # the newest first
+            paged.table.focus()
+            await pilot.press("end")
+            await settle(pilot)
+            assert paged.status_text.startswith(f"{total - len(paged.page.rows) + 1}–{total} of {total:,}")
+            paged.filter_input.value = "bulk-00"
+            paged.apply_filter()
+            await settle(pilot)
+            assert sorted(column(paged.table, "number")) == [f"BULK-{n:04d}" for n in range(100)][:PAGE]
+            paged.sort_by("number")  # from newest first to by number
+            await settle(pilot)
+            assert column(paged.table, "number") == [f"BULK-{n:04d}" for n in range(100)]
+
+    run(go())
+
+
 # -- audit log ------------------------------------------------------------------------------
 
 

@@ -143,23 +143,65 @@ def _became(kind: str, ref: int | None, seats: int) -> str:
     return "no pool: one seat" if seats == 1 else "no pool: the session has no codes"
 
 
-def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
-    """Orders, newest first: a manager sees their own customer's, staff anyone's (or one customer's)."""
+def _visible_customer(actor: Actor, customer: Customer | None) -> int | None:
+    """The customer whose orders ``actor`` may list (None: anyone's): a manager sees their own
+    customer's, staff anyone's (or one customer's)."""
     if actor.role == "manager":
         require(actor, "seats.view", actor.customer_id)
         customer_id = actor.customer_id if customer is None else customer.id
         require(actor, "seats.view", customer_id)
-    else:
-        require(actor, "customers.view")
-        customer_id = customer.id if customer is not None else None
-    q = Order.select(Order, Customer).join(Customer).order_by(Order.placed_at.desc(), Order.id.desc())
-    if customer_id is not None:
-        q = q.where(Order.customer == customer_id)
-    orders = list(q)
+        return customer_id
+    require(actor, "customers.view")
+    return customer.id if customer is not None else None
+
+
+def _rows(orders: list) -> list[OrderRow]:
     lines = lines_of([o.id for o in orders])
     return [OrderRow(o.number, o.placed_at.date(), o.customer.name, o.customer_id, o.source or "manual",
                      o.external_id, tuple(l[:3] for l in lines[o.id]), tuple(l[3] for l in lines[o.id]))
             for o in orders]
+
+
+def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
+    """Orders, newest first: a manager sees their own customer's, staff anyone's (or one customer's)."""
+    customer_id = _visible_customer(actor, customer)
+    q = Order.select(Order, Customer).join(Customer).order_by(Order.placed_at.desc(), Order.id.desc())
+    if customer_id is not None:
+        q = q.where(Order.customer == customer_id)
+    return _rows(list(q))
+
+
+SORTS = {"placed": Order.id, "number": Order.number, "customer": Customer.name}  # placed: as entered
+
+
+def _searched(customer_id: int | None, search: str):
+    from regtui.core import paging
+
+    q = Order.select(Order.id).join(Customer)
+    if customer_id is not None:
+        q = q.where(Order.customer == customer_id)
+    if search.strip():
+        q = q.where(paging.contains([Order.number, Customer.name, Order.external_id, Order.source], search))
+    return q
+
+
+def page(actor: Actor, *, customer: Customer | None = None, search: str = "", sort: str = "placed",
+         descending: bool = True, limit: int = 100, after: str | None = None, before: str | None = None,
+         last: bool = False):
+    """One page of the orders ``listing`` shows (newest first unless sorted otherwise: an order's
+    id follows when it was entered), searched by number, customer, external id or source in the
+    database; each order with its lines."""
+    from regtui.core import paging
+
+    customer_id = _visible_customer(actor, customer)
+
+    def detail(keys: list[int]) -> dict[int, tuple]:
+        found = {o.id: o for o in Order.select(Order, Customer).join(Customer).where(Order.id.in_(keys))}
+        return {k: (row,) for k, row in zip(found, _rows(list(found.values())))}
+
+    return paging.fetch(_searched(customer_id, search), sort_expr=paging.sort_expression(SORTS, sort), key=Order.id,
+                        descending=descending, limit=limit, after=after, before=before, last=last,
+                        total=lambda: _searched(customer_id, search).count(), detail=detail, make=lambda r: r[0])
 
 
 def lines_of(ids: Sequence[int]) -> dict[int, list[tuple[str, str, int, tuple[str, int | None]]]]:

@@ -1,8 +1,10 @@
 """Shops and orders: every order with its source (a shop or manual) and external id, and the
 shop order lines whose SKU no session is mapped to yet, which an admin maps and replays here.
 
-Workers call the services (orders.listing, shops.unmatched, shops.map_sku, shops.replay) and
-post past-tense messages; the handlers own the state. User data is shown with markup off.
+The orders are a paged list (orders.page: filter by number, customer, external id or source,
+sort, a page at a time). Workers call the services (shops.unmatched, shops.map_sku,
+shops.replay) and post past-tense messages; the handlers own the state. User data is shown with
+markup off.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ from regtui.core.words import plural
 from regtui.tui.messages import ActionFailed
 from regtui.tui.widgets import Table, call_service, cell
 from regtui.tui.widgets.forms import Field, FormScreen
+from regtui.tui.widgets.paged import Column, PagedList
+
+ORDER_COLUMNS = [Column("number", "Number", 12, 1), Column(None, "Date", 10, 3), Column("customer", "Customer", 24, 1),
+                 Column(None, "Source", 10, 4), Column(None, "External id", 14, 5), Column(None, "Lines", 30, 1),
+                 Column(None, "Seats", 5, 3)]
+
+
+def order_cells(o) -> tuple:
+    return o.number, o.placed.isoformat(), o.customer, o.source, o.external_id or "", o.lines_text(), str(o.seats)
 
 
 class ShopsLoaded(Message):
-    """The orders, the unmatched lines and the over-refunded ones were read."""
+    """The unmatched lines and the over-refunded ones were read."""
 
-    def __init__(self, orders: list, unmatched: list, over_refunded: list) -> None:
+    def __init__(self, unmatched: list, over_refunded: list) -> None:
         super().__init__()
-        self.orders = orders
         self.unmatched = unmatched
         self.over_refunded = over_refunded
 
@@ -62,14 +72,15 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
 
     def compose(self) -> ComposeResult:
         yield Static("Orders", id="orders-title")
-        yield Table(id="orders", cursor_type="row", zebra_stripes=True)
+        yield PagedList(self._fetch_orders, ORDER_COLUMNS, order_cells, noun="orders", sort="placed", descending=True,
+                        placeholder="Filter by number, customer, external id or source", id="orders-list",
+                        table_id="orders")
         yield Static("Unmatched shop lines (m: map the SKU to a session, p: replay the shop)", id="unmatched-title")
         yield Table(id="unmatched", cursor_type="row", zebra_stripes=True)
         yield Static("", id="over-refunded", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#orders", DataTable).add_columns("number", "date", "customer", "source", "external id", "lines", "seats")
         self.query_one("#unmatched", DataTable).add_columns("shop", "order", "line", "sku", "seats", "seen")
         self.action_reload()
         self.query_one("#unmatched", DataTable).focus()
@@ -78,13 +89,13 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
 
     @work(thread=True, exclusive=True, group="shops-load")
     def load(self) -> None:
-        from regtui.core.services import orders, shops
+        from regtui.core.services import shops
 
         actor = self.app.actor
 
         def read():
             over = shops.over_refunded_lines(actor) if actor.can("shops.view") else []
-            return orders.listing(actor), shops.unmatched(actor) if actor.can("shops.view") else [], over
+            return shops.unmatched(actor) if actor.can("shops.view") else [], over
         call_service(self, read, lambda r: ShopsLoaded(*r))
 
     @work(thread=True, group="write")
@@ -105,12 +116,16 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
 
     # -- handlers ---------------------------------------------------------------------------
 
+    def _fetch_orders(self, **kw):
+        from regtui.core.services import orders
+
+        return orders.page(self.app.actor, **kw)
+
+    def on_paged_list_changed(self, message: PagedList.Changed) -> None:
+        total = message.paged.page.total if message.paged.page is not None else None
+        self.query_one("#orders-title", Static).update("Orders" if total is None else f"Orders ({total:,})")
+
     def on_shops_loaded(self, message: ShopsLoaded) -> None:
-        orders = self.query_one("#orders", DataTable)
-        orders.clear()
-        for o in message.orders:
-            orders.add_row(cell(o.number), cell(o.placed.isoformat()), cell(o.customer), cell(o.source),
-                           cell(o.external_id or ""), cell(o.lines_text()), cell(o.seats))
         table = self.query_one("#unmatched", DataTable)
         table.clear()
         self.unmatched = {}
@@ -119,7 +134,6 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
             self.unmatched[key] = (u.shop, u.sku)
             table.add_row(cell(u.shop), cell(u.order), cell(u.line), cell(u.sku), cell(u.quantity),
                           cell(u.seen_at.strftime("%Y-%m-%d %H:%M")), key=key)
-        self.query_one("#orders-title", Static).update(f"Orders ({len(message.orders)})")
         if not message.unmatched and self.focused is table:
             self.query_one("#orders", DataTable).focus()  # nothing to map: Up and Down move in the orders
         over = message.over_refunded
@@ -151,6 +165,9 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
 
     def action_reload(self) -> None:
         self.load()
+        paged = self.query_one(PagedList)
+        if paged.page is not None:
+            paged.reload(keep_place=True)
 
     def action_close(self) -> None:
         self.app.pop_screen()
