@@ -22,8 +22,8 @@ from regtui.tui.messages import ActionFailed
 from regtui.tui.widgets import sanitize
 from regtui.tui.widgets.paged import Column, PagedList
 
-COLUMNS = [Column("at", "Time", 19, 1), Column("operator", "Operator", 12, 3), Column("action", "Action", 18, 2),
-           Column(None, "Record", 40, 2), Column(None, "Batch", 5, 4)]
+COLUMNS = [Column("at", "Time", 19, 1), Column("operator", "Operator", 12, 3), Column("action", "Action", 16, 2),
+           Column(None, "Record", 28, flex=True), Column(None, "Batch", 5, 4)]
 
 
 def event_cells(ev) -> tuple:

@@ -62,8 +62,8 @@ def _when(value) -> str:
 
 
 COLUMNS = [Column("id", "Id", 6, 3), Column("status", "Status", 7, 1), Column(None, "Created", 11, 4),
-           Column("to", "To", 30, 1), Column("subject", "Subject", 34, 2), Column(None, "Tries", 5, 6),
-           Column(None, "Sent", 11, 5), Column(None, "Last error", 24, 3)]
+           Column("to", "To", 24, flex=True), Column("subject", "Subject", 20, flex=True), Column(None, "Tries", 5, 6),
+           Column(None, "Sent", 11, 5), Column(None, "Last error", 16, 3)]
 
 
 def email_cells(e) -> tuple:

@@ -23,7 +23,7 @@ from regtui.tui.widgets.forms import Field, FormScreen
 from regtui.tui.widgets.paged import Column, PagedList
 
 ORDER_COLUMNS = [Column("number", "Number", 12, 1), Column(None, "Date", 10, 3), Column("customer", "Customer", 24, 1),
-                 Column(None, "Source", 10, 4), Column(None, "External id", 14, 5), Column(None, "Lines", 30, 1),
+                 Column(None, "Source", 10, 4), Column(None, "External id", 14, 5), Column(None, "Lines", 24, flex=True),
                  Column(None, "Seats", 5, 3)]
 
 

@@ -42,12 +42,15 @@ TICK_WIDTH = 3
 @dataclass(frozen=True)
 class Column:
     """A column: ``key`` is what the service sorts by (None: not sortable); ``width`` the usual
-    width, used to choose columns at narrow widths, dropping the highest ``priority`` first."""
+    width, used to choose columns at narrow widths, dropping the highest ``priority`` first. A
+    ``flex`` column (long text: a subject, a record's name) is always shown: it keeps ``width``
+    and takes the room the others leave, its text cut at its edge."""
 
     key: str | None
     label: str
     width: int
     priority: int = 1
+    flex: bool = False
 
 
 class PageLoaded(Message):
@@ -262,14 +265,20 @@ class PagedList(Vertical):
         their own order, a column counted at most twice its usual width (a longer value widens
         it, and the list scrolls sideways); the room left over widens the last one."""
         room = width - (TICK_WIDTH + 2 if self.tickable else 0) - 2  # the vertical scrollbar
-        keep: dict[int, int] = {}
+        flex = [i for i, c in enumerate(self.columns) if c.flex]
+        keep: dict[int, int] = {i: self.columns[i].width for i in flex}
+        room -= sum(w + 2 for w in keep.values())
         for index, column in sorted(enumerate(self.columns), key=lambda item: (item[1].priority, item[0])):
             counted = min(widths[index], column.width * 2)
-            if counted + 2 <= room or not keep:
+            if not column.flex and (counted + 2 <= room or not keep):
                 keep[index] = widths[index]
                 room -= counted + 2
         if keep and room > 0:
-            keep[max(keep)] += room
+            if flex:  # shared by the flex columns, none wider than its text needs while others can use it
+                for n, i in enumerate(flex):
+                    keep[i] += room // len(flex) + (1 if n < room % len(flex) else 0)
+            else:
+                keep[max(keep)] += room
         return sorted(keep.items())
 
     def _build_columns(self) -> None:
