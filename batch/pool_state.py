@@ -9,6 +9,7 @@ from operator import attrgetter
 from typing import Iterable
 
 from batch.snapshot import Seat, Snapshot
+from regtui.core import bulk
 from regtui.core.models import Access, Code, Invitation, Learner, Pool, database
 
 # Bound-parameter chunk for the learner lookup (SQLite allows 32766 variables; PostgreSQL 65535).
@@ -62,12 +63,9 @@ def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()
             .where((Code.pool == pool_id) & (Access.status == "revoked"))
         )
     }
-    learners: dict[str, int] = {}
-    wanted = list(dict.fromkeys(keys))
-    for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = wanted[start:start + KEY_CHUNK]
-        marks = ", ".join([database.param] * len(chunk))  # raw SQL: peewee's builder was the cost here
-        learners.update(database.execute_sql(f'SELECT email_key, id FROM "learner" WHERE email_key IN ({marks})', chunk))
+    # raw SQL through the dialect (peewee's query builder was the cost here)
+    learners: dict[str, int] = dict(bulk.select_in('SELECT email_key, id FROM "learner" WHERE email_key IN ({in})',
+                                                   dict.fromkeys(keys), chunk=KEY_CHUNK))
     refs = {str(pool_id)}
     if not isinstance(pool, int):
         refs.update(pools.refs(pool))

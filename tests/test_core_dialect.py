@@ -109,3 +109,22 @@ def test_audit_rows_written_set_based_read_back(db):
         audit.record("tester", "learner.add", Learner.get(), after={"x": 1})
     row = AuditEvent.get()
     assert isinstance(row.at, dt.datetime) and row.operator == "tester"
+
+
+def test_select_in_gives_what_a_list_of_placeholders_gives(db):
+    """PostgreSQL binds the whole list as one array; its plain twin (the base class) binds a
+    placeholder per value, in chunks. Both for text keys and integer ids, and an empty list."""
+    from regtui.core.dialect import Dialect
+
+    with database.atomic():
+        bulk.insert_tuples(Learner, NAMES, _learners(12))
+    ids = [i for (i,) in Learner.select(Learner.id).order_by(Learner.id).tuples()]
+    cases = [('SELECT "email_key", "id" FROM "learner" WHERE "email_key" IN ({in})',
+              [f"l{i}@example.com" for i in range(0, 12, 2)] + ["nobody@example.com"]),
+             ('SELECT "id", "first_name" FROM "learner" WHERE "id" IN ({in})', ids[3:] + [10**9]),
+             ('SELECT "id" FROM "learner" WHERE "id" IN ({in})', [])]
+    for sql, values in cases:
+        fast = dialect().select_in(sql, values, 5)
+        plain = Dialect.select_in(dialect(), sql, values, 5)
+        assert sorted(fast) == sorted(plain)
+    assert len(dialect().select_in(cases[0][0], cases[0][1], 5)) == 6

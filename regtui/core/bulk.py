@@ -79,16 +79,9 @@ def insert_tuples(model, names: list[str], rows: Iterable[tuple], *, conflict: s
 
 def select_in(sql: str, values, *, chunk: int = 5000) -> list[tuple]:
     """Run ``sql`` (with one ``{in}`` where the ``IN (...)`` list goes, and no other parameter)
-    for ``values`` in chunks, without building a peewee query (whose SQL generation cost more
-    than the query on 10,000-value lists); returns all rows as tuples."""
-    values = list(values)
-    mark = param()
-    out: list[tuple] = []
-    for start in range(0, len(values), chunk):
-        part = values[start:start + chunk]
-        cursor = database.execute_sql(sql.replace("{in}", ", ".join(mark for _ in part)), part)
-        out.extend(cursor.fetchall())
-    return out
+    for ``values``, without building a peewee query (whose SQL generation cost more than the
+    query on 10,000-value lists); returns all rows as tuples."""
+    return dialect().select_in(sql, list(values), chunk)
 
 
 # --- staged rows: set-based writes ----------------------------------------------------------

