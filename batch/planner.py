@@ -266,12 +266,12 @@ def _sync_revokes(snapshot: Snapshot, on_roster: set[str], cancel_ids: set[int])
     extra: list[Change] = []
     for key in sorted(set(seated) - on_roster):
         s = seated[key]
-        extra.append(Change(row=None, kind="revoke", email=key, key=key, code_id=s.code_id, old_starts=s.starts,
+        extra.append(Change(row=None, kind="revoke", email=snapshot.addresses.get(key, key), key=key, code_id=s.code_id, old_starts=s.starts,
                             old_ends=s.ends, detail="not on the roster"))
     for key in sorted(set(pending) - on_roster):
         inv_id, code_id = pending[key]
         cancel_ids.add(inv_id)
-        extra.append(Change(row=None, kind="revoke", email=key, key=key, invitation_id=inv_id, code_id=code_id,
+        extra.append(Change(row=None, kind="revoke", email=snapshot.addresses.get(key, key), key=key, invitation_id=inv_id, code_id=code_id,
                             detail="not on the roster: pending invitation cancelled"))
     return extra
 

@@ -35,24 +35,27 @@ def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()
     from peewee import JOIN
 
     q = (
-        Code.select(Learner.email_key, Code.id, Learner.id, Access.id, Access.starts, Access.ends)
+        Code.select(Learner.email_key, Code.id, Learner.id, Access.id, Access.starts, Access.ends, Learner.email)
         .join(Learner, on=(Code.learner == Learner.id))
         .join(Access, JOIN.LEFT_OUTER, on=((Access.code == Code.id) & (Access.status == "active")))
         .where((Code.pool == pool_id) & (Code.state == "claimed"))
     )
-    for key, code_id, learner_id, access_id, starts, ends in _rows(q):
+    addresses: dict[str, str] = {}
+    for key, code_id, learner_id, access_id, starts, ends, address in _rows(q):
         seated[key] = Seat(code_id, learner_id, access_id, _date(starts), _date(ends))
+        addresses[key] = address
     pending: dict[str, tuple[int, int]] = {}
     cancelled: set[str] = set()
     q = (
-        Invitation.select(Invitation.email_key, Invitation.id, Invitation.code, Invitation.status)
+        Invitation.select(Invitation.email_key, Invitation.id, Invitation.code, Invitation.status, Invitation.email)
         .join(Code, on=(Invitation.code == Code.id))
         .where((Code.pool == pool_id) & (invitations.live() | (Invitation.status == "cancelled")))
         .order_by(Invitation.id)
     )
-    for key, inv_id, code_id, status in _rows(q):
+    for key, inv_id, code_id, status, address in _rows(q):
         if status == "pending":
             pending[key] = (inv_id, code_id)
+            addresses[key] = address
         else:
             cancelled.add(key)
     revoked = {
@@ -72,7 +75,8 @@ def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()
     row = _pool_row(pool_id)
     return Snapshot(pool_id, seats, available, invited, claimed, access_days, seated, pending,
                     frozenset(cancelled - set(pending)), frozenset(revoked - set(seated)), learners,
-                    frozenset(r.casefold() for r in refs), _seats_elsewhere(row, learners), _refused_dates(row, dates))
+                    frozenset(r.casefold() for r in refs), _seats_elsewhere(row, learners), _refused_dates(row, dates),
+                    addresses)
 
 
 def dates_of(rows) -> list[tuple]:

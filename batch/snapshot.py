@@ -58,6 +58,9 @@ class Snapshot:
     # (access_start, access_end) as on the roster -> (code, sentence): the dates a new seat's access
     # may not be granted with (access.grant_refusal, e.g. an end already past)
     refused: Mapping[tuple, tuple[str, str]] = field(default_factory=dict)
+    # key -> the address as the learner's account or the invitation holds it (as typed): a sync's
+    # revokes show it, as every other face shows addresses (not in the fingerprint: display only)
+    addresses: Mapping[str, str] = field(default_factory=dict)
 
     def fingerprint_for(self, learner_keys: Iterable[str] = ()) -> str:
         """sha256 over the counters, the seated rows, the pending invitations, and which of

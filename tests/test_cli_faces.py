@@ -182,6 +182,8 @@ def test_a_sync_plan_and_a_bad_address_read_as_one_sentence(cli, tmp_path):
     out = ok(cli, "batch", "plan", str(roster), "--pool", pool, "--action", "invite", "--sync", "--max-revoke", "5").stdout
     assert "(invitation to be emailed)" in out and "invitation emailed" not in out  # a plan is a dry run
     assert "(not on the roster)" in out and "(sync))" not in out
+    # the revoked learner's address as typed, as every other face shows it (not its lower-cased key)
+    assert "Gone.Person@Example.com" in out and "gone.person@example.com" not in out
     r = cli("assign", pool, "someone@localhost-no-dot")
     assert r.returncode != 0 and "; it should" in r.stderr and "; It" not in r.stderr, r.stderr
 
