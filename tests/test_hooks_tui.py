@@ -53,3 +53,42 @@ def test_a_manager_cannot_open_the_webhooks_screen(admin):
             await settle(pilot)
             assert not isinstance(app.screen, HooksScreen)
     run(go())
+
+
+def test_an_endpoints_deliveries_are_paged_filtered_and_sorted(admin):
+    """Issue 14: an endpoint's deliveries are read a page at a time, filtered by event type or
+    status in the database, newest event first."""
+    from regtui.core.models import Event, HookDelivery
+    from regtui.tui.widgets.paged import PAGE, PagedList
+
+    endpoint, _ = endpoints.add(admin, "http://127.0.0.1:9/hook", event_patterns="*", allow_private=True)
+    Event.insert_many([{"kind": "access.granted" if n % 3 else "learner.created"} for n in range(PAGE + 50)]).execute()
+    events = [e for (e,) in Event.select(Event.id).order_by(Event.id).tuples()]
+    HookDelivery.insert_many([{"endpoint": endpoint.id, "event": e, "status": "failed" if e == events[7] else "pending"}
+                              for e in events]).execute()
+
+    async def go():
+        app = RegtuiApp(actor=admin, db_label="test.db")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("w")
+            await settle(pilot)
+            paged = app.screen.query_one("#deliveries-list", PagedList)
+            assert paged.status_text.startswith(f"1–{PAGE} of {len(events):,} deliveries")
+            assert [d.event_id for d in paged.page.rows] == events[::-1][:PAGE]  # the newest event first
+            paged.table.focus()
+            paged.table.move_cursor(row=PAGE - 1)
+            await pilot.press("down")
+            await settle(pilot)
+            assert [d.event_id for d in paged.page.rows] == events[::-1][PAGE:]
+            paged.filter_input.value = "failed"
+            paged.apply_filter()
+            await settle(pilot)
+            assert [d.event_id for d in paged.page.rows] == [events[7]]
+            paged.filter_input.value = "learner.created"
+            paged.apply_filter()
+            await settle(pilot)
+            assert {d.kind for d in paged.page.rows} == {"learner.created"}
+            assert paged.page.total == len([n for n in range(PAGE + 50) if n % 3 == 0])
+
+    run(go())

@@ -232,6 +232,34 @@ def log(actor: Actor, endpoint_id: int | None = None, *, limit: int = 50) -> lis
                          d.last_status, d.last_error) for d in q]
 
 
+DELIVERY_SORTS = {"event": HookDelivery.event, "status": HookDelivery.status, "tries": HookDelivery.attempts}
+
+
+def _deliveries(endpoint_id: int, search: str, columns):
+    from regtui.core import paging
+
+    q = HookDelivery.select(*columns).join(Event).where(HookDelivery.endpoint == endpoint_id)
+    if search.strip():
+        q = q.where(paging.contains([Event.kind, HookDelivery.status, HookDelivery.last_error], search))
+    return q
+
+
+def deliveries_page(actor: Actor, endpoint_id: int, *, search: str = "", sort: str = "event", descending: bool = True,
+                    limit: int = 100, after: str | None = None, before: str | None = None, last: bool = False):
+    """One page of an endpoint's deliveries (``log``'s rows), newest event first unless sorted
+    otherwise, searched by event type, status or error in the database."""
+    from regtui.core import paging
+
+    require(actor, "hooks.view")
+    _get(endpoint_id)
+    columns = (HookDelivery.id, HookDelivery.endpoint, HookDelivery.event, Event.kind, HookDelivery.status,
+               HookDelivery.attempts, HookDelivery.next_attempt_at, HookDelivery.last_status, HookDelivery.last_error)
+    return paging.fetch(_deliveries(endpoint_id, search, columns), sort_expr=paging.sort_expression(DELIVERY_SORTS, sort),
+                        key=HookDelivery.id, descending=descending, limit=limit, after=after, before=before, last=last,
+                        total=lambda: _deliveries(endpoint_id, search, (HookDelivery.id,)).count(),
+                        make=lambda r: DeliveryInfo(*r))
+
+
 def retry_now(actor: Actor, endpoint_id: int) -> int:
     """Make the endpoint's failed and waiting deliveries due now (and enable it again)."""
     require(actor, "hooks.manage")

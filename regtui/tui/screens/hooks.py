@@ -17,14 +17,25 @@ from textual.widgets import DataTable, Footer, Static
 
 from regtui.tui.messages import ActionFailed
 from regtui.tui.widgets import Table, call_service, cell
+from regtui.tui.widgets.paged import Column, PagedList
+
+DELIVERY_COLUMNS = [Column("event", "Event", 7, 1), Column(None, "Type", 16, 1), Column("status", "Status", 9, 1),
+                    Column("tries", "Tries", 5, 3), Column(None, "Next try", 14, 4), Column(None, "Answer", 6, 2),
+                    Column(None, "Error", 20, flex=True)]
+
+
+def delivery_cells(d) -> tuple:
+    return (str(d.event_id), d.kind, d.status, str(d.attempts),
+            d.next_attempt_at.strftime("%m-%d %H:%M:%S") if d.next_attempt_at and d.status == "pending" else "",
+            "" if d.last_status is None else str(d.last_status), d.last_error or "")
 
 
 class HooksLoaded(Message):
-    """The endpoints and the deliveries of the chosen one were read."""
+    """The endpoints were read (``endpoint_id``: the one whose deliveries are shown)."""
 
-    def __init__(self, endpoints: list, deliveries: list, endpoint_id: int | None) -> None:
+    def __init__(self, endpoints: list, endpoint_id: int | None) -> None:
         super().__init__()
-        self.endpoints, self.deliveries, self.endpoint_id = endpoints, deliveries, endpoint_id
+        self.endpoints, self.endpoint_id = endpoints, endpoint_id
 
 
 class HooksRetried(Message):
@@ -52,18 +63,21 @@ The learning platforms' webhook endpoints with their pending, failed and deliver
         super().__init__()
         self.endpoint_ids: list[int] = []
         self.shown: int | None = None
+        self.listed: int | None = None  # the endpoint whose deliveries the list has read
 
     def compose(self) -> ComposeResult:
         yield Static("Endpoints (regtui hooks add URL adds one)", id="endpoints-title")
         yield Table(id="endpoints", cursor_type="row", zebra_stripes=True)
         yield Static("Deliveries", id="deliveries-title")
-        yield Table(id="deliveries", cursor_type="row", zebra_stripes=True)
+        yield PagedList(self._fetch_deliveries, DELIVERY_COLUMNS, delivery_cells, noun="deliveries", sort="event",
+                        descending=True, placeholder="Filter by event type, status or error", id="deliveries-list",
+                        table_id="deliveries", empty="No deliveries yet")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#endpoints", DataTable).add_columns("id", "url", "events", "pending", "failed", "delivered", "state")
-        self.query_one("#deliveries", DataTable).add_columns("event", "type", "status", "tries", "next try", "answer", "error")
         self.query_one("#endpoints", DataTable).focus()
+        self.query_one(PagedList).display = False  # until an endpoint is chosen
         self.action_reload()
 
     @work(thread=True, exclusive=True, group="hooks-load")
@@ -75,7 +89,7 @@ The learning platforms' webhook endpoints with their pending, failed and deliver
         def read():
             found = endpoints.listing(actor)
             chosen = endpoint_id if endpoint_id in {e.id for e in found} else (found[0].id if found else None)
-            return found, endpoints.log(actor, chosen) if chosen is not None else [], chosen
+            return found, chosen
         call_service(self, read, lambda r: HooksLoaded(*r))
 
     @work(thread=True, group="write")
@@ -99,13 +113,16 @@ The learning platforms' webhook endpoints with their pending, failed and deliver
                           cell(e.delivered), cell(f"disabled: {e.disabled}" if e.disabled else "on"))
         if message.endpoints:
             table.move_cursor(row=min(max(cursor, 0), len(message.endpoints) - 1))
-        self.shown = message.endpoint_id
-        deliveries = self.query_one("#deliveries", DataTable)
-        deliveries.clear()
-        for d in message.deliveries:
-            deliveries.add_row(cell(d.event_id), cell(d.kind), cell(d.status), cell(d.attempts),
-                               cell(d.next_attempt_at.strftime("%m-%d %H:%M:%S") if d.next_attempt_at and d.status == "pending" else ""),
-                               cell(d.last_status or ""), cell(d.last_error or ""))
+        self._show_deliveries(message.endpoint_id)
+
+    def _show_deliveries(self, endpoint_id: int | None) -> None:
+        """The chosen endpoint's deliveries, a page at a time (read again on each refresh)."""
+        self.shown = endpoint_id
+        paged = self.query_one(PagedList)
+        paged.display = endpoint_id is not None
+        if endpoint_id is not None:
+            paged.reload(keep_place=self.listed == endpoint_id)  # a refresh keeps the page and row
+            self.listed = endpoint_id
         title = f"Deliveries of endpoint {self.shown}" if self.shown else "Deliveries (no endpoint yet)"
         self.query_one("#deliveries-title", Static).update(title)
 
@@ -113,13 +130,18 @@ The learning platforms' webhook endpoints with their pending, failed and deliver
         if event.data_table.id == "endpoints" and 0 <= event.cursor_row < len(self.endpoint_ids):
             chosen = self.endpoint_ids[event.cursor_row]
             if chosen != self.shown:
-                self.load(chosen)
+                self._show_deliveries(chosen)
 
     def on_hooks_retried(self, message: HooksRetried) -> None:
         r = message.report
         self.notify(f"{message.count} made due; delivered {r.delivered}, {r.retrying} to retry, {r.given_up} given up.",
                     markup=False)
         self.action_reload()
+
+    def _fetch_deliveries(self, **kw):
+        from regtui.core.services import endpoints
+
+        return endpoints.deliveries_page(self.app.actor, self.shown, **kw)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.sentence, severity="error", markup=False)
