@@ -92,3 +92,25 @@ def test_up_and_down_move_in_the_table_a_screen_opens_on(demo_admin, key):
         assert table.cursor_row == 1
 
     on_screen(demo_admin, key, check)
+
+
+def test_the_cursor_stays_after_a_cancelled_dialog_and_tab_numbers_work_after_an_action(demo_admin):
+    async def check(app, pilot, screen):
+        await pilot.press("escape", "3")  # out of the address field, then the Pending tab
+        await settle(pilot)
+        table = screen.query_one("#pending-table", DataTable)
+        assert app.focused is table
+        await pilot.press("down")
+        await pilot.press("x")
+        await settle(pilot, 1)
+        await pilot.press("n")  # no: nothing cancelled, the cursor where it was
+        await settle(pilot)
+        assert app.focused is table and table.cursor_row == 1
+        await pilot.press("r")  # an action: resend the invitation
+        await settle(pilot)
+        assert any("sent again" in n.message for n in app._notifications)
+        await pilot.press("4")
+        await settle(pilot)
+        assert screen.active_tab == "completed"
+
+    on_a_pool(demo_admin, check)
