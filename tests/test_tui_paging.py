@@ -227,6 +227,35 @@ def test_pages_walk_the_whole_list_both_ways(admin, sort):
 
 
 @pytest.mark.storage
+@pytest.mark.parametrize("sort", ["sent", "expires"])
+def test_pending_invitations_page_by_their_times(admin, sort):
+    """A cursor on a date-time sort compares as the database stores it (SQLite: text with a
+    space between date and time), so every page after the first is not empty."""
+    import datetime as dt
+
+    from regtui.core import clock
+    from regtui.core.services import invitations
+    from test_core_support import make_pool
+
+    pool = make_pool(admin, 9)
+    start = dt.datetime(2027, 3, 1, 9, 0, 0)
+    try:
+        for i in range(9):
+            clock.set_now(start + dt.timedelta(minutes=i, microseconds=i * 1000))
+            invitations.invite(admin, pool, [f"i{i}@example.com"])
+        seen, cursor = [], None
+        while True:
+            page = invitations.page(admin, pool, sort=sort, limit=2, after=cursor)
+            seen += [r.email for r in page.rows]
+            if not page.next:
+                break
+            cursor = page.next
+    finally:
+        clock.set_now(None)
+    assert seen == [f"i{i}@example.com" for i in range(9)]
+
+
+@pytest.mark.storage
 def test_filter_takes_like_wildcards_literally(admin):
     pool = pools.get(admin, bigpool.build(120))
     assert registrations.page(admin, pool, search="%").total == 0

@@ -79,7 +79,11 @@ def counting_later():
 
 def encode(sort_value: Any, key: Any) -> str:
     """A cursor for the position (sort value, key)."""
-    if isinstance(sort_value, (dt.date, dt.datetime)):
+    if isinstance(sort_value, dt.datetime):
+        # as the databases compare it with the column: SQLite stores peewee's text with a space
+        # ("2027-03-01 09:00:00.001000"), and PostgreSQL reads that as a timestamp too
+        sort_value = sort_value.isoformat(sep=" ")
+    elif isinstance(sort_value, dt.date):
         sort_value = sort_value.isoformat()
     raw = json.dumps([sort_value, key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
