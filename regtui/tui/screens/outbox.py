@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Select, Static
 
 from regtui.tui.messages import ActionFailed
-from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets import call_service, sanitize
 from regtui.tui.widgets.paged import Column, PagedList
 FILTERS: list[tuple[str, str]] = [("all", "all"), ("queued", "queued"), ("sent", "sent"), ("failed", "failed"), ("sending", "sending")]
 STATUS_STYLE = {"queued": "cyan", "sending": "yellow", "sent": "green", "failed": "bold red"}
@@ -125,40 +125,26 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
 
     @work(thread=True, exclusive=True, group="outbox-counts")
     def load_counts(self) -> None:
-        try:
-            from regtui.core.services import outbox
+        from regtui.core.services import outbox
 
-            self.post_message(CountsLoaded(outbox.counts(self.app.actor)))
-        except Exception as exc:  # shown as a sentence, never a traceback
-            self.post_message(OutboxFailed(sentence(exc)))
-        finally:
-            close_thread_db()
+        call_service(self, lambda: outbox.counts(self.app.actor), CountsLoaded, OutboxFailed)
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def send_now(self) -> None:
-        try:
-            from regtui.core import mailer
-            from regtui.core.services import outbox
+        from regtui.core import mailer
+        from regtui.core.services import outbox
 
+        def send():
             transport = mailer.transport_from_config()
-            where = transport.describe()
-            report = outbox.deliver(self.app.actor, transport)
-            self.post_message(OutboxDelivered(report, where))
-        except Exception as exc:
-            self.post_message(OutboxFailed(sentence(exc)))
-        finally:
-            close_thread_db()
+            return outbox.deliver(self.app.actor, transport), transport.describe()
+
+        call_service(self, send, lambda result: OutboxDelivered(*result), OutboxFailed)
 
     @work(thread=True, exclusive=True, group="outbox-send")
     def retry(self) -> None:
-        try:
-            from regtui.core.services import outbox
+        from regtui.core.services import outbox
 
-            self.post_message(FailedRequeued(outbox.retry_failed(self.app.actor)))
-        except Exception as exc:
-            self.post_message(OutboxFailed(sentence(exc)))
-        finally:
-            close_thread_db()
+        call_service(self, lambda: outbox.retry_failed(self.app.actor), FailedRequeued, OutboxFailed)
 
     # -- handlers: own the state ---------------------------------------------------------
 

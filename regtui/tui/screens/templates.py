@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 from regtui.tui.screens.confirm import ConfirmScreen
-from regtui.tui.widgets import close_thread_db, sanitize, sentence
+from regtui.tui.widgets import call_service, sanitize
 
 PREVIEW_DELAY = 0.3
 
@@ -95,31 +95,24 @@ Pick a template, edit its subject and body, and see it rendered on sample data. 
 
     @work(thread=True, exclusive=True, group="templates-load")
     def load_templates(self) -> None:
-        try:
-            from regtui.core.services import templates
+        from regtui.core.services import templates
 
+        def read() -> dict:
             found = {t.name: (t.subject, t.body) for t in templates.list_templates()}
             for name in templates.DEFAULTS:
                 if name not in found:
                     row = templates.get(name)
                     found[name] = (row.subject, row.body)
-            self.post_message(TemplatesLoaded(dict(sorted(found.items()))))
-        except Exception as exc:
-            self.post_message(TemplatesFailed(sentence(exc)))
-        finally:
-            close_thread_db()
+            return dict(sorted(found.items()))
+
+        call_service(self, read, TemplatesLoaded, TemplatesFailed)
 
     @work(thread=True, exclusive=True, group="templates-save")
     def save_template(self, name: str, subject: str, body: str) -> None:
-        try:
-            from regtui.core.services import templates
+        from regtui.core.services import templates
 
-            row = templates.save(self.app.actor, name, subject, body)
-            self.post_message(TemplateSaved(row.name, row.subject, row.body))
-        except Exception as exc:
-            self.post_message(TemplatesFailed(sentence(exc)))
-        finally:
-            close_thread_db()
+        call_service(self, lambda: templates.save(self.app.actor, name, subject, body),
+                     lambda row: TemplateSaved(row.name, row.subject, row.body), TemplatesFailed)
 
     # -- handlers --------------------------------------------------------------------------
 
