@@ -210,7 +210,7 @@ def test_a_manager_listing_pools_and_invitations_writes_nothing(admin):
     clock.set_now(dt.datetime(2027, 1, 16, 9))  # the first one expired yesterday
     before, events = dump(), AuditEvent.select().count()
     [row] = pools.listing(manager)
-    listed = invitations.listing(manager, pool)
+    listed = invitations.page(manager, pool).rows
     assert pools.row(pools.get(manager, pool.id)).pending == row.pending
     assert dump() == before and AuditEvent.select().count() == events  # nothing written, not even an expiry
     assert (row.available, row.pending, row.claimed) == (2, 1, 0)  # the expired one is not pending

@@ -87,13 +87,6 @@ def record_selected(actor_name: str, action: str, record_type: str, *, record_id
     return cursor.rowcount
 
 
-def query(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
-    """Newest first. ``record`` is ``type`` or ``type:id`` (e.g. ``pool:3``)."""
-    require(actor, "audit.view")
-    q = _filtered(AuditEvent.select(), operator, batch_id, record).order_by(AuditEvent.id.desc())
-    return list(q.limit(limit).offset(offset))
-
-
 _COLUMNS = (AuditEvent.id, AuditEvent.at, AuditEvent.operator, AuditEvent.action, AuditEvent.record_type,
             AuditEvent.record_id, AuditEvent.before, AuditEvent.after, AuditEvent.batch)
 
@@ -101,7 +94,7 @@ _COLUMNS = (AuditEvent.id, AuditEvent.at, AuditEvent.operator, AuditEvent.action
 def page(actor: Actor, *, operator: str | None = None, batch_id: int | None = None, record: str | None = None,
          limit: int = 100, after: str | None = None) -> "paging.Page[AuditEvent]":
     """One page of the log, newest first (keyset on the event id: see regtui.core.paging),
-    filtered as ``query`` is; the total counts the filtered events."""
+    filtered by operator, batch or record; the total counts the filtered events."""
     require(actor, "audit.view")
     q = _filtered(AuditEvent.select(*_COLUMNS), operator, batch_id, record)
 

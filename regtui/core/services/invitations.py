@@ -68,14 +68,6 @@ def live():
     return (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())
 
 
-def listing(actor: Actor, pool: Pool) -> list[PendingInvitation]:
-    """The pool's pending invitations; writes nothing (see ``live``)."""
-    require(actor, "seats.view", customer_id(pool))
-    q = (Invitation.select(Invitation, Code).join(Code)
-         .where((Code.pool == pool.id) & live()).order_by(Invitation.id))
-    return [PendingInvitation(i.id, i.code.code, i.email, i.created_at, i.expires_at, link(i)) for i in q]
-
-
 def pending_keys(pool: Pool) -> dict[str, int]:
     """email key -> invitation id of every pending invitation in the pool (one query)."""
     q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & live())

@@ -332,15 +332,6 @@ def stuck(actor: Actor) -> list[OutboxEmail]:
     return list(OutboxEmail.select().where(_stuck()).order_by(OutboxEmail.id))
 
 
-def listing(actor: Actor, status: str | None = None, limit: int = 200, offset: int = 0) -> list[OutboxEmail]:
-    """A page of the outbox, newest first, optionally of one status."""
-    require(actor, "mail.view")
-    q = OutboxEmail.select().order_by(OutboxEmail.id.desc())
-    if status:
-        q = q.where(OutboxEmail.status == status)
-    return list(q.limit(limit).offset(offset))
-
-
 # --- pages (keyset, see regtui.core.paging): the TUI's outbox ----------------------------------
 
 class OutboxRow(NamedTuple):

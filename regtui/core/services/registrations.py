@@ -59,24 +59,6 @@ class Seating(NamedTuple):
     code: str | None = None  # the code's text, when the caller has it
 
 
-def listing(actor: Actor, pool: Pool, search: str = "", limit: int | None = None, offset: int = 0) -> list[Registration]:
-    require(actor, "seats.view", customer_id(pool))
-    q = (
-        Code.select(Code.id, Code.code, Learner.id, Learner.email, Learner.first_name, Learner.last_name,
-                    Access.id, Access.starts, Access.ends, access.status_sql())
-        .join(Learner, on=(Code.learner == Learner.id))
-        .join(Access, on=((Access.code == Code.id) & (Access.status == "active")), join_type=JOIN.LEFT_OUTER)
-        .where((Code.pool == pool.id) & (Code.state == "claimed"))
-        .order_by(Learner.email_key)
-    )
-    if search:
-        like = f"%{search.lower()}%"
-        q = q.where(Learner.email_key ** like | Learner.first_name ** like | Learner.last_name ** like)
-    if limit:
-        q = q.limit(limit).offset(offset)
-    return [Registration(*r) for r in q.tuples()]
-
-
 def seated_keys(pool: Pool) -> dict[str, int]:
     """email key -> code id of every learner holding a seat in the pool (one query)."""
     q = Code.select(Learner.email_key, Code.id).join(Learner, on=(Code.learner == Learner.id)).where(
