@@ -128,3 +128,17 @@ def test_select_in_gives_what_a_list_of_placeholders_gives(db):
         plain = Dialect.select_in(dialect(), sql, values, 5)
         assert sorted(fast) == sorted(plain)
     assert len(dialect().select_in(cases[0][0], cases[0][1], 5)) == 6
+
+
+def test_a_page_is_read_without_parallel_workers_and_the_setting_ends_with_it(db):
+    """PostgreSQL starts parallel workers for a big list's index walk, which a page of 101 rows
+    does not need; the setting is local to the page's reads."""
+    show = "SHOW max_parallel_workers_per_gather"
+    if dialect().name != "postgresql":
+        with dialect().page_reads():
+            assert Learner.select().count() == 0  # nothing to set on SQLite: reads as ever
+        return
+    before = database.execute_sql(show).fetchone()[0]
+    with dialect().page_reads():
+        assert database.execute_sql(show).fetchone()[0] == "0"
+    assert database.execute_sql(show).fetchone()[0] == before != "0"

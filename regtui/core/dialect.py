@@ -9,6 +9,7 @@ database it is on: it asks ``dialect()`` to do the thing.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 from typing import Iterable
 
@@ -48,6 +49,10 @@ class Dialect:
 
     def sql_json_bool(self, expr: str) -> str:
         return f"json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)"
+
+    def page_reads(self):
+        """Around the reads of one page of a list (``paging.fetch``): nothing to set on SQLite."""
+        return nullcontext()
 
     # --- locks ----------------------------------------------------------------------------
 
@@ -153,6 +158,15 @@ class PostgresDialect(Dialect):
 
     def sql_json_bool(self, expr: str) -> str:
         return expr
+
+    @contextmanager
+    def page_reads(self):
+        """No parallel workers for a page's reads: for the index walk of a big list PostgreSQL
+        starts two, which took about half of a 20 ms page read of a 100,000-seat pool (the page
+        stops after 101 rows; filters that walk the whole list were no slower without them)."""
+        with self.database.atomic():
+            self.database.execute_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield
 
     def lock_row(self, table: str, row_id: int) -> None:
         self.database.execute_sql(f'SELECT id FROM "{table}" WHERE id = %s FOR UPDATE', (row_id,))

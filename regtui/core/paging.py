@@ -24,6 +24,7 @@ from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
 
 from peewee import SQL, Expression, NodeList, Tuple
 
+from regtui.core.db import dialect
 from regtui.core.errors import UsageError
 
 T = TypeVar("T")
@@ -181,14 +182,15 @@ def fetch(query, *, sort_expr, key, descending: bool, limit: int, after: str | N
         q = q.where(_after(sort_expr, key, value, key_value, descending != backwards))
     reverse = descending != backwards
     q = q.order_by(sort_expr.desc() if reverse else sort_expr.asc(), key.desc() if reverse else key.asc())
-    fetched = list(q.limit(limit + 1).tuples())
-    more = len(fetched) > limit
-    fetched = fetched[:limit]
-    if backwards:
-        fetched.reverse()
-    if detail is not None:
-        found = detail([r[-1] for r in fetched]) if fetched else {}
-        fetched = [found[r[-1]] + tuple(r[-2:]) for r in fetched if r[-1] in found]
+    with dialect().page_reads():
+        fetched = list(q.limit(limit + 1).tuples())
+        more = len(fetched) > limit
+        fetched = fetched[:limit]
+        if backwards:
+            fetched.reverse()
+        if detail is not None:
+            found = detail([r[-1] for r in fetched]) if fetched else {}
+            fetched = [found[r[-1]] + tuple(r[-2:]) for r in fetched if r[-1] in found]
     rows = [make(r[:-2]) for r in fetched]
     keys = [r[-1] for r in fetched]
     first_pos = encode(fetched[0][-2], fetched[0][-1]) if fetched else None
