@@ -35,7 +35,7 @@ async def help_of(pilot) -> str:
 # each screen: how it opens, and words its help must hold (its own keys come from its BINDINGS)
 SCREENS = {
     "customers": (None, ["enter opens the customer", "Filter", "New customer", "command palette"]),
-    "batch": ("b", ["roster", "f5", "Plan", "f6", "Apply"]),
+    "batch": ("b", ["roster", "f5", "Plan", "f6", "Apply", "f7", "History", "batch history"]),
     "outbox": ("o", ["Emails waiting", "Send now", "Retry failed"]),
     "audit": ("a", ["Who did what", "Clear filters"]),
     "templates": ("t", ["Placeholders of", "$link", "(required)", "Save", "Revert"]),

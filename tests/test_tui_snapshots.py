@@ -132,6 +132,29 @@ def test_batch_plan_at_80x24(demo_fixed, snap_compare, tmp_path, monkeypatch):
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)
 
 
+def test_batch_history_at_80x24(demo_fixed, snap_compare):
+    """Three applied batches, the newest under the cursor with its counts and hash below."""
+    import json
+
+    from regtui.core.models import Batch
+
+    pool = next(p for p in Pool.select() if p.order.customer.name == "Northwind Traders")
+    Batch.insert_many([{"file_name": f"roster-{n}.xlsx", "sha256": f"{n:x}" * 64, "operator": ("ana", "bo")[n % 2],
+                        "pool": pool.id, "applied_at": dt.datetime(2027, 3, n, 9, 30),
+                        "counts": json.dumps({"create": n * 10, "invite": n, "revoke": n - 1}), "plan": "{}"}
+                       for n in (1, 2, 3)]).execute()
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        await unfocus_fields(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)
+
+
 def test_customer_screen_at_50x15(demo_fixed, snap_compare):
     cid = Customer.get(Customer.name == "Northwind Traders").id
 

@@ -137,11 +137,13 @@ class BatchScreen(Screen):
     HELP = """\
 Plan a roster (xlsx or CSV) against a pool, review what it would change, then apply exactly that plan.
 Planning is a dry run: nothing is written. A plan that is out of date is refused.
+F7 lists the batches applied so far (batch history): when, which file, by whom, to which pool, what each changed.
 """
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("f5", "plan", "Plan"),
         Binding("f6", "apply", "Apply"),
+        Binding("f7", "history", "History"),
     ]
 
     def __init__(self) -> None:
@@ -382,6 +384,11 @@ Planning is a dry run: nothing is written. A plan that is out of date is refused
         chosen = self.query_one("#batch-report", Input).value.strip()
         report = Path(os.path.expanduser(chosen)) if chosen else report_path(self.roster_path)
         self.apply_plan(self.plan, self.roster, self.roster_path, report)
+
+    def action_history(self) -> None:
+        from regtui.tui.screens.batch_history import BatchHistoryScreen
+
+        self.app.push_screen(BatchHistoryScreen())
 
     def action_close(self) -> None:
         if self.working:
