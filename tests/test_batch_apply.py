@@ -11,7 +11,7 @@ import pytest
 from batch import read_roster
 from batch import pool_state as snapshots
 from batch.apply import apply_plan
-from regtui.core.services.batches import history
+from regtui.core.services import batches
 from batch.plan import Plan
 from batch.planner import keys_of, make_plan
 from regtui.core.errors import NotAllowed, Refused
@@ -70,7 +70,7 @@ def test_apply_then_plan_again_changes_nothing(db, admin, tmp_path):
     assert row.sha256 == plan.sha256 and row.file_name == "r.csv" and row.operator == admin.name
     assert json.loads(row.counts)["create"] == 2
     assert Plan.from_json(row.plan).fingerprint == plan.fingerprint
-    assert history(admin)[0]["id"] == batch.id
+    assert batches.page(admin).rows[0].id == batch.id
 
     again = plan_of(path, Pool.get_by_id(pool.id))
     assert again.changes == () and not again.errors

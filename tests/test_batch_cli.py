@@ -66,7 +66,9 @@ def test_plan_shows_a_diff_and_apply_makes_it_unchanged(db, admin, cli):
     assert data["summary"]["unchanged"] == 15
     assert all(v == 0 for k, v in data["summary"].items() if k != "unchanged")
     r = cli("batch", "history", "--json")
-    [b] = json.loads(r.stdout)
+    page = json.loads(r.stdout)
+    assert page["total"] == 1 and page["next"] is None
+    [b] = page["rows"]
     assert b["file_name"] == "good.xlsx" and b["counts"]["create"] == 15 and len(b["sha256"]) == 64
 
 

@@ -99,3 +99,27 @@ def test_bad_sort_and_cursor_are_one_sentence(admin):
         batches.page(admin, sort="sha256")
     with pytest.raises(UsageError, match="cursor"):
         batches.page(admin, after="not a cursor")
+
+
+def test_cli_history_pages_with_after_and_searches(admin, cli):
+    from regtui.core.models import database
+
+    make_batches(admin, 250)
+    database.close()
+    seen, after = [], []
+    while True:
+        r = cli("batch", "history", "--limit", "100", "--json", *after)
+        assert r.returncode == 0, r.stderr
+        page = json.loads(r.stdout)
+        assert page["total"] == 250
+        seen += [b["file_name"] for b in page["rows"]]
+        if not page["next"]:
+            break
+        after = ["--after", page["next"]]
+    assert seen == [f"roster-{i:03d}.csv" for i in range(249, -1, -1)]
+    r = cli("batch", "history", "--search", "roster-12", "--limit", "5")
+    assert r.returncode == 0, r.stderr
+    assert "roster-129.csv" in r.stdout and "roster-125.csv" in r.stdout and "roster-124.csv" not in r.stdout
+    assert "5 of 10 shown. Next page: the same command with --after " in r.stdout
+    r = cli("batch", "history", "--after", "bm90IGEgY3Vyc29y.0123")
+    assert r.returncode == 2 and "cursor is not one this list gave" in r.stderr and "Traceback" not in r.stderr

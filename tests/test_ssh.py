@@ -208,7 +208,7 @@ def test_a_manager_plans_and_applies_a_csv_roster_over_ssh(site, tmp_path):
     pool = next(p for p in pools_of(server, keys["hana"]) if p["order"] == "1001")
     assert (pool["claimed"], pool["pending"]) == (1, 1)
     # batch history and the audit say who did it, and with which key
-    history = json.loads(server.ssh(keys["hana"], "batch", "history", "--json").stdout)
+    history = json.loads(server.ssh(keys["hana"], "batch", "history", "--json").stdout)["rows"]
     assert history[0]["operator"] == "hana"
     events = json.loads(regtui("audit", "--operator", "hana", "--json", "--limit", "50").stdout)["rows"]
     ssh_events = [e for e in events if e["action"] == "ssh.command"]

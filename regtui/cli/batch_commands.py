@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from batch.planning import PlanOptions
 
-from regtui.cli.common import emit, json_default, print_table, setup
+from regtui.cli.common import emit_page, json_default, print_table, setup
 from regtui.core.errors import UsageError
 
 
@@ -138,11 +138,12 @@ def cmd_batch_template(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_history(args: argparse.Namespace) -> int:
-    from regtui.core.services.batches import history
+    from regtui.core.services import batches
 
     actor = setup(args)
-    data = history(actor, limit=args.limit)
-    return emit(args, data, lambda: print_table(
-        [(d["id"], d["applied_at"], d["operator"], d["pool"], d["file_name"], d["sha256"][:12],
-          " ".join(f"{k}={v}" for k, v in d["counts"].items() if v), d["outcome"]) for d in data],
-        ["batch", "time", "operator", "pool", "file", "sha256", "counts", "outcome"]))
+    return emit_page(args, "batches", lambda **page: batches.page(actor, search=args.search or "", **page),
+                     lambda b: b.as_dict(), lambda data: print_table(
+                         [(d["id"], d["applied_at"], d["operator"], d["pool_name"] or d["pool"], d["file_name"],
+                           d["sha256"][:12], " ".join(f"{k}={v}" for k, v in d["counts"].items() if v), d["outcome"])
+                          for d in data],
+                         ["batch", "time", "operator", "pool", "file", "sha256", "counts", "outcome"]))

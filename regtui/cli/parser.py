@@ -268,7 +268,8 @@ def _batch_commands(sub, add) -> None:
     sp = add("template", batch_commands.cmd_batch_template, "write an empty roster template", parent=rosters)
     sp.add_argument("out", metavar="OUT.xlsx", help="the file to write: an .xlsx roster with the columns and their rules")
     sp = add("history", batch_commands.cmd_batch_history, "applied batches, newest first", json_flag=True, parent=rosters)
-    sp.add_argument("--limit", type=LIMIT, default=100, metavar="N", help="at most N batches, 1 to 1,000,000 (default 100)")
+    sp.add_argument("--search", metavar="TEXT", help="only batches whose file name, operator, pool (1001-1) or customer holds TEXT")
+    _paging_flags(sp, "batches")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

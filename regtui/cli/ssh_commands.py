@@ -41,7 +41,7 @@ ALLOWED: dict[tuple[str, ...], tuple[dict[str, int], tuple[str, ...]]] = {
     ("batch", "plan"): ({**ROSTER_OPTIONS, "--report": 1}, ("-",)),
     ("batch", "apply"): ({**ROSTER_OPTIONS, "--yes": 0}, ("-",)),
     ("batch", "template"): ({}, ("-",)),
-    ("batch", "history"): ({"--limit": 1, "--json": 0}, ()),
+    ("batch", "history"): ({"--search": 1, "--limit": 1, "--after": 1, "--json": 0}, ()),
 }
 WHAT_IS_ALLOWED = (
     "Over SSH you can run: pools, orders, registrations POOL, invites POOL, audit, "

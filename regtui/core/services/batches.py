@@ -34,18 +34,6 @@ def close_batch(actor: Actor, batch: Batch) -> None:
         "counts": json.loads(batch.counts), "outcome": batch.outcome})
 
 
-def history(actor: Actor, limit: int = 100) -> list[dict]:
-    """Applied batches, newest first; a manager sees those of their own customer's pools only."""
-    q = Batch.select().order_by(Batch.id.desc()).limit(limit)
-    if actor.role == "manager":
-        q = q.join(Pool).join(Order).where(Order.customer == actor.customer_id)
-    else:
-        require(actor, "customers.view")
-    return [{"id": b.id, "file_name": b.file_name, "sha256": b.sha256, "operator": b.operator, "pool": b.pool_id,
-             "counts": json.loads(b.counts or "{}"), "outcome": b.outcome, "applied_at": b.applied_at.isoformat()}
-            for b in q]
-
-
 @dataclass(frozen=True)
 class BatchRow:
     """An applied batch as the history lists it: its pool named ORDER-LINE (``pool_name``) with
