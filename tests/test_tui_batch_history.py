@@ -105,6 +105,13 @@ def test_a_manager_sees_only_their_customers_batches(admin):
             assert paged.page.total == 0
             text = await help_of(pilot)  # the screen says what it lists and how to narrow it
             assert "rosters applied so far" in text and "own customer's batches" in text and "Refresh" in text
+            assert "Audit events" not in text  # a manager has no audit log
+            paged.filter_input.value = ""
+            await until_shown(pilot, paged)
+            paged.table.focus()
+            await pilot.press("enter", "e")
+            await settle(pilot)
+            assert isinstance(app.screen, BatchHistoryScreen)
     run(go())
 
 
@@ -123,4 +130,33 @@ def test_control_characters_in_a_file_name_are_shown_escaped(admin):
             cells = [str(c) for c in paged.table.get_row_at(0)]
             assert "evil\\x1b[31m\\x07.csv" in cells
             assert "\x07" not in screen
+    run(go())
+
+
+def test_enter_opens_the_audit_log_on_the_batchs_events(admin):
+    from regtui.core.models import AuditEvent
+    from regtui.tui.screens.audit import AuditScreen
+
+    make_batches(admin, 3)
+    second = Batch.get(Batch.file_name == "roster-001.csv")
+    AuditEvent.insert_many([{"operator": "ana", "action": action, "record_type": "pool", "record_id": second.pool_id,
+                             "batch": second.id} for action in ("access.grant", "batch.apply")]).execute()
+
+    async def go():
+        app = RegtuiApp(actor=admin, db_label="test.db")
+        async with app.run_test(size=(80, 24)) as pilot:
+            paged = await open_history(pilot)
+            await pilot.press("down")  # roster-002, then roster-001
+            await settle(pilot)
+            assert paged.current().id == second.id
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, AuditScreen)
+            events = app.screen.query_one("#audit-list", PagedList)
+            await until_shown(pilot, events)
+            assert events.page.total == 2 and {e.batch for e in events.page.rows} == {second.id}
+            assert app.screen.query_one("#audit-batch", Input).value == str(second.id)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, BatchHistoryScreen)
     run(go())

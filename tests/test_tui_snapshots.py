@@ -132,7 +132,8 @@ def test_batch_plan_at_80x24(demo_fixed, snap_compare, tmp_path, monkeypatch):
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)
 
 
-def test_batch_history_at_80x24(demo_fixed, snap_compare):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_batch_history(demo_fixed, snap_compare, size):
     """Three applied batches, the newest under the cursor with its counts and hash below."""
     import json
 
@@ -152,7 +153,7 @@ def test_batch_history_at_80x24(demo_fixed, snap_compare):
         await settle(pilot)
         await unfocus_fields(pilot)
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
 
 
 def test_customer_screen_at_50x15(demo_fixed, snap_compare):

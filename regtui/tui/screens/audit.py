@@ -44,15 +44,17 @@ Who did what to which record, when and in which batch, newest first. The event u
         Binding("ctrl+l", "clear_filters", "Clear filters"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, batch_id: int | None = None) -> None:
+        """``batch_id``: open on that batch's events (Enter on the batch history)."""
         super().__init__()
-        self.filters: tuple = (None, None, None)
+        self.filters: tuple = (None, batch_id, None)
 
     def compose(self) -> ComposeResult:
         yield Static("Audit log", id="audit-title")
         with Horizontal(id="audit-filters"):
             yield Input(placeholder="operator", id="audit-operator", compact=True)
-            yield Input(placeholder="batch id", id="audit-batch", restrict=r"[0-9]*", compact=True)
+            yield Input("" if self.filters[1] is None else str(self.filters[1]), placeholder="batch id", id="audit-batch",
+                        restrict=r"[0-9]*", compact=True)
             yield Input(placeholder="record, e.g. pool:3", id="audit-record", compact=True)
         yield PagedList(self._fetch, COLUMNS, event_cells, noun="events", sort="at", descending=True,
                         placeholder="Search by email, name, order or pool (1001-1), operator, action",

@@ -9,6 +9,7 @@ operator, time and file hash below, as plain text (a file name's control charact
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -41,12 +42,17 @@ class BatchHistoryScreen(Screen):
     HELP = """\
 The rosters applied so far, newest first: when, which file, by whom, to which pool, and what each changed.
 Type to filter by file name, operator, pool (1001-1) or customer; s sorts by another column, S reverses.
-The batch under the cursor shows its counts and file hash below. A manager sees their own customer's batches.
+The batch under the cursor shows its counts and file hash below; Enter (or e) opens the audit log on its events.
+A manager sees their own customer's batches.
 """
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("ctrl+r", "reload", "Refresh"),
+        Binding("e", "events", "Audit events"),
     ]
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        return self.app.actor.can("audit.view") if action == "events" else True
 
     def compose(self) -> ComposeResult:
         yield Static("Batch history: applied rosters", id="history-title")
@@ -74,6 +80,10 @@ The batch under the cursor shows its counts and file hash below. A manager sees 
     def on_paged_list_highlighted(self, message: PagedList.Highlighted) -> None:
         self._show(message.row)
 
+    @on(DataTable.RowSelected, "#history-table")
+    def _batch_selected(self) -> None:
+        self.action_events()
+
     def _show(self, b) -> None:
         box = self.query_one("#history-detail", Static)
         if b is None:
@@ -94,6 +104,19 @@ The batch under the cursor shows its counts and file hash below. A manager sees 
 
     def action_reload(self) -> None:
         self.query_one(PagedList).reload(keep_place=True)
+
+    def action_events(self) -> None:
+        """The audit log on the events of the batch under the cursor (staff: a manager has no audit log)."""
+        batch = self.query_one(PagedList).current()
+        if batch is None:
+            return
+        if not self.app.actor.can("audit.view"):
+            self.notify("The audit log needs the admin or limited role; the batch's counts are shown below.",
+                        severity="warning", markup=False)
+            return
+        from regtui.tui.screens.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen(batch_id=batch.id))
 
     def action_close(self) -> None:
         self.app.pop_screen()
