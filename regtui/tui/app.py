@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from functools import partial
+from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
@@ -98,8 +99,14 @@ def _has_word(text: str, word: str) -> bool:
     return any(w.startswith(word) for w in re.findall(r"\w+", text.lower()))
 
 
+# Every screen's stylesheet (each beside its screen), read with the app's: Textual reads a screen's
+# CSS_PATH on its first visit, then parses every stylesheet again and restyles every screen open,
+# a tenth of a pool screen's first paint (issue 14). Read here, the screens find them already read.
+SCREEN_CSS = sorted(str(p.relative_to(Path(__file__).parent)) for p in Path(__file__).parent.glob("*/*.tcss"))
+
+
 class RegtuiApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", *SCREEN_CSS]
     TITLE = "regtui"
     COMMANDS = {RegtuiCommands}  # which also lists Textual's system commands, without duplicates
     BINDINGS = [

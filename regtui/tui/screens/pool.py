@@ -46,6 +46,10 @@ def known_cells(learner) -> tuple:
 
 GRID_FIELDS = ("email", "first", "last", "password")
 START_ROWS = 3
+# The tabs filled when each first opens, with the method that builds the contents: building all
+# four tabs (about 50 widgets) with the screen was most of its first paint (issue 14), paid by
+# every visit for tabs it never opens.
+LATER_TABS = {"assign": "_assign_tab", "invite": "_invite_tab", "pending": "_pending_tab"}
 
 
 class PoolScreen(Screen):
@@ -84,30 +88,10 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
         yield Header()
         yield Static("Loading pool…", id="pool-title", markup=False)
         with TabbedContent(initial="assign", id="tabs"):
-            with TabPane("Assign", id="assign"):
-                with VerticalScroll():
-                    yield Label("New or existing learners: email, first name, last name, optional password")
-                    with Grid(id="grid"):
-                        for n in range(self.grid_rows):
-                            yield from self._grid_row(n)
-                    with Horizontal(classes="buttons"):
-                        yield Button("Add row", id="add-row", compact=True)
-                        yield Button("Assign seats", id="assign-seats", variant="primary", compact=True)
-                    yield Label("…or tick learners who already hold a seat of this customer (space ticks, a ticks all)")
-                    yield PagedList(self._fetch_known, KNOWN_COLUMNS, known_cells, noun="learners", tickable=True,
-                                    placeholder="Filter learners by email or name", id="known", table_id="known-table")
-            yield TabPane("Invite", id="invite")  # its form is mounted when the tab first opens (_invite_form)
-            with TabPane("Pending", id="pending"):
-                with Vertical():
-                    yield PagedList(self._fetch_pending, PENDING_COLUMNS, pending_cells, noun="invitations", tickable=True,
-                                    sort="sent", placeholder="Filter by email or code", id="pending-list",
-                                    table_id="pending-table")
-                    with Horizontal(classes="buttons"):
-                        yield Button("Copy link", id="copy-link", compact=True)
-                        yield Button("Resend", id="resend-invitation", compact=True)
-                        yield Button("Cancel", id="cancel-invitation", variant="error", compact=True)
-                        yield Button("Assign", id="assign-pending", compact=True)
-                        yield Button("Invite instead", id="invite-instead", compact=True)
+            # the Assign, Invite and Pending tabs are filled when each first opens (LATER_TABS); the
+            # Completed tab is built with the screen (a few widgets; its rows are read when it is shown)
+            for tab in LATER_TABS:
+                yield TabPane(tab.capitalize(), id=tab)
             with TabPane("Completed", id="completed"):
                 with Vertical():
                     yield PagedList(self._fetch_completed, COMPLETED_COLUMNS, completed_cells, noun="registrations",
@@ -124,8 +108,7 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
             yield Input(placeholder=placeholders[name], id=f"row-{n}-{name}", password=name == "password", compact=True)
 
     def on_mount(self) -> None:
-        self.action_reload()
-        self._focus_tab("assign")
+        self.action_reload()  # focus goes to the Assign grid when its tab is filled (tab_changed)
 
     # where the user types or moves on each tab: focus goes there when the tab opens
     TAB_FOCUS = {"assign": "#row-0-email", "invite": "#addresses", "pending": "#pending-table",
@@ -164,10 +147,19 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
             return self.active_tab in ("pending", "completed")
         return True
 
-    @staticmethod
-    def _invite_form() -> VerticalScroll:
-        """The Invite tab's form. Mounted when the tab first opens: its TextArea was about a third of
-        the pool screen's first paint, paid by every visit that never invites."""
+    def _assign_tab(self) -> VerticalScroll:
+        """The Assign tab: a grid of learners to type, and the customer's learners to tick."""
+        return VerticalScroll(
+            Label("New or existing learners: email, first name, last name, optional password"),
+            Grid(*(field for n in range(self.grid_rows) for field in self._grid_row(n)), id="grid"),
+            Horizontal(Button("Add row", id="add-row", compact=True),
+                       Button("Assign seats", id="assign-seats", variant="primary", compact=True), classes="buttons"),
+            Label("…or tick learners who already hold a seat of this customer (space ticks, a ticks all)"),
+            PagedList(self._fetch_known, KNOWN_COLUMNS, known_cells, noun="learners", tickable=True,
+                      placeholder="Filter learners by email or name", id="known", table_id="known-table"))
+
+    def _invite_tab(self) -> VerticalScroll:
+        """The Invite tab: addresses typed or imported, a message, and send."""
         return VerticalScroll(
             Label("Addresses, one per line"),
             TextArea(id="addresses", soft_wrap=False),
@@ -176,16 +168,30 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
             Input(placeholder="Message added to the invitation (optional)", id="message", compact=True),
             Horizontal(Button("Send invitations", id="send", variant="primary", compact=True), classes="buttons"))
 
+    def _pending_tab(self) -> Vertical:
+        """The Pending tab: the invitations not claimed yet, and what can be done with one."""
+        return Vertical(
+            PagedList(self._fetch_pending, PENDING_COLUMNS, pending_cells, noun="invitations", tickable=True,
+                      sort="sent", placeholder="Filter by email or code", id="pending-list", table_id="pending-table"),
+            Horizontal(Button("Copy link", id="copy-link", compact=True),
+                       Button("Resend", id="resend-invitation", compact=True),
+                       Button("Cancel", id="cancel-invitation", variant="error", compact=True),
+                       Button("Assign", id="assign-pending", compact=True),
+                       Button("Invite instead", id="invite-instead", compact=True), classes="buttons"))
+
     @on(TabbedContent.TabActivated)
     async def tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "invite" and not event.pane.children:
-            await event.pane.mount(self._invite_form())
+        pane = event.pane
+        if pane.id != self.active_tab:
+            return  # another tab opened since (a tab number typed ahead): this one is not filled for nothing
+        if pane.id in LATER_TABS and not pane.children:
+            await pane.mount(getattr(self, LATER_TABS[pane.id])())
         self.refresh_bindings()
         focused = self.focused
-        if focused is not None and event.pane in focused.ancestors:
+        if focused is not None and pane in focused.ancestors:
             return  # focus is already on this tab (it opened because something in it was focused)
-        if event.pane.id in self.TAB_FOCUS:
-            self._focus_tab(event.pane.id)
+        if pane.id in self.TAB_FOCUS:
+            self._focus_tab(pane.id)
 
     # --- loading ----------------------------------------------------------------------------
 
