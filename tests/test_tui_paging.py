@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from regtui.core import paging
 from regtui.core.errors import UsageError
@@ -17,7 +17,7 @@ from regtui.tui.app import RegtuiApp
 from regtui.tui.screens.confirm import ConfirmScreen
 from regtui.tui.screens.customer import CustomerScreen
 from regtui.tui.widgets.paged import PagedList
-from test_tui_app import open_pool, run, settle
+from test_tui_app import demo_admin, open_pool, pool_of, run, settle  # noqa: F401 (a fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import bigpool  # noqa: E402
@@ -335,4 +335,27 @@ def test_a_manager_cannot_open_audit_or_outbox(admin):
 
             titles = [t for t, _, _ in RegtuiCommands(app.screen)._commands()]
             assert "Audit log" not in titles and "Outbox" not in titles and "Customers" in titles
+    run(go())
+
+
+def test_the_status_line_reads_a_list_of_one_row_and_a_whole_list(demo_admin):
+    """"1 registration" (not "1–1 of 1 registrations"), and a list all on one page gives its count."""
+    pool = pool_of("Northwind Traders", "PYDATA-2027-03")
+
+    async def go():
+        app = RegtuiApp(actor=demo_admin, db_label="test.db")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = await open_pool(pilot, pool)
+            await pilot.press("escape", "4")
+            paged = screen.query_one("#completed-list", PagedList)
+            await until_shown(pilot, paged)
+            total = paged.page.total
+            assert 1 < total < 100 and paged.status_text.startswith(f"{total} registrations · by email")
+            one = paged.page.rows[0].email
+            await pilot.press("slash", *one)
+            await until_shown(pilot, paged)
+            assert [r.email for r in paged.page.rows] == [one]
+            shown = str(paged.query_one(".paged-status", Static).render())
+            assert shown.startswith("1 registration · by email")
     run(go())

@@ -287,7 +287,7 @@ def test_audit_searches_by_email_and_pool_name_and_names_records(admin):
             records = column(table, "Record")
             assert records and all("zed.audit@example.com" in r for r in records)
             assert f"access zed.audit@example.com in {line}" in records
-            assert paged.status_text.startswith(f"1–{len(records)} of {len(records)} events")
+            assert paged.status_text.startswith(f"{len(records)} events")  # all of them on one page
             paged.filter_input.value = line
             paged.apply_filter()
             await settle(pilot)

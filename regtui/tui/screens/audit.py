@@ -56,7 +56,7 @@ Who did what to which record, when and in which batch, newest first. The event u
             yield Input("" if self.filters[1] is None else str(self.filters[1]), placeholder="batch id", id="audit-batch",
                         restrict=r"[0-9]*", compact=True)
             yield Input(placeholder="record, e.g. pool:3", id="audit-record", compact=True)
-        yield PagedList(self._fetch, COLUMNS, event_cells, noun="events", sort="at", descending=True,
+        yield PagedList(self._fetch, COLUMNS, event_cells, word="event", sort="at", descending=True,
                         placeholder="Search by email, name, order or pool (1001-1), operator, action",
                         id="audit-list", table_id="audit-table")
         with VerticalScroll(id="audit-detail-box"):

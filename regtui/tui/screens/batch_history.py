@@ -56,7 +56,7 @@ A manager sees their own customer's batches.
 
     def compose(self) -> ComposeResult:
         yield Static("Batch history: applied rosters", id="history-title")
-        yield PagedList(self._fetch, COLUMNS, batch_cells, noun="batches", sort="time", descending=True,
+        yield PagedList(self._fetch, COLUMNS, batch_cells, word="batch", words="batches", sort="time", descending=True,
                         placeholder="Search by file, operator, pool (1001-1) or customer",
                         empty="No batches applied yet: plan a roster and apply it on the Batch screen",
                         id="history-list", table_id="history-table")

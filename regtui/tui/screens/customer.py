@@ -63,7 +63,7 @@ enter on a pool opens it; enter on a learner shows their content access below.
         yield Static("", id="no-pools", markup=False)
         yield Label("Registration code users", classes="section")
         with Horizontal(id="lower"):
-            yield PagedList(self._fetch_users, USER_COLUMNS, user_cells, noun="users", id="users-list", table_id="users",
+            yield PagedList(self._fetch_users, USER_COLUMNS, user_cells, word="user", id="users-list", table_id="users",
                             placeholder="Filter by email, name or code",
                             empty="No registration code users yet: open a pool above and assign or invite")
             with Vertical(id="access-panel"):

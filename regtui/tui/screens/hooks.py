@@ -69,7 +69,7 @@ The learning platforms' webhook endpoints with their pending, failed and deliver
         yield Static("Endpoints (regtui hooks add URL adds one)", id="endpoints-title")
         yield Table(id="endpoints", cursor_type="row", zebra_stripes=True)
         yield Static("Deliveries", id="deliveries-title")
-        yield PagedList(self._fetch_deliveries, DELIVERY_COLUMNS, delivery_cells, noun="deliveries", sort="event",
+        yield PagedList(self._fetch_deliveries, DELIVERY_COLUMNS, delivery_cells, word="delivery", words="deliveries", sort="event",
                         descending=True, placeholder="Filter by event type, status or error", id="deliveries-list",
                         table_id="deliveries", empty="No deliveries yet")
         yield Footer()

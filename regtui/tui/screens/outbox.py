@@ -98,7 +98,7 @@ Emails waiting, sent and failed: who each goes to and its subject; the email und
             yield Select(FILTERS, value="all", allow_blank=False, id="outbox-filter")
             yield Button("Send now (s)", id="outbox-send", variant="primary")
             yield Button("Retry failed (r)", id="outbox-retry")
-        yield PagedList(self._fetch, COLUMNS, email_cells, noun="emails", sort="id", descending=True,
+        yield PagedList(self._fetch, COLUMNS, email_cells, word="email", sort="id", descending=True,
                         placeholder="Search by recipient or subject", id="outbox-list", table_id="outbox-table",
                         sort_keys=False)
         with VerticalScroll(id="outbox-body-box"):

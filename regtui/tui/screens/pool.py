@@ -94,7 +94,7 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
                 yield TabPane(tab.capitalize(), id=tab)
             with TabPane("Completed", id="completed"):
                 with Vertical():
-                    yield PagedList(self._fetch_completed, COMPLETED_COLUMNS, completed_cells, noun="registrations",
+                    yield PagedList(self._fetch_completed, COMPLETED_COLUMNS, completed_cells, word="registration",
                                     tickable=True, placeholder="Filter by email, name or code", id="completed-list",
                                     table_id="completed-table")
                     with Horizontal(classes="buttons"):
@@ -155,7 +155,7 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
             Horizontal(Button("Add row", id="add-row", compact=True),
                        Button("Assign seats", id="assign-seats", variant="primary", compact=True), classes="buttons"),
             Label("…or tick learners who already hold a seat of this customer (space ticks, a ticks all)"),
-            PagedList(self._fetch_known, KNOWN_COLUMNS, known_cells, noun="learners", tickable=True,
+            PagedList(self._fetch_known, KNOWN_COLUMNS, known_cells, word="learner", tickable=True,
                       placeholder="Filter learners by email or name", id="known", table_id="known-table"))
 
     def _invite_tab(self) -> VerticalScroll:
@@ -171,7 +171,7 @@ space ticks rows; x acts on the ticked rows, or on the row under the cursor.
     def _pending_tab(self) -> Vertical:
         """The Pending tab: the invitations not claimed yet, and what can be done with one."""
         return Vertical(
-            PagedList(self._fetch_pending, PENDING_COLUMNS, pending_cells, noun="invitations", tickable=True,
+            PagedList(self._fetch_pending, PENDING_COLUMNS, pending_cells, word="invitation", tickable=True,
                       sort="sent", placeholder="Filter by email or code", id="pending-list", table_id="pending-table"),
             Horizontal(Button("Copy link", id="copy-link", compact=True),
                        Button("Resend", id="resend-invitation", compact=True),

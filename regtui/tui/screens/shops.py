@@ -72,7 +72,7 @@ Orders with their source (a shop or manual), and shop order lines whose SKU no s
 
     def compose(self) -> ComposeResult:
         yield Static("Orders", id="orders-title")
-        yield PagedList(self._fetch_orders, ORDER_COLUMNS, order_cells, noun="orders", sort="placed", descending=True,
+        yield PagedList(self._fetch_orders, ORDER_COLUMNS, order_cells, word="order", sort="placed", descending=True,
                         placeholder="Filter by number, customer, external id or source", id="orders-list",
                         table_id="orders")
         yield Static("Unmatched shop lines (m: map the SKU to a session, p: replay the shop)", id="unmatched-title")

@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Input, Static
 from regtui.core.errors import RegtuiError
 from regtui.core import paging
 from regtui.core.paging import Page, Ticked
+from regtui.core.words import plural, span_of
 from regtui.tui.messages import ActionFailed
 from regtui.tui.widgets import cell, close_thread_db, sentence
 
@@ -178,7 +179,8 @@ class PagedList(Vertical):
             return self.paged
 
     def __init__(self, fetch: Callable[..., Page], columns: list[Column], cells: Callable[[Any], tuple], *,
-                 noun: str = "rows", sort: str | None = None, descending: bool = False, tickable: bool = False,
+                 word: str = "row", words: str | None = None, sort: str | None = None, descending: bool = False,
+                 tickable: bool = False,
                  placeholder: str = "Filter (type to search)", empty: str = "", id: str | None = None, table_id: str | None = None,
                  sort_keys: bool = True) -> None:
         super().__init__(id=id)
@@ -187,7 +189,7 @@ class PagedList(Vertical):
         self.fetch_page = fetch
         self.columns = columns
         self.cells = cells
-        self.noun = noun
+        self.word, self.words = word, words or word + "s"  # "1 delivery", "2 deliveries" (regtui.core.words)
         self.sort = sort or next(c.key for c in columns if c.key)
         self.descending = descending
         self.tickable = tickable
@@ -443,7 +445,16 @@ class PagedList(Vertical):
         self._status()
 
     def _empty_sentence(self) -> str:
-        return f"No {self.noun} match {self.search!r}" if self.search else (self.empty or f"No {self.noun} yet")
+        return f"No {self.words} match {self.search!r}" if self.search else (self.empty or f"No {self.words} yet")
+
+    def _where(self) -> str:
+        """Which rows of the list the page shows: "1–100 of 1,200 users", "1 user", "last 100 of … (counting) users"."""
+        page, start = self.page, self.start
+        if start is not None and page.total is not None:
+            return span_of(start + 1, start + len(page.rows), page.total, self.word, self.words)
+        where = f"{start + 1:,}–{start + len(page.rows):,}" if start is not None else f"last {len(page.rows):,}"
+        total = f"… (counting) {self.words}" if page.total is None else plural(page.total, self.word, self.words)
+        return f"{where} of {total}"
 
     def _tick_cell(self, key) -> Text:
         return Text("[x]" if self.is_ticked(key) else "[ ]")
@@ -452,9 +463,7 @@ class PagedList(Vertical):
         page = self.page
         parts = []
         if page is not None and page.rows:
-            total = "… (counting)" if page.total is None else f"{page.total:,}"
-            where = f"{self.start + 1:,}–{self.start + len(page.rows):,}" if self.start is not None else f"last {len(page.rows):,}"
-            parts.append(f"{where} of {total} {self.noun}")
+            parts.append(self._where())
         elif page is not None:
             parts.append(self._empty_sentence())
         label = next((c.label for c in self.columns if c.key == self.sort), self.sort)
