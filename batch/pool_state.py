@@ -21,13 +21,13 @@ def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()
     these (access_start, access_end) pairs (see ``dates_of``)."""
     pool_id = pool if isinstance(pool, int) else pool.id
     from regtui.core.models import Session
-    from regtui.core.services import invitations, pools
+    from regtui.core.services import expiry, pools
 
     seats, available, invited, claimed, access_days = (
         Pool.select(Pool.seats, Pool.available, Pool.invited, Pool.claimed, Session.access_days)
         .join(Session).where(Pool.id == pool_id).tuples().get()
     )
-    # an invitation past its expiry is not pending (invitations.live), swept or not: its code
+    # an invitation past its expiry is not pending (expiry.live), swept or not: its code
     # counts as available, as in the pools listing, and the writer's sweep makes it so
     lapsed = pools.lapsed_codes(pool_id).get(pool_id, 0)
     available, invited = available + lapsed, invited - lapsed
@@ -49,7 +49,7 @@ def take(pool: Pool | int, keys: Iterable[str] = (), dates: Iterable[tuple] = ()
     q = (
         Invitation.select(Invitation.email_key, Invitation.id, Invitation.code, Invitation.status, Invitation.email)
         .join(Code, on=(Invitation.code == Code.id))
-        .where((Code.pool == pool_id) & (invitations.live() | (Invitation.status == "cancelled")))
+        .where((Code.pool == pool_id) & (expiry.live() | (Invitation.status == "cancelled")))
         .order_by(Invitation.id)
     )
     for key, inv_id, code_id, status, address in _rows(q):

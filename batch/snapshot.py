@@ -6,7 +6,7 @@ This module imports no database: the planner (``batch.planner``) depends on it a
 * the pool's counters (seats, available, invited, claimed; a code whose invitations all
   expired counts as available, swept or not) and the session's default access length;
 * every seated learner (claimed code + active access): email key -> Seat;
-* every pending invitation (not past its expiry, ``invitations.live``): email key -> (invitation id, code id); and the keys whose invitation
+* every pending invitation (not past its expiry, ``expiry.live``): email key -> (invitation id, code id); and the keys whose invitation
   was cancelled (so that revoking them again is "unchanged");
 * the keys whose access from this pool was revoked (revoking them again is "unchanged");
 * the existing learners among the roster's ``keys``: email key -> learner id;

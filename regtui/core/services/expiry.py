@@ -16,6 +16,12 @@ from regtui.core.services import audit, seats
 from regtui.core.services.permissions import SYSTEM
 
 
+def live():
+    """Pending and not yet expired: what pending means to a reader and to a plan (a due invitation
+    nobody has swept yet is not pending; reads never sweep). A where-condition on Invitation."""
+    return (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())
+
+
 def due(pool_id: int | None = None) -> list[Invitation]:
     """Pending invitations past their expiry (of one pool, or all), locked on PostgreSQL so
     that two sweeps at once expire each once (SQLite's writers already queue)."""

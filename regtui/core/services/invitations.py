@@ -62,15 +62,9 @@ def _pool_of(inv: Invitation) -> Pool:
     return Pool.select(Pool, pools.Order).join(pools.Order).where(Pool.id == inv.code.pool_id).get()
 
 
-def live():
-    """Pending and not yet expired: what pending means to a reader and to a plan (a due invitation
-    nobody has swept yet is not pending; reads never sweep). A where-condition on Invitation."""
-    return (Invitation.status == "pending") & (Invitation.expires_at >= utcnow())
-
-
 def pending_keys(pool: Pool) -> dict[str, int]:
     """email key -> invitation id of every pending invitation in the pool (one query)."""
-    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & live())
+    q = Invitation.select(Invitation.email_key, Invitation.id).join(Code).where((Code.pool == pool.id) & expiry.live())
     return dict(q.tuples())
 
 
@@ -348,7 +342,7 @@ def find_pending(actor: Actor, pool: Pool, email: str) -> Invitation:
     require(actor, "seats.invite", customer_id(pool))
     _, key = learners.normalise_email(email)
     inv = (Invitation.select().join(Code)
-           .where((Code.pool == pool.id) & live() & (Invitation.email_key == key))
+           .where((Code.pool == pool.id) & expiry.live() & (Invitation.email_key == key))
            .order_by(Invitation.id).first())
     if inv is None:
         raise NotFound(f"{email} has no pending invitation in pool {pool.id}.")
@@ -376,7 +370,7 @@ def _pending_query(pool: Pool, search: str, columns):
     """The pool's pending invitations as a reader sees them: one past its expiry is not pending
     any more, whether or not the sweep has marked it yet (reads never write)."""
     q = (Invitation.select(*columns).join(Code)
-         .where((Code.pool == pool.id) & live()))
+         .where((Code.pool == pool.id) & expiry.live()))
     if search.strip():
         q = q.where(paging.contains([Invitation.email_key, Code.code], search))
     return q
