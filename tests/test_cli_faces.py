@@ -93,7 +93,7 @@ def test_orders_are_listed_with_date_and_source_and_pools_show_order_date_and_pr
     added = js_process(cli, "order", "add", "--customer", "Acme Ltd", "--session", "PY-1", "--seats", "2",
                        "--number", "PO-7", "--date", "2026-06-15")
     assert added["date"] == "2026-06-15"
-    orders = js_process(cli, "orders")
+    orders = js_process(cli, "orders")["rows"]
     assert [o["number"] for o in orders][0] != "PO-7"  # newest first: PO-7 was placed in June
     [po7] = [o for o in orders if o["number"] == "PO-7"]
     assert po7 | {"customer_id": 0} == {"number": "PO-7", "date": "2026-06-15", "customer": "Acme Ltd", "customer_id": 0,
@@ -117,7 +117,7 @@ def test_orders_are_listed_with_date_and_source_and_pools_show_order_date_and_pr
     ok(here, "customer", "--name", "Other", "--email", "o@other.example")
     ok(here, "order", "add", "--customer", "Other", "--session", "PY-1", "--seats", "2")
     ok(here, "operators", "add", "hr", "--role", "manager", "--customer", "Acme Ltd")
-    assert {o["customer"] for o in js(cli, "--as", "hr", "orders")} == {"Acme Ltd"}
+    assert {o["customer"] for o in js(cli, "--as", "hr", "orders")["rows"]} == {"Acme Ltd"}
     fails(here, 3, "--as", "hr", "orders", "--customer", "Other")
 
 
@@ -128,7 +128,7 @@ def test_a_one_seat_order_shows_its_line_and_what_it_became(cli):
     _setup_catalog(here)
     one = js_process(cli, "order", "add", "--customer", "Acme Ltd", "--session", "PY-1", "--seats", "1", "--number", "PO-1")
     assert one["pool"] is None
-    [po1] = [o for o in js(cli, "orders") if o["number"] == "PO-1"]
+    [po1] = [o for o in js(cli, "orders")["rows"] if o["number"] == "PO-1"]
     assert po1["lines"] == [{"product": "Python", "session": "PY-1", "seats": 1, "pool": None, "access": None}]
     assert po1["seats"] == 1
     [row] = [line for line in ok(cli, "orders").stdout.splitlines() if line.startswith("PO-1 ")]

@@ -86,3 +86,25 @@ def test_a_bad_cursor_is_one_sentence_and_exit_2(cli, world):
         sentence = fails(cli, 2, *args)
         assert sentence.startswith("regtui: That cursor is not one this list gave") and "\x1b" not in sentence
     assert "page size" in fails(cli, 2, "audit", "--limit", "5000")
+
+
+def test_orders_page_with_after_and_search(admin, cli):
+    """`regtui orders` pages like the other long lists: newest placed first, --after the printed
+    cursor, --search in the database; a cursor of another list is refused."""
+    import datetime as dt
+
+    from regtui.core.services import orders
+
+    pool = make_pool(admin, 2)
+    for i in range(7):
+        orders.add(admin, pool.order.customer, [orders.OrderLine(pool.session, 2)], number=f"PO-{i}",
+                   placed_on=dt.date(2026, 1, 1 + i))
+    database.close()
+    rows, pages = walk(cli, "orders")
+    # newest placed first: the pool's own order (placed today), then PO-6 back to PO-0
+    assert [o["number"] for o in rows] == [pool.order.number] + [f"PO-{i}" for i in reversed(range(7))]
+    assert pages == 3
+    found = json.loads(ok(cli, "orders", "--json", "--search", "po-3").stdout)["rows"]
+    assert [o["number"] for o in found] == ["PO-3"]
+    other = json.loads(ok(cli, "audit", "--json", "--limit", "1").stdout)["next"]
+    fails(cli, 2, "orders", "--after", other)

@@ -87,7 +87,7 @@ def test_a_shopify_export_imports_through_a_dry_run_diff(catalog_, cli, tmp_path
     access = json.loads(cli("access", "hr@tailspin.example.com", "--json", env=NOW).stdout)
     assert [(a["session"], a["status"], a["starts"], a["code_id"]) for a in access] == [("DATAVIZ", "active", "2027-01-31", None)]
 
-    [order] = [o for o in json.loads(cli("orders", "--json").stdout) if o["number"] == "1001"]
+    [order] = [o for o in json.loads(cli("orders", "--json").stdout)["rows"] if o["number"] == "1001"]
     assert (order["source"], order["external_id"], order["date"]) == ("main", "5012345678901", "2027-01-10")
     assert [(l["session"], l["seats"]) for l in order["lines"]] == [("PYDATA", 10), ("DATAVIZ", 1)]  # the direct one too
     assert order["lines"][0]["pool"] == pool["id"] and order["lines"][1]["access"] is not None

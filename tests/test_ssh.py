@@ -254,6 +254,12 @@ def test_a_manager_key_reaches_only_its_customer(site):
                    input=b"email,action\nx@example.com,create\n")
     assert r.returncode == 3 and "another customer" in err(r)
     assert server.ssh(keys["hana"], "audit").returncode == 3  # managers have no audit log
+    # the long lists page over SSH too: a cursor of one list is refused on another
+    first = json.loads(server.ssh(keys["hana"], "orders", "--json", "--limit", "1").stdout)
+    assert len(first["rows"]) == 1 and first["rows"][0]["customer"] == "Tailspin Toys"
+    if first["next"]:
+        r = server.ssh(keys["hana"], "registrations", str(sorted(p["id"] for p in mine)[0]), "--after", first["next"])
+        assert r.returncode == 2 and "cursor" in err(r)
 
 
 REFUSED = [

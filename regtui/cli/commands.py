@@ -147,11 +147,18 @@ def cmd_orders(args: argparse.Namespace) -> int:
 
     actor = setup(args)
     customer = customers.find(args.customer) if args.customer else None
-    rows = orders.listing(actor, customer)
-    data = [r.as_dict() for r in rows]
-    return emit(args, data, lambda: print_table(
-        [(r.number, r.placed, r.customer, r.source, r.external_id or "", r.lines_text(), r.seats) for r in rows],
-        ["order", "date", "customer", "source", "external id", "lines", "seats"]))
+    lines_text: dict[str, str] = {}  # order number -> its lines as every face words them
+
+    def as_dict(row) -> dict:
+        lines_text[row.number] = row.lines_text()
+        return row.as_dict()
+
+    return emit_page(args, f"orders:{customer.id if customer else 'all'}",
+                     lambda **page: orders.page(actor, customer=customer, search=args.search or "", **page),
+                     as_dict, lambda data: print_table(
+                         [(d["number"], d["date"], d["customer"], d["source"], d["external_id"] or "",
+                           lines_text[d["number"]], d["seats"]) for d in data],
+                         ["order", "date", "customer", "source", "external id", "lines", "seats"]))
 
 
 # --- pools, seats ----------------------------------------------------------------------

@@ -117,8 +117,11 @@ def _order_commands(sub, add) -> None:
     sp.add_argument("--seats", type=WHOLE, required=True, metavar="N", help="how many seats, 1 to 1,000,000")
     sp.add_argument("--number", help="order number (default: generated, e.g. R20270301-1A2B3C)")
     sp.add_argument("--date", type=parse_date, metavar="YYYY-MM-DD", help="the day the order was placed (default: today)")
-    sp = add("orders", commands.cmd_orders, "list orders: number, date, customer, source, lines and seats", json_flag=True)
+    sp = add("orders", commands.cmd_orders, "list orders, newest first, a page at a time: number, date, customer, "
+             "source, lines and seats", json_flag=True)
     sp.add_argument("--customer", help=f"only this customer's orders ({CUSTOMER})")
+    sp.add_argument("--search", help="only orders whose number, customer, external id or source contains this")
+    _paging_flags(sp, "orders")
 
 
 def _listing_commands(sub, add) -> None:

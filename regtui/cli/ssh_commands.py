@@ -32,21 +32,23 @@ CARRIED_ENV = ("REGTUI_HOME", "REGTUI_DB", "REGTUI_SECRET_KEY_FILE", "REGTUI_SIT
 ROSTER_OPTIONS = {"--pool": 1, "--json": 0, "--action": 1, "--sync": 0, "--max-revoke": 1, "--skip-invalid": 0,
                   "--date-format": 1, "--sheet": 1}
 # command words -> (options with how many values they take, the positional arguments' names)
+# the long lists read a page at a time; a cursor is sealed to its list (regtui.core.paging)
+PAGING_OPTIONS = {"--limit": 1, "--after": 1, "--json": 0}
 ALLOWED: dict[tuple[str, ...], tuple[dict[str, int], tuple[str, ...]]] = {
     ("pools",): ({"--customer": 1, "--json": 0}, ()),
-    ("orders",): ({"--customer": 1, "--json": 0}, ()),
-    ("registrations",): ({"--search": 1, "--json": 0}, ("POOL",)),
-    ("invites",): ({"--json": 0}, ("POOL",)),
-    ("audit",): ({"--operator": 1, "--batch": 1, "--record": 1, "--limit": 1, "--json": 0}, ()),
+    ("orders",): ({"--customer": 1, "--search": 1, **PAGING_OPTIONS}, ()),
+    ("registrations",): ({"--search": 1, **PAGING_OPTIONS}, ("POOL",)),
+    ("invites",): (PAGING_OPTIONS, ("POOL",)),
+    ("audit",): ({"--operator": 1, "--batch": 1, "--record": 1, **PAGING_OPTIONS}, ()),
     ("batch", "plan"): ({**ROSTER_OPTIONS, "--report": 1}, ("-",)),
     ("batch", "apply"): ({**ROSTER_OPTIONS, "--yes": 0}, ("-",)),
     ("batch", "template"): ({}, ("-",)),
-    ("batch", "history"): ({"--search": 1, "--limit": 1, "--after": 1, "--json": 0}, ()),
+    ("batch", "history"): ({"--search": 1, **PAGING_OPTIONS}, ()),
 }
 WHAT_IS_ALLOWED = (
     "Over SSH you can run: pools, orders, registrations POOL, invites POOL, audit, "
     "batch plan - --pool P [--report -], batch apply - --pool P --yes, batch template -, batch history "
-    "(with --json where the command has it; - is the roster on standard input, or the file on standard output), "
+    "(with --json where the command has it, and --limit N --after CURSOR on the lists; - is the roster on standard input, or the file on standard output), "
     "or connect with a terminal and no command for the TUI."
 )
 

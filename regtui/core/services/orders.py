@@ -162,16 +162,7 @@ def _rows(orders: list) -> list[OrderRow]:
             for o in orders]
 
 
-def listing(actor: Actor, customer: Customer | None = None) -> list[OrderRow]:
-    """Orders, newest first: a manager sees their own customer's, staff anyone's (or one customer's)."""
-    customer_id = _visible_customer(actor, customer)
-    q = Order.select(Order, Customer).join(Customer).order_by(Order.placed_at.desc(), Order.id.desc())
-    if customer_id is not None:
-        q = q.where(Order.customer == customer_id)
-    return _rows(list(q))
-
-
-SORTS = {"placed": Order.id, "number": Order.number, "customer": Customer.name}  # placed: as entered
+SORTS = {"placed": Order.placed_at, "number": Order.number, "customer": Customer.name}  # ties: by id
 
 
 def _searched(customer_id: int | None, search: str):
@@ -188,9 +179,8 @@ def _searched(customer_id: int | None, search: str):
 def page(actor: Actor, *, customer: Customer | None = None, search: str = "", sort: str = "placed",
          descending: bool = True, limit: int = 100, after: str | None = None, before: str | None = None,
          last: bool = False):
-    """One page of the orders ``listing`` shows (newest first unless sorted otherwise: an order's
-    id follows when it was entered), searched by number, customer, external id or source in the
-    database; each order with its lines."""
+    """One page of the orders list (newest placed first unless sorted otherwise),
+    searched by number, customer, external id or source in the database; each order with its lines."""
     from regtui.core import paging
 
     customer_id = _visible_customer(actor, customer)
