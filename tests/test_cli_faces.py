@@ -297,7 +297,7 @@ def test_the_services_behind_these_commands_on_each_backend(admin, tmp_path):
     customer = make_customer(admin)
     pool = make_pool(admin, 4, customer=customer, session=make_session(admin))
     orders.add(admin, customer, [orders.OrderLine(pool.session, 2)], number="OLD-1", placed_on=dt.date(2026, 1, 5))
-    listed = orders.listing(admin, customer)
+    listed = orders.page(admin, customer=customer).rows
     assert [o.number for o in listed][-1] == "OLD-1" and listed[-1].placed == dt.date(2026, 1, 5)
     assert listed[0].seats == 4 and listed[0].source == "manual"
     registrations.assign(admin, pool, [LearnerSpec("nameless@example.com")])

@@ -109,5 +109,5 @@ def test_order_lines_from_before_schema_11_are_filled_in(db, admin):
     got = [(l.order_id, l.session_id, l.seats, l.pool_id) for l in OrderLine.select().order_by(OrderLine.id)]
     assert sorted(got, key=lambda r: r[2]) == [(order.id, session.id, 1, None), (order.id, session.id, 3, pool.id)]
     # (filled in pools first: an old order's lines come back in that order)
-    assert [r.lines_text() for r in orders.listing(admin)] == [f"Python PY-1 ×3 (pool {pool.id}); "
+    assert [r.lines_text() for r in orders.page(admin).rows] == [f"Python PY-1 ×3 (pool {pool.id}); "
                                                                "Python PY-1 ×1 (no pool: one seat)"]
