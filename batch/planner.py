@@ -14,15 +14,20 @@ from typing import Any, Sequence
 
 from batch.errors import RowError
 from batch.plan import (DEFAULT_MAX_REVOKE, SEAT_TAKING, Change, Plan, PlanError, _iso, _key, _kind, _NEW_SEAT_KINDS,
-                        _new_change, _span, revoke_limit)
+                        _span, changes_of, revoke_limit)
 from batch.snapshot import Snapshot
+from batch.validate import ValidRow
 
-_COLUMNS = ("row", "action", "email", "email_key", "first_name", "last_name", "password", "access_start", "access_end",
-            "pool")
+# The roster fields the planner reads: ValidRow's first ten, row to pool (not the message and
+# the normal form of the address).
+_COLUMNS = ValidRow._fields[:ValidRow._fields.index("pool") + 1]
 
 
-def _columns(rows: Sequence) -> list[list]:
-    """The roster rows' fields the planner reads, as columns."""
+def _columns(rows: Sequence) -> list[Sequence]:
+    """The roster rows' fields the planner reads, as columns: ValidRows (the first fields of
+    which are ``_COLUMNS``) are transposed in one C-level pass, other row objects read by name."""
+    if rows and set(map(type, rows)) == {ValidRow}:
+        return list(zip(*rows))[:len(_COLUMNS)]
     return [list(map(attrgetter(name), rows)) for name in _COLUMNS]
 
 
@@ -117,11 +122,11 @@ def _plain_seats(cols: list[list], special: set[int], snapshot: Snapshot) -> lis
     has_password = list(map(bool, fast_passwords)) if any(fast_passwords) else repeat(False)
     firsts = [x or "" for x in firsts] if None in firsts else firsts
     lasts = [x or "" for x in lasts] if None in lasts else lasts
-    fast = map(_new_change, pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
-               pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
-               has_password, fast_passwords)
+    fast = changes_of(pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
+                      pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
+                      has_password, fast_passwords)
     if not special:
-        return list(fast)
+        return fast
     slots: list = [None] * n
     for i, change in zip(compress(range(n), keep), fast):
         slots[i] = change
@@ -318,7 +323,7 @@ def conceal_accounts(plan: Plan) -> Plan:
     fingerprint still pins which accounts existed)."""
     if not any(c.kind in _NEW_SEAT_KINDS for c in plan.changes):
         return plan
-    changes = tuple(replace(c, kind="create", detail=CREATE_OR_LINK) if c.kind in _NEW_SEAT_KINDS else c
+    changes = tuple(c._replace(kind="create", detail=CREATE_OR_LINK) if c.kind in _NEW_SEAT_KINDS else c
                     for c in plan.changes)
     return replace(plan, changes=changes)
 
@@ -334,9 +339,9 @@ def _seated_create(r, seat, base: dict, may_extend: bool) -> Change | PlanError:
     if (new_starts, new_ends) == (seat.starts, seat.ends):
         return same
     if not may_extend:
-        return replace(same, starts=new_starts, ends=new_ends,
-                       detail=f"already has a seat; access stays {_span(seat.starts, seat.ends)}, not "
-                              f"{_span(new_starts, new_ends)}: only an admin can change access dates")
+        return same._replace(starts=new_starts, ends=new_ends,
+                             detail=f"already has a seat; access stays {_span(seat.starts, seat.ends)}, not "
+                                    f"{_span(new_starts, new_ends)}: only an admin can change access dates")
     if new_ends is not None and new_starts is not None and new_ends < new_starts:
         return _err("end-before-start", r.row, "access_end", _iso(r.access_end),
                     f"Row {r.row}: access would end ({_iso(new_ends)}) before it starts ({_iso(new_starts)}).")

@@ -138,6 +138,8 @@ def test_passwords_never_reach_the_plan_file():
     text = plan.to_json()
     assert "s3cret" not in text
     assert Plan.from_json(text).has_passwords and Plan.from_json(text).changes[0].password is None
+    # nor a log line or a traceback that shows the plan or one of its changes
+    assert "s3cret" not in repr(plan) and "s3cret" not in repr(plan.changes[0]) and "p@example.com" in repr(plan)
 
 
 def test_fingerprint_changes_with_what_the_plan_read():

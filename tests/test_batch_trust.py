@@ -88,7 +88,7 @@ def test_the_applier_and_services_check_every_id_and_key(two_customers, admin, t
     before = dump()
 
     def forged(**edit_of_kind) -> object:
-        changes = tuple(replace(c, **edit_of_kind[c.kind]) if c.kind in edit_of_kind else c for c in plan.changes)
+        changes = tuple(c._replace(**edit_of_kind[c.kind]) if c.kind in edit_of_kind else c for c in plan.changes)
         return replace(plan, changes=changes)
 
     cases = [
