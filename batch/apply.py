@@ -9,6 +9,7 @@ oversubscribe it: the first wins whole, the second is refused whole.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import attrgetter
 
 from batch import pool_state as snapshots
 from batch.plan import Plan
@@ -16,8 +17,7 @@ from batch.progress import Progress, silent as _noop
 from regtui.core.emailcheck import identity_keys
 from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
-from regtui.core.services import access, batches, invitations, pools, registrations, seats
-from regtui.core.services.learners import LearnerSpec
+from regtui.core.services import access, batches, invitations, learners, pools, registrations, seats
 from regtui.core.services.permissions import Actor, require
 
 
@@ -71,7 +71,7 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
         if seating:
             registrations.assign(
                 actor, pool,
-                [LearnerSpec(c.email, c.first_name, c.last_name, c.password) for c in seating],
+                learners.specs_of(*(map(attrgetter(f), seating) for f in ("email", "first_name", "last_name", "password"))),
                 dates=[(c.starts, c.ends) for c in seating], batch_id=bid)
             done += len(seating)
             progress("assign", done, total)

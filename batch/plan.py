@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 import orjson
@@ -52,7 +52,7 @@ class Change(NamedTuple):
     invitation_id: int | None = None
     detail: str = ""
     has_password: bool = False
-    password: str | None = None
+    password: str | None = None  # the last field: PLAN.json stores the ones before it
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields[:-1], self))
@@ -192,10 +192,11 @@ class Plan:
         )
 
 
-_CHANGE_FIELDS = tuple(f for f in Change._fields if f != "password")
+# PLAN.json keeps every field of a change but its password, which is the last one
+_CHANGE_FIELDS = Change._fields[:Change._fields.index("password")]
 _DATE_FIELDS = ("starts", "ends", "old_starts", "old_ends")
 # a change as PLAN.json keeps it: its values in the order of _CHANGE_FIELDS (orjson writes dates as ISO)
-_stored_change = attrgetter(*_CHANGE_FIELDS)
+_stored_change = itemgetter(slice(0, len(_CHANGE_FIELDS)))
 
 
 def changes_of(*columns) -> list[Change]:

@@ -96,8 +96,9 @@ def libreoffice_style(n: int) -> Path:
 
 
 def floor(url: str, home: Path, pool_id: int, n: int) -> float:
-    """bench/floor.py's seconds: the apply's rows written plainly (executemany / COPY)."""
-    out = subprocess.run([PY, str(ROOT / "bench" / "floor.py"), url, str(pool_id), str(n)], cwd=ROOT,
+    """bench/floor.py's seconds: the apply's rows written plainly (executemany / COPY), the batch
+    row holding the PLAN.json that `batch plan --out` saved from the csv."""
+    out = subprocess.run([PY, str(ROOT / "bench" / "floor.py"), url, str(pool_id), str(n), str(OUT / f"plan-{n}.json")], cwd=ROOT,
                          env=bench_env(url, home), capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"floor on {url} failed: {out.stderr[-2000:]}")
@@ -185,6 +186,20 @@ def pg_schema(base: str) -> tuple[str, str]:
         conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in base else "?"
     return schema, f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def pg_checkpoint(base: str) -> None:
+    """A CHECKPOINT before a timed PostgreSQL step, so that each starts with the same WAL state:
+    an apply writes about 500 MB of WAL, and a checkpoint that the previous step's WAL started
+    otherwise lands in the middle of the next one (seconds of difference between runs). Needs a
+    superuser or pg_checkpoint; without, the step runs as it comes."""
+    import psycopg
+
+    try:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        print(f"no CHECKPOINT before the step ({exc}); PostgreSQL timings vary more", file=sys.stderr)
 
 
 def drop_pg_schema(base: str, schema: str) -> None:
@@ -298,13 +313,16 @@ def main() -> int:
                 penv = bench_env(pg_url, home)
                 plan = run_child(regtui + ["batch", "plan", str(csv_path), "--pool", str(pg_pool)], penv)
                 assert plan[2] == 0, plan[3]
+                pg_checkpoint(opts.pg)
                 applied = run_child(regtui + ["batch", "apply", str(csv_path), "--pool", str(pg_pool), "--yes"], penv)
                 assert applied[2] == 0, applied[3]
             finally:
                 drop_pg_schema(opts.pg, schema)
             schema, pg_url = pg_schema(opts.pg)  # the floor in a fresh schema made the same way
             try:
-                pg_floor = floor(pg_url, home, make_database(pg_url, home, n), n)
+                floor_pool = make_database(pg_url, home, n)
+                pg_checkpoint(opts.pg)
+                pg_floor = floor(pg_url, home, floor_pool, n)
             finally:
                 drop_pg_schema(opts.pg, schema)
             return plan, applied, pg_floor

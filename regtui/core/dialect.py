@@ -141,6 +141,10 @@ class Dialect:
         """The schema table lookups must name (None: the database's only one)."""
         return None
 
+    def compress_quickly(self, table: str, column: str) -> None:
+        """Store the large texts of ``column`` with the quickest compression the database has
+        (SQLite does not compress)."""
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -154,7 +158,11 @@ class PostgresDialect(Dialect):
         return f"CAST({expr} AS date)"
 
     def sql_json_object(self, pairs: dict[str, str]) -> str:
-        return f"jsonb_build_object({_pairs(pairs)})::text"
+        # row_to_json of a one-row subquery: the same compact text as SQLite's json_object, in
+        # the keys' order, and half the time of jsonb_build_object(...)::text, which builds a
+        # jsonb value (keys sorted) only to print it (100,000 audit events: 0.58 s against 0.29 s)
+        columns = ", ".join(f'{expr} AS "{key}"' for key, expr in pairs.items())
+        return f"row_to_json((SELECT j FROM (SELECT {columns}) AS j))::text"
 
     def sql_json_bool(self, expr: str) -> str:
         return expr
@@ -191,14 +199,20 @@ class PostgresDialect(Dialect):
         return total
 
     def select_in(self, sql: str, values: list, chunk: int = CHUNK) -> list[tuple]:
-        """The whole list as one array parameter, sent in binary (``%b``, half the time of text
-        for 100,000 values): the driver parses no query of thousands of placeholders (psycopg
-        splits every query on them in Python: about 1 s of a 100,000-row apply), and the server
-        joins the unnested array once."""
+        """The whole list as one parameter: the driver parses no query of thousands of
+        placeholders (psycopg splits every query on them in Python: about 1 s of a 100,000-row
+        apply), and the server joins the list once. Ids and texts go as one text that the server
+        splits (string_to_array): psycopg dumps a list as an array in Python, 0.13 s for 100,000
+        email keys against 0.01 s to join them; anything else as a binary array."""
         if not values:
             return []
-        kind = "bigint" if all(type(v) is int for v in values) else "text"  # ids, or keys and texts
-        return self.database.execute_sql(sql.replace("{in}", f"SELECT unnest(%b::{kind}[])"), (list(values),)).fetchall()
+        if all(type(v) is int for v in values):
+            source, param = "SELECT unnest(string_to_array(%s, ',')::bigint[])", ",".join(map(str, values))
+        elif all(type(v) is str and v for v in values) and (joined := "\n".join(values)).count("\n") == len(values) - 1:
+            source, param = "SELECT unnest(string_to_array(%s, E'\\n'))", joined  # none empty, none with a line break
+        else:
+            source, param = "SELECT unnest(%b::text[])", list(values)
+        return self.database.execute_sql(sql.replace("{in}", source), (param,)).fetchall()
 
     def insert_or_skip(self, table: str, columns: str, rows: list[tuple], conflict_column: str) -> int:
         # a conflict is rare (two transactions creating the same learner at once): try the quick
@@ -242,6 +256,17 @@ class PostgresDialect(Dialect):
 
     def schema_name(self) -> str | None:
         return self.database.execute_sql("SELECT current_schema()").fetchone()[0]
+
+    def compress_quickly(self, table: str, column: str) -> None:
+        # lz4 (PostgreSQL 14 and later, when the server was built with it) against the default
+        # pglz: a 100,000-row batch's 15 MB plan is stored in 0.04 s instead of 0.15 s
+        from peewee import DatabaseError
+
+        try:
+            with self.database.atomic():
+                self.database.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET COMPRESSION lz4')
+        except DatabaseError:
+            pass  # an older server, or one without lz4: its default compression stays
 
 
 def for_database(database: Database) -> Dialect:

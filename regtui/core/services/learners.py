@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import Iterable, NamedTuple, Sequence
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,14 +25,23 @@ CHUNK = 10_000  # keys per IN (...) query in the bulk paths (SQLite allows 32766
 PASSWORD_PURPOSE = "set-password"
 
 
-@dataclass(frozen=True)
-class LearnerSpec:
-    """A learner to create or find: the address as typed, names, optional password."""
+class LearnerSpec(NamedTuple):
+    """A learner to create or find: the address as typed, names, optional password (never shown
+    by ``repr``). A named tuple: a batch makes 100,000 of them (``specs_of``)."""
 
     email: str
     first_name: str = ""
     last_name: str = ""
     password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LearnerSpec(email={self.email!r}, first_name={self.first_name!r}, last_name={self.last_name!r})"
+
+
+def specs_of(emails: Iterable[str], first_names: Iterable[str], last_names: Iterable[str],
+             passwords: Iterable[str | None]) -> list[LearnerSpec]:
+    """A LearnerSpec per row of these columns, in one C-level pass (no Python call per learner)."""
+    return list(map(tuple.__new__, repeat(LearnerSpec), zip(emails, first_names, last_names, passwords)))
 
 
 def normalise_email(raw: str) -> tuple[str, str]:
@@ -111,8 +122,7 @@ def ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[st
     if keys is None:
         normalised = [normalise_email(s.email) for s in specs]
         keys = [key for _, key in normalised]
-    for spec in specs:
-        check_names(spec)
+    _check_all_names(specs)
     with database.atomic():  # ids are reserved under the write lock: a savepoint if the caller has a transaction
         return _ensure_rows(actor_name, specs, keys, batch_id, audit_creates)
 
@@ -121,23 +131,12 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
                  audit_creates: bool) -> list[tuple[LearnerRow, bool]]:
     existing = rows_by_keys(keys)
     new_rows: dict[str, LearnerRow] = {}
-    values: list[tuple] = []
     todo: dict[str, LearnerSpec] = {}
     for spec, key in zip(specs, keys):
         if key not in existing and key not in todo:  # the first spec of a key wins
             todo[key] = spec
     if todo:
-        created = utcnow()
-        now, link_expires = bulk.db_datetime(created), bulk.db_datetime(created + LINK_LIFETIME)
-        nonces = tokens.new_nonces(len(todo))
-        for lid, (key, spec), nonce in zip(bulk.new_ids(Learner, len(todo)), todo.items(), nonces):
-            # an account without a password is born with its set-password link
-            nonce = None if spec.password else nonce
-            row = LearnerRow(lid, spec.email.strip(), spec.first_name.strip(), spec.last_name.strip(), not spec.password, nonce)
-            new_rows[key] = row
-            values.append((lid, row.email, key, row.first_name, row.last_name,
-                           passwords.hash_password(spec.password) if spec.password else None, row.must_set_password, now,
-                           nonce, nonce and link_expires))
+        new_rows, values = _new_rows(todo, bulk.new_ids(Learner, len(todo)))
         # another transaction may have just created the same learner (e.g. two claim pages at
         # once): keep theirs rather than fail on the unique key, and read those back
         inserted = bulk.insert_tuples(Learner, ["id", "email", "email_key", "first_name", "last_name", "password_hash",
@@ -158,6 +157,28 @@ def _ensure_rows(actor_name: str, specs: Sequence[LearnerSpec], keys: Sequence[s
     return [(existing[key], False) if key in existing else (new_rows[key], True) for key in keys]
 
 
+def _new_rows(todo: dict[str, LearnerSpec], ids: Sequence[int]) -> tuple[dict[str, LearnerRow], list[tuple]]:
+    """The new accounts of ``todo`` (key -> spec) with these reserved ids: (key -> LearnerRow, the
+    rows to insert), made column by column (a batch makes 100,000). An account without a password
+    is born with its set-password link; a given password is hashed."""
+    created = utcnow()
+    now, link_expires = bulk.db_datetime(created), bulk.db_datetime(created + LINK_LIFETIME)
+    specs = list(todo.values())
+    emails, firsts, lasts = ([getattr(s, f).strip() for s in specs] for f in ("email", "first_name", "last_name"))
+    given = [s.password for s in specs]
+    if any(given):
+        hashes = [passwords.hash_password(p) if p else None for p in given]
+        nonces = [None if p else nonce for p, nonce in zip(given, tokens.new_nonces(len(specs)))]
+    else:
+        hashes, nonces = repeat(None), tokens.new_nonces(len(specs))
+    must_set = [not p for p in given]
+    rows = map(tuple.__new__, repeat(LearnerRow), zip(ids, emails, firsts, lasts, must_set, nonces, repeat(False)))
+    new_rows = dict(zip(todo, rows))
+    values = list(zip(ids, emails, todo, firsts, lasts, hashes, must_set, repeat(now), nonces,
+                      (nonce and link_expires for nonce in nonces)))
+    return new_rows, values
+
+
 MAX_NAME = 100
 # control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
 # embeddings, overrides and isolates that make a name read differently from what it is
@@ -169,6 +190,15 @@ def check_names(spec: LearnerSpec) -> None:
     for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
         if len(value.strip()) > MAX_NAME:
             raise Refused(f"A {label} can have at most {MAX_NAME} characters.", code="name-too-long")
+
+
+def _check_all_names(specs: Sequence[LearnerSpec]) -> None:
+    """``check_names`` for every spec, a column at a time: only a column with a name too long is
+    looked at spec by spec (for the sentence)."""
+    for field in ("first_name", "last_name"):
+        if max(map(len, map(str.strip, map(attrgetter(field), specs))), default=0) > MAX_NAME:
+            for spec in specs:
+                check_names(spec)
 
 
 def check_typed_names(spec: LearnerSpec) -> None:
