@@ -17,7 +17,9 @@ from batch.progress import Progress, silent as _noop
 from regtui.core.emailcheck import identity_keys
 from regtui.core.errors import Refused
 from regtui.core.models import Access, Batch, Code, Invitation, database
-from regtui.core.services import access, batches, invitations, learners, pools, registrations, seats
+from regtui.core.records import from_columns
+from regtui.core.services import access, batches, invitations, pools, registrations, seats
+from regtui.core.services.learners import LearnerSpec
 from regtui.core.services.permissions import Actor, require
 
 
@@ -71,7 +73,7 @@ def apply_plan(actor: Actor, plan: Plan, *, progress: Progress | None = None) ->
         if seating:
             registrations.assign(
                 actor, pool,
-                learners.specs_of(*(map(attrgetter(f), seating) for f in ("email", "first_name", "last_name", "password"))),
+                from_columns(LearnerSpec, *(map(attrgetter(f), seating) for f in LearnerSpec._fields)),
                 dates=[(c.starts, c.ends) for c in seating], batch_id=bid)
             done += len(seating)
             progress("assign", done, total)

@@ -72,6 +72,7 @@ ERROR_CODES: dict[str, str] = {
     "cell-too-long": "the cell is longer than the limit",
     "formula-no-value": "the cell has a formula but the file holds no computed value for it",
     "conflicting-duplicate": "the same person and pool appear on an earlier row with different data",
+    "name-too-long": "a first or last name is longer than a learner's name may be (100 characters)",
     "weak-password": "a create row's password breaks the password rule (length, control characters, a common password)",
 }
 

@@ -10,7 +10,7 @@ import datetime as dt
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -34,7 +34,7 @@ class Change(NamedTuple):
     for (None: the session's defaults, or unchanged for an extend).
 
     A named tuple, like the reader's rows: immutable, and a big roster's 100,000 new seats are
-    made at C speed (``changes_of``), not through a constructor call per row. ``password`` is
+    made at C speed (``regtui.core.records``), not through a constructor call per row. ``password`` is
     never shown by ``repr`` and never written to a PLAN.json."""
 
     row: int | None
@@ -199,12 +199,6 @@ _DATE_FIELDS = ("starts", "ends", "old_starts", "old_ends")
 _stored_change = itemgetter(slice(0, len(_CHANGE_FIELDS)))
 
 
-def changes_of(*columns) -> list[Change]:
-    """A Change per row from columns of field values (in ``Change._fields`` order, all of them):
-    the 100,000 new seats of a big roster in one C-level pass, no Python call per row."""
-    return list(map(tuple.__new__, repeat(Change), zip(*columns)))
-
-
 _kind = attrgetter("kind")
 _row = attrgetter("row")
 _key = attrgetter("key")
@@ -248,4 +242,4 @@ def revoke_limit(max_revoke: int | str | None, seats: int) -> int:
 
 
 __all__ = ["Change", "Plan", "PlanError", "revoke_limit", "describe", "KINDS", "SEAT_TAKING", "WHOLE_PLAN_CODES",
-           "DEFAULT_MAX_REVOKE", "changes_of"]
+           "DEFAULT_MAX_REVOKE"]

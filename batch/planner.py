@@ -14,9 +14,10 @@ from typing import Any, Sequence
 
 from batch.errors import RowError
 from batch.plan import (DEFAULT_MAX_REVOKE, SEAT_TAKING, Change, Plan, PlanError, _iso, _key, _kind, _NEW_SEAT_KINDS,
-                        _span, changes_of, revoke_limit)
+                        _span, revoke_limit)
 from batch.snapshot import Snapshot
 from batch.validate import ValidRow
+from regtui.core.records import from_columns
 
 # The roster fields the planner reads: ValidRow's first ten, row to pool (not the message and
 # the normal form of the address).
@@ -122,9 +123,9 @@ def _plain_seats(cols: list[list], special: set[int], snapshot: Snapshot) -> lis
     has_password = list(map(bool, fast_passwords)) if any(fast_passwords) else repeat(False)
     firsts = [x or "" for x in firsts] if None in firsts else firsts
     lasts = [x or "" for x in lasts] if None in lasts else lasts
-    fast = changes_of(pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
-                      pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
-                      has_password, fast_passwords)
+    fast = from_columns(Change, pick(rownums), kinds, pick(emails), fast_keys, pick(firsts), pick(lasts), pick(starts),
+                        pick(ends), repeat(None), repeat(None), repeat(""), repeat(None), repeat(None), repeat(""),
+                        has_password, fast_passwords)
     if not special:
         return fast
     slots: list = [None] * n

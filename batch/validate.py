@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 from batch.dates import DATE_FORMATS, parse_date
+from regtui.core import namerules
 from regtui.core.emailcheck import check_email_column
+from regtui.core.records import from_columns
 from batch.errors import RowError
 from batch.readers import RawRoster
 from batch.schema import HeaderMap, Schema, load_schema, map_header
@@ -27,7 +29,8 @@ class ValidRow(NamedTuple):
     ``email`` is the address as written (trimmed); ``email_normalized`` is email-validator's
     normal form (domain lower-cased); ``email_key`` identifies the learner (the normal form
     lower-cased). Empty optional cells are None. ``pool`` is the cell, else the file's default
-    pool, else None (the planner decides).
+    pool, else None (the planner decides). A named tuple, like the reader's ``RawRow``: the plain
+    rows of a big roster are made from the validated columns at C speed (``regtui.core.records``).
     """
 
     row: int
@@ -44,10 +47,6 @@ class ValidRow(NamedTuple):
     email_normalized: str = ""
 
 
-def _valid_rows(*columns) -> list[ValidRow]:
-    """A ValidRow per row from columns of field values (``ValidRow._fields`` order, all of them),
-    in one C-level pass: no Python call per row of a 100,000-row roster."""
-    return list(map(tuple.__new__, repeat(ValidRow), zip(*columns)))
 
 _LABELS = {
     "action": "action",
@@ -241,6 +240,7 @@ def _validate_rows(raw, hmap, *, errors, warnings, schema, action_words, default
     emails, keys, normalized, distinct_emails = _emails(ctx)
     tick(2)
     firsts, lasts, messages = ctx.text_column("first_name"), ctx.text_column("last_name"), ctx.text_column("message")
+    _names(ctx, firsts, lasts)
     pools = _pools(ctx, default_pool)
     passwords = _passwords(ctx)
     tick(3)
@@ -343,6 +343,19 @@ def _emails(ctx: _RowsContext) -> tuple[list, list, list, list]:
     return emails, list(map(key_by.get, emails)), list(map(normalized_by.get, emails)), distinct
 
 
+def _names(ctx: _RowsContext, firsts: list, lasts: list) -> None:
+    """A name longer than the services allow (``namerules``) is an error of its row: the plan
+    names it, and --skip-invalid applies the others, instead of the apply refusing the batch."""
+    for name, col in (("first_name", firsts), ("last_name", lasts)):
+        if max(map(len, filter(None, col)), default=0) <= namerules.MAX_NAME:
+            continue
+        for i, value in enumerate(col):
+            if value and namerules.too_long(value) and (i, name) not in ctx.flagged:  # not "too long" twice
+                r = ctx.rownums[i]
+                ctx.reject(i, "name-too-long", name, value, f"Row {r}: the {ctx.hmap.title(name)} is {len(value):,} "
+                                                            f"characters long; a name may have at most {namerules.MAX_NAME}.")
+
+
 def _pools(ctx: _RowsContext, default_pool: str | None) -> list:
     """Each row's pool cell, else the file's default pool, else None."""
     if "pool" not in ctx.hmap.columns:
@@ -405,12 +418,12 @@ def _assemble(ctx: _RowsContext, c: _Columns, rules: _RowRules, distinct_emails:
     columns = (c.rownums, c.actions, c.emails, c.keys, c.firsts, c.lasts, c.passwords, c.starts, c.ends, c.pools,
                c.messages, c.normalized)
     if not special:
-        return _valid_rows(*columns)
+        return from_columns(ValidRow, *columns)
     keep = [True] * ctx.n
     for i in special:
         keep[i] = False
     out: list = [None] * ctx.n
-    for i, row in zip(compress(range(ctx.n), keep), _valid_rows(*(compress(col, keep) for col in columns))):
+    for i, row in zip(compress(range(ctx.n), keep), from_columns(ValidRow, *(compress(col, keep) for col in columns))):
         out[i] = row
     seen: dict[tuple, tuple[int, tuple]] = {}
     extend_without_date_columns: list[int] = []

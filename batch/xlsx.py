@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from itertools import compress, repeat
+from itertools import compress
 from typing import Any, Callable
 
 from batch.errors import RosterError
 from batch.rawtypes import CellIssue, Limits, RawRoster, RawRow, _header_only, _is_blank, _too_many_rows
+from regtui.core.records import from_columns
 from batch.zipguard import _Inflater, _SheetScan, _exact_extent, _open_zip, _sheet_parts, _too_many_columns
 
 
@@ -41,7 +42,7 @@ def _read_xlsx(name: str, data: bytes, sha: str, sheet: str | None, limits: Limi
     columns, long_cells = _typed_columns(body, start_row, limits.max_cell_chars)
     issues = _cell_issues(scan.formula_cells, col0, range(start_row, start_row + len(body)), len(header), long_cells)
     rownums, cells_of, columns = _without_blank_rows(range(start_row, start_row + len(body)), columns, len(body))
-    rows = list(map(tuple.__new__, repeat(RawRow), zip(rownums, cells_of)))
+    rows = from_columns(RawRow, rownums, cells_of)
     if not rows:
         raise _header_only()
     return RawRoster(name, sha, "xlsx", header_row, header, tuple(rows), tuple(issues), sheet=chosen.name, limits=limits,

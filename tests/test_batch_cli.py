@@ -127,6 +127,36 @@ def test_skip_invalid_applies_the_valid_rows(db, admin, cli):
     assert check(pool)["available"] == 2
 
 
+def test_a_name_longer_than_an_account_may_have_is_an_error_of_its_row_in_the_plan(db, admin, cli, tmp_path):
+    """The plan said "create" for a 150-character first name and the apply then refused the whole
+    batch ("A first name can have at most 100 characters."): the diff shown was not the diff applied."""
+    pool = make_pool(admin, 5)
+    roster = write_csv(tmp_path / "names.csv", [["action", "email", "first_name", "last_name"],
+                                                ["create", "long@example.com", "A" * 150, "Person"],
+                                                ["create", "edge@example.com", "B" * 100, "Person"],
+                                                ["create", "last@example.com", "Lee", "C" * 101]])
+    database.close()
+    r = cli("batch", "plan", str(roster), "--pool", str(pool.id), "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert [(e["code"], e["row"], e["column"]) for e in out["errors"]] == [
+        ("name-too-long", 2, "first_name"), ("name-too-long", 4, "last_name")]
+    assert "150 characters long; a name may have at most 100" in out["errors"][0]["message"]
+    assert [c["email"] for c in out["changes"]] == ["edge@example.com"]  # 100 characters is allowed
+    reopen()
+    before = dump()
+    database.close()
+    r = cli("batch", "apply", str(roster), "--pool", str(pool.id), "--yes")
+    assert r.returncode == 1 and "nothing was applied" in r.stderr and "Traceback" not in r.stderr
+    reopen()
+    assert dump() == before
+    database.close()
+    r = cli("batch", "apply", str(roster), "--pool", str(pool.id), "--yes", "--skip-invalid")
+    assert r.returncode == 0, r.stderr
+    reopen()
+    assert check(pool)["claimed"] == 1
+
+
 def test_saved_plan_applies_exactly_and_a_stale_one_changes_nothing(db, admin, cli, tmp_path):
     pool = make_pool(admin, 20)
     database.close()

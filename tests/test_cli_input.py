@@ -147,3 +147,14 @@ def test_a_roster_with_control_codes_plans_with_them_escaped(cli, tmp_path):
     assert b"Traceback" not in r.stderr
     assert_no_controls(r.stdout + r.stderr)
     assert b"\\x1b]52" in r.stdout + r.stderr
+
+
+def test_a_name_longer_than_an_account_may_have_is_one_sentence_and_changes_nothing(cli):
+    pool = _setup_catalog(here)
+    before = db_dump()
+    said = fails(here, 1, "assign", pool, "long@example.com", "--first", "A" * 101, "--last", "Person")
+    assert said == "regtui: A first name can have at most 100 characters."
+    assert fails(here, 1, "assign", pool, "long@example.com", "--last", " " + "C" * 101) \
+        == "regtui: A last name can have at most 100 characters."
+    assert db_dump() == before
+    ok(here, "assign", pool, "edge@example.com", "--first", "  " + "B" * 100 + "  ")  # trimmed, 100 is allowed

@@ -15,6 +15,8 @@ from peewee import fn
 from regtui import config
 from regtui.core import bulk
 from regtui.core.emailcheck import reason as email_reason
+from regtui.core import namerules
+from regtui.core.records import from_columns
 from regtui.core.emailrules import VALIDATOR_OPTIONS, identity_key
 from regtui.core.errors import NotFound, Refused
 from regtui.core.models import Learner, database, utcnow
@@ -27,7 +29,7 @@ PASSWORD_PURPOSE = "set-password"
 
 class LearnerSpec(NamedTuple):
     """A learner to create or find: the address as typed, names, optional password (never shown
-    by ``repr``). A named tuple: a batch makes 100,000 of them (``specs_of``)."""
+    by ``repr``). A named tuple: a batch makes 100,000 of them (``records.from_columns``)."""
 
     email: str
     first_name: str = ""
@@ -36,12 +38,6 @@ class LearnerSpec(NamedTuple):
 
     def __repr__(self) -> str:
         return f"LearnerSpec(email={self.email!r}, first_name={self.first_name!r}, last_name={self.last_name!r})"
-
-
-def specs_of(emails: Iterable[str], first_names: Iterable[str], last_names: Iterable[str],
-             passwords: Iterable[str | None]) -> list[LearnerSpec]:
-    """A LearnerSpec per row of these columns, in one C-level pass (no Python call per learner)."""
-    return list(map(tuple.__new__, repeat(LearnerSpec), zip(emails, first_names, last_names, passwords)))
 
 
 def normalise_email(raw: str) -> tuple[str, str]:
@@ -172,31 +168,29 @@ def _new_rows(todo: dict[str, LearnerSpec], ids: Sequence[int]) -> tuple[dict[st
     else:
         hashes, nonces = repeat(None), tokens.new_nonces(len(specs))
     must_set = [not p for p in given]
-    rows = map(tuple.__new__, repeat(LearnerRow), zip(ids, emails, firsts, lasts, must_set, nonces, repeat(False)))
-    new_rows = dict(zip(todo, rows))
+    new_rows = dict(zip(todo, from_columns(LearnerRow, ids, emails, firsts, lasts, must_set, nonces, repeat(False))))
     values = list(zip(ids, emails, todo, firsts, lasts, hashes, must_set, repeat(now), nonces,
                       (nonce and link_expires for nonce in nonces)))
     return new_rows, values
 
 
-MAX_NAME = 100
 # control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
 # embeddings, overrides and isolates that make a name read differently from what it is
 _NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def check_names(spec: LearnerSpec) -> None:
-    """A name has at most MAX_NAME characters (code ``name-too-long``)."""
+    """A name has at most namerules.MAX_NAME characters (code ``name-too-long``)."""
     for label, value in (("first name", spec.first_name), ("last name", spec.last_name)):
-        if len(value.strip()) > MAX_NAME:
-            raise Refused(f"A {label} can have at most {MAX_NAME} characters.", code="name-too-long")
+        if namerules.too_long(value):
+            raise Refused(f"A {label} can have at most {namerules.MAX_NAME} characters.", code="name-too-long")
 
 
 def _check_all_names(specs: Sequence[LearnerSpec]) -> None:
     """``check_names`` for every spec, a column at a time: only a column with a name too long is
     looked at spec by spec (for the sentence)."""
     for field in ("first_name", "last_name"):
-        if max(map(len, map(str.strip, map(attrgetter(field), specs))), default=0) > MAX_NAME:
+        if max(map(len, map(str.strip, map(attrgetter(field), specs))), default=0) > namerules.MAX_NAME:
             for spec in specs:
                 check_names(spec)
 
