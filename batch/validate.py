@@ -352,8 +352,9 @@ def _names(ctx: _RowsContext, firsts: list, lasts: list) -> None:
         for i, value in enumerate(col):
             if value and namerules.too_long(value) and (i, name) not in ctx.flagged:  # not "too long" twice
                 r = ctx.rownums[i]
-                ctx.reject(i, "name-too-long", name, value, f"Row {r}: the {ctx.hmap.title(name)} is {len(value):,} "
-                                                            f"characters long; a name may have at most {namerules.MAX_NAME}.")
+                ctx.reject(i, "name-too-long", name, value,
+                           f"Row {r}: the {ctx.hmap.title(name)} cell is {len(value):,} characters long; "
+                           f"a name may have at most {namerules.MAX_NAME}.")
 
 
 def _pools(ctx: _RowsContext, default_pool: str | None) -> list:
